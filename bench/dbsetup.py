@@ -1,0 +1,32 @@
+"""A fresh canvass database for a benchmark (a private schema on PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot.db import Database
+from bot.settings import normalize_database_url
+
+
+def fresh_database(url: str, schema: str | None) -> Database:
+    """Drop and recreate the tables; on PostgreSQL inside ``schema``."""
+    url = normalize_database_url(url)
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    kwargs = {}
+    if schema and url.startswith("postgresql"):
+        admin = Database(url)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        admin.dispose()
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+    db = Database(url, **kwargs)
+    from web.schema import upgrade_database
+
+    upgrade_database(db)
+    return db

@@ -1,0 +1,163 @@
+"""Benchmark: import a 1,000,000-row contacts CSV on PostgreSQL and SQLite, then count segments.
+
+Run:  .venv/bin/python -m bench.import_contacts [--rows 1000000] [--pg URL] [--skip-sqlite]
+
+Prints, in one run: the baseline (phonenumbers parse + validate on one core, the cost the
+import cannot avoid), each import's rows/s, peak memory and ratio to the baseline, and the
+time of segment preview counts over the imported contacts (against a bare COUNT(*)).
+Targets (issue 2): >= 40,000 rows/s on PostgreSQL, >= 20,000 rows/s on SQLite, and a
+segment preview count under 1 s at 1 M contacts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent / "out"
+SEGMENTS = {
+    "tag": {"tag": "volunteer"},
+    "tag+valued": {"all": [{"tag": "volunteer"}, {"tag": "ward", "eq": "12"}]},
+    "any/not/in": {
+        "all": [
+            {"any": [{"tag": "ward", "in": ["3", "4", "5"]}, {"field": "language", "eq": "hi"}]},
+            {"not": {"consent": "opted_out"}},
+            {"not": {"tag": "youth"}},
+        ]
+    },
+}
+
+
+def make_csv(path: Path, rows: int, seed: int = 7) -> None:
+    """Write a messy, realistic file: mixed number formats, names, tags, a valued column."""
+    if path.exists() and path.stat().st_size > 0 and path.with_suffix(".rows").read_text() == str(rows):
+        return
+    rng = random.Random(seed)
+    formats = ("+91 {a}{b} {c}", "0{a}{b}-{c}", "{a}{b}{c}", "+91{a}{b}{c}", "91 {a}{b} {c}")
+    names = ("Asha", "Ravi", "Meena", "Arjun", "Fatima", "Joseph", "Lakshmi", "Vikram")
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write("phone,name,language,tags,ward\n")
+        for i in range(rows):
+            n = 9000000000 + i * 7 % 999999999
+            s = str(n)
+            phone = rng.choice(formats).format(a=s[0], b=s[1:5], c=s[5:])
+            tags = rng.choice(("volunteer", "volunteer;youth", "", "youth", ""))
+            fh.write(f"{phone},{rng.choice(names)} {i},{rng.choice(('hi', 'en', 'mr'))},{tags},{rng.randint(1, 40)}\n")
+    path.with_suffix(".rows").write_text(str(rows))
+
+
+def baseline(sample: int = 50000) -> float:
+    """Rows/s of phonenumbers.parse + is_valid_number on one core (no database)."""
+    import phonenumbers
+
+    rng = random.Random(1)
+    nums = [f"+91 9{rng.randint(100000000, 999999999)}" for _ in range(sample)]
+    start = time.perf_counter()
+    for text in nums:
+        phonenumbers.is_valid_number(phonenumbers.parse(text, "IN"))
+    return sample / (time.perf_counter() - start)
+
+
+def run_one(url: str, csv_path: Path, schema: str | None) -> dict:
+    """Import into a fresh database (in this process) and time the segment counts."""
+    from bench.dbsetup import fresh_database
+    from bot.db import Database
+    from bot.segments import count
+
+    db: Database = fresh_database(url, schema)
+    from bot.contact_import import import_file
+
+    start = time.perf_counter()
+    report = import_file(db, csv_path, region="IN")
+    seconds = time.perf_counter() - start
+    result = {"rows": report.rows, "imported": report.imported, "rejected": report.rejected, "seconds": seconds}
+    with db.session() as session:
+        from sqlalchemy import text
+
+        if db.dialect == "postgresql":
+            session.execute(text("ANALYZE"))
+        t = time.perf_counter()
+        total = session.execute(text("SELECT COUNT(*) FROM contacts")).scalar_one()
+        result["count_all_s"] = time.perf_counter() - t
+        result["contacts"] = total
+        for name, spec in SEGMENTS.items():
+            count(session, spec)  # warm the cache once, as a console preview would be
+            t = time.perf_counter()
+            n = count(session, spec)
+            result[f"segment {name}"] = {"count": n, "seconds": time.perf_counter() - t}
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result["peak_rss_mb"] = {"main": own / 1024, "largest_worker": report.worker_peak_rss_kb / 1024}
+    db.dispose()
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument(
+        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--skip-sqlite", action="store_true")
+    parser.add_argument("--skip-pg", action="store_true")
+    parser.add_argument("--one", nargs=3, metavar=("URL", "CSV", "SCHEMA"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        url, csv_path, schema = args.one
+        print(json.dumps(run_one(url, Path(csv_path), schema if schema != "-" else None)))
+        return 0
+
+    OUT.mkdir(exist_ok=True)
+    csv_path = OUT / f"contacts_{args.rows}.csv"
+    make_csv(csv_path, args.rows)
+    print(f"file: {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows)")
+    base = baseline()
+    print(f"baseline: phonenumbers parse+validate, one core: {base:,.0f} rows/s")
+    targets = []
+    if not args.skip_pg:
+        targets.append(("postgresql", args.pg, "bench_import", 40_000))
+    if not args.skip_sqlite:
+        sqlite = OUT / "bench.db"
+        targets.append(("sqlite", f"sqlite:///{sqlite}", "-", 20_000))
+    ok = True
+    for name, url, schema, target in targets:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.import_contacts", "--one", url, str(csv_path), schema],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if proc.returncode != 0:
+            print(f"{name}: FAILED\n{proc.stderr}")
+            ok = False
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        rate = r["rows"] / r["seconds"]
+        verdict = "meets" if rate >= target else "BELOW"
+        print(
+            f"{name}: {r['rows']:,} rows in {r['seconds']:.1f} s = {rate:,.0f} rows/s "
+            f"({rate / base:.2f}x baseline; target {target:,}: {verdict}); "
+            f"peak RSS main {r['peak_rss_mb']['main']:.0f} MB, "
+            f"largest worker {r['peak_rss_mb']['largest_worker']:.0f} MB"
+        )
+        print(f"  COUNT(*) of {r['contacts']:,} contacts: {r['count_all_s'] * 1000:.0f} ms")
+        for key, value in r.items():
+            if key.startswith("segment "):
+                ratio = value["seconds"] / max(r["count_all_s"], 1e-6)
+                mark = "meets" if value["seconds"] < 1 else "BELOW"
+                print(
+                    f"  {key}: {value['count']:,} contacts in {value['seconds'] * 1000:.0f} ms "
+                    f"({ratio:.1f}x COUNT(*); target < 1 s: {mark})"
+                )
+        ok = ok and rate >= target
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The conversation core: contacts, consent, sessions, the flow engine and channels."""

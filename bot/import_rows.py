@@ -1,0 +1,192 @@
+"""Turn the rows of an import file into contact rows, tag rows and rejects.
+
+This runs in worker processes (phone parsing is CPU-bound), so it works on plain tuples
+and keeps its per-process state in a ``RowParser`` built once per worker.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import re
+import zoneinfo
+
+from bot.contacts import Tag, normalize_tag_name, parse_tag
+from bot.phones import InvalidPhone, PhoneParser
+from bot.spreadsheet import FORMULA_STARTS
+
+PHONE_HEADERS = ("phone", "phone_number", "number", "mobile", "msisdn", "whatsapp")
+KNOWN_HEADERS = ("name", "language", "timezone", "tags", "valued_tags", "consent")
+CONSENT_VALUES = {"": None, "unknown": None, "opted_in": "opted_in", "opted_out": "opted_out"}
+LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
+MAX_NAME = 200
+
+# (line, phone, phone_kind, name, language, timezone_given, timezone_derived, consent,
+#  the row's cells as JSON — kept so that a duplicate's reject shows what it said)
+ContactRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None, str]
+_Parsed = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
+TagRow = tuple[int, str, str | None]
+# (line, reason, cells)
+RejectRow = tuple[int, str, list[str]]
+
+
+class HeaderError(ValueError):
+    """The CSV header cannot be imported; nothing is read past it."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """Which column holds what, decided once from the header."""
+
+    header: list[str]
+    width: int
+    phone: int
+    known: dict[str, int]
+    # Column index -> tag name for every other column (valued tags).
+    valued: dict[int, str]
+
+    @classmethod
+    def from_header(cls, header: list[str]) -> Layout:
+        """Read a header row; raise ``HeaderError`` naming the column at fault."""
+        names = [h.strip().lstrip("\ufeff").strip().lower() for h in header]
+        phone = [i for i, n in enumerate(names) if n in PHONE_HEADERS]
+        if not phone:
+            shown = ", ".join(repr(h) for h in header[:8]) or "nothing"
+            raise HeaderError(
+                f"line 1: the header needs a phone column (phone, number, mobile or msisdn); found {shown}. "
+                "For a plain list of numbers use a .txt file"
+            )
+        if len(phone) > 1:
+            raise HeaderError(f"line 1: more than one phone column: {', '.join(header[i] for i in phone)}")
+        known: dict[str, int] = {}
+        valued: dict[int, str] = {}
+        seen: set[str] = set()
+        for i, name in enumerate(names):
+            if i == phone[0]:
+                continue
+            if not name:
+                raise HeaderError(f"line 1: column {i + 1} has no name")
+            if name in seen:
+                raise HeaderError(f"line 1: column {header[i]!r} appears twice")
+            seen.add(name)
+            if name in KNOWN_HEADERS:
+                known[name] = i
+                continue
+            try:
+                valued[i] = normalize_tag_name(name)
+            except ValueError as exc:
+                raise HeaderError(f"line 1: column {header[i]!r} cannot become a valued tag: {exc}") from None
+        return cls(header=list(header), width=len(names), phone=phone[0], known=known, valued=valued)
+
+
+class RowParser:
+    """Parses rows for one import: one instance per worker process."""
+
+    def __init__(self, region: str, layout: Layout | None) -> None:
+        self.phones = PhoneParser(region)
+        self.layout = layout
+
+    def parse_chunk(self, rows: list[tuple[int, list[str]]]) -> tuple[list[ContactRow], list[TagRow], list[RejectRow]]:
+        """Parse ``(line, cells)`` pairs; every row ends up a contact or a reject."""
+        good: list[ContactRow] = []
+        tags: list[TagRow] = []
+        rejects: list[RejectRow] = []
+        for line, cells in rows:
+            try:
+                contact, row_tags = self._row(line, cells)
+            except RowError as exc:
+                rejects.append((line, str(exc), cells))
+                continue
+            good.append((*contact, json.dumps(cells, ensure_ascii=False)))
+            tags.extend((line, t.name, t.value) for t in row_tags)
+        return good, tags, rejects
+
+    def _row(self, line: int, cells: list[str]) -> tuple[_Parsed, list[Tag]]:
+        joined = "\x1f".join(cells)
+        if not joined.strip(" \t\x1f"):
+            raise RowError("empty line")
+        if _BAD_BYTES.search(joined):
+            bad = next(c for c in cells if _BAD_BYTES.search(c))
+            raise RowError(f"bad encoding: {_show_bad(bad)!r} is not valid text in this file's encoding")
+        if "'" in joined:
+            # Undo the apostrophe that our own exports put before formula-like text.
+            cells = [c[1:] if c[:1] == "'" and c[1:2] in FORMULA_STARTS else c for c in cells]
+        layout = self.layout
+        if layout is None:  # a .txt list: one number per line
+            return self._contact(line, cells[0].strip(), {}), []
+        if len(cells) > layout.width:
+            raise RowError(f"has {len(cells)} cells but the header has {layout.width}")
+        cells = cells + [""] * (layout.width - len(cells))
+        get = {name: cells[i].strip() for name, i in layout.known.items()}
+        tags: dict[str, Tag] = {}
+        for text in _split_list(get.get("tags", "")):
+            tag = _tag(text, "tags")
+            tags[tag.name] = tag
+        for text in _split_list(get.get("valued_tags", "")):
+            tag = _tag(text, "valued_tags")
+            if tag.value is None:
+                raise RowError(f"valued_tags: {text!r} needs name=value")
+            tags[tag.name] = tag
+        for i, name in layout.valued.items():
+            value = cells[i].strip()
+            if value:
+                if len(value) > 255:
+                    raise RowError(f"{name}: value is longer than 255 characters")
+                tags[name] = Tag(name, value)
+        return self._contact(line, cells[layout.phone].strip(), get), list(tags.values())
+
+    def _contact(self, line: int, raw_phone: str, get: dict[str, str]) -> _Parsed:
+        if not raw_phone:
+            raise RowError("empty phone")
+        try:
+            phone = self.phones.parse(raw_phone)
+        except InvalidPhone as exc:
+            raise RowError(exc.reason) from None
+        name = get.get("name") or None
+        if name and len(name) > MAX_NAME:
+            raise RowError(f"name: longer than {MAX_NAME} characters")
+        language = (get.get("language") or "").lower() or None
+        if language and not LANGUAGE.match(language):
+            raise RowError(f"language: {language!r} is not a language code such as en, hi or mr")
+        zone = get.get("timezone") or None
+        if zone and zone not in _zones():
+            raise RowError(f"timezone: {zone!r} is not a timezone such as Asia/Kolkata")
+        consent_text = (get.get("consent") or "").lower()
+        if consent_text not in CONSENT_VALUES:
+            raise RowError(f"consent: {consent_text!r} must be opted_in, opted_out or empty")
+        consent = CONSENT_VALUES[consent_text]
+        return (line, phone.e164, phone.kind, name, language, zone, phone.timezone, consent)
+
+
+class RowError(ValueError):
+    """This row is rejected; the message is the reason shown to the user."""
+
+
+def _tag(text: str, column: str) -> Tag:
+    try:
+        return parse_tag(text)
+    except ValueError as exc:
+        raise RowError(f"{column}: {exc}") from None
+
+
+def _split_list(text: str) -> list[str]:
+    return [part.strip() for part in text.split(";") if part.strip()]
+
+
+# Undecodable bytes arrive as lone surrogates (the reader uses surrogateescape).
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
+def _show_bad(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def printable(cells: list[str]) -> list[str]:
+    r"""Cells as text that can be written back as UTF-8 (bad bytes shown as \xNN)."""
+    return [_show_bad(c) if _BAD_BYTES.search(c) else c for c in cells]
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())

@@ -1,0 +1,46 @@
+"""RQ jobs of the conversation core. Jobs take plain values, and are thin and idempotent."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from rq import get_current_job
+
+from bot import runtime
+from bot.contact_import import import_file
+from bot.contacts import parse_tag
+
+log = logging.getLogger(__name__)
+
+
+def import_contacts(path: str, tags: list[str], rejects_path: str | None = None) -> dict[str, object]:
+    """Import a contacts file in the background, reporting progress in the job's meta.
+
+    Running it twice is harmless: the import upserts on phone number, so the second
+    run counts every row as updated.
+    """
+    rt = runtime.current()
+    job = get_current_job()
+    total = max(os.path.getsize(path), 1)
+
+    def progress(done: int) -> None:
+        if job is not None:
+            job.meta["progress"] = round(done / total, 3)
+            job.save_meta()
+
+    report = import_file(
+        rt.db,
+        path,
+        region=rt.settings.default_region,
+        tags=[parse_tag(t) for t in tags],
+        rejects_path=rejects_path,
+        progress=progress,
+    )
+    log.info("imported %s: %d new, %d updated, %d rejected", path, report.imported, report.updated, report.rejected)
+    return {
+        "imported": report.imported,
+        "updated": report.updated,
+        "rejected": report.rejected,
+        "rejects_path": str(report.rejects_path) if report.rejects_path else None,
+    }

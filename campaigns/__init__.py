@@ -1,0 +1,1 @@
+"""Campaigns: templates, audiences, lifecycle, sending and the funnel export (issue 5)."""

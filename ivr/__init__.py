@@ -1,0 +1,1 @@
+"""Voice: TwiML, keypad input, text-to-speech and calls (issue 7)."""

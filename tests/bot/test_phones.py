@@ -1,0 +1,87 @@
+import phonenumbers
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bot.phones import InvalidPhone, PhoneParser
+
+IN = PhoneParser("IN")
+
+
+@pytest.mark.parametrize(
+    ("text", "e164", "kind"),
+    [
+        ("+91 98765 43210", "+919876543210", "mobile"),
+        ("098765-43210", "+919876543210", "mobile"),
+        ("9876543210", "+919876543210", "mobile"),
+        ("91 98765 43210", "+919876543210", "mobile"),
+        ("0091 98765 43210", "+919876543210", "mobile"),
+        ("(+91) 98765.43210", "+919876543210", "mobile"),
+        ("011 2345 6789", "+911123456789", "fixed_line"),  # a Delhi landline is a valid contact
+        ("+1 212 555 0100", "+12125550100", "fixed_line_or_mobile"),
+        ("+39 06 1234 5678", "+390612345678", "fixed_line"),  # Italian leading zero kept
+    ],
+)
+def test_parses_what_people_type(text: str, e164: str, kind: str) -> None:
+    phone = IN.parse(text)
+    assert (phone.e164, phone.kind) == (e164, kind)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("abc", "no digits"),
+        ("12345", "invalid number (too short for IN)"),
+        ("98765432109876", "invalid number (too long for IN)"),
+        ("+999 1234567", "invalid number (unknown country code)"),
+        ("9" * 80, "too long (80 characters)"),
+    ],
+)
+def test_rejects_with_a_reason(text: str, reason: str) -> None:
+    with pytest.raises(InvalidPhone) as err:
+        IN.parse(text)
+    assert err.value.reason == reason
+
+
+def test_timezone_from_the_number() -> None:
+    assert IN.parse("9876543210").timezone in ("Asia/Calcutta", "Asia/Kolkata")
+    assert IN.parse("+1 212 555 0100").timezone == "America/New_York"
+    assert IN.parse("+1 415 555 0100").timezone == "America/Los_Angeles"
+    assert IN.parse("+44 20 7946 0000").timezone == "Europe/London"
+
+
+def test_default_region_changes_national_numbers() -> None:
+    assert PhoneParser("US").parse("(212) 555-0100").e164 == "+12125550100"
+    with pytest.raises(ValueError, match="default_region"):
+        PhoneParser("XX")
+
+
+digits = st.text(alphabet="0123456789", min_size=4, max_size=15)
+decorated = st.builds(
+    lambda prefix, body, sep: prefix + sep.join([body[:5], body[5:]]),
+    st.sampled_from(["", "+", "+91", "+91 ", "0", "00", "91", "+1", "+44 ", "+39 0", "0091"]),
+    digits,
+    st.sampled_from(["", " ", "-", "."]),
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(text=decorated)
+def test_fast_route_never_disagrees_with_the_full_parse(text: str) -> None:
+    """Whatever the shortcut accepts, phonenumbers.parse reads the same way."""
+    try:
+        fast = IN.parse(text).e164
+    except InvalidPhone:
+        fast = None
+    try:
+        full_number = phonenumbers.parse(text, "IN")
+        full = (
+            phonenumbers.format_number(full_number, phonenumbers.PhoneNumberFormat.E164)
+            if phonenumbers.is_valid_number(full_number)
+            else None
+        )
+    except phonenumbers.NumberParseException:
+        full = None
+    assert fast == full

@@ -1,0 +1,59 @@
+"""Signing in and out of the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, session
+
+from web.auth.access import public
+from web.auth.throttle import LoginThrottle
+from web.context import db_session, runtime
+from web.errors import TooManyAttempts
+from web.users import authenticate
+
+bp = Blueprint("auth", __name__)
+
+
+def _safe_next(target: str | None) -> str:
+    # Only paths on this site: "//evil.example" and "https://..." would leave it.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login() -> Any:
+    """Show the sign-in form; check the password; start a session."""
+    if request.method == "GET":
+        return render_template("auth/login.html", next=_safe_next(request.args.get("next")))
+    email = request.form.get("email", "").strip()
+    password = request.form.get("password", "")
+    address = request.remote_addr or "unknown"
+    throttle = LoginThrottle(runtime().redis)
+    wait = throttle.blocked_for(email, address)
+    if wait:
+        raise TooManyAttempts(f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minutes.", wait)
+    user = authenticate(db_session(), email, password)
+    if user is None:
+        throttle.failed(email, address)
+        flash("Wrong email or password.", "error")
+        return render_template("auth/login.html", next=_safe_next(request.form.get("next")), email=email), 401
+    throttle.succeeded(email, address)
+    db_session().commit()
+    # A fresh cookie: nothing from before the login survives into the session.
+    session.clear()
+    session.permanent = True
+    session["uid"] = user.id
+    session["sv"] = user.session_version
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@bp.post("/logout")
+@public
+def logout() -> Any:
+    """End the session (POST with a CSRF token, so no link can sign a user out)."""
+    session.clear()
+    flash("Signed out.", "info")
+    return redirect("/login")

@@ -1,0 +1,98 @@
+"""The admin console's pages (server-rendered)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, render_template, request
+from sqlalchemy import func, or_, select
+
+from bot.models import ConsentStatus, Contact, ContactTag
+from bot.segments import SegmentError, compile_segment
+from web.auth.access import requires
+from web.context import db_session
+from web.models import Role, User
+from web.users import UserError, create_user
+
+bp = Blueprint("console", __name__)
+PAGE = 50
+
+
+@bp.get("/")
+@requires(Role.VIEWER)
+def dashboard() -> Any:
+    """Counts that matter at a glance."""
+    s = db_session()
+    by_consent = dict(s.execute(select(Contact.consent, func.count()).group_by(Contact.consent)).all())
+    top_tags = s.execute(
+        select(ContactTag.name, func.count()).group_by(ContactTag.name).order_by(func.count().desc()).limit(8)
+    ).all()
+    return render_template(
+        "console/dashboard.html",
+        total=sum(by_consent.values()),
+        by_consent=by_consent,
+        statuses=[c.value for c in ConsentStatus],
+        top_tags=top_tags,
+    )
+
+
+@bp.get("/contacts")
+@requires(Role.VIEWER)
+def contacts() -> Any:
+    """Search contacts by phone or name, filter by tag and consent."""
+    s = db_session()
+    q = request.args.get("q", "").strip()
+    tag = request.args.get("tag", "").strip()
+    consent = request.args.get("consent", "").strip()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    conditions: list[Any] = []
+    spec: list[dict[str, Any]] = []
+    if tag:
+        name, _, value = tag.partition("=")
+        spec.append({"tag": name, "eq": value} if value else {"tag": name})
+    if consent:
+        spec.append({"consent": consent})
+    error = None
+    try:
+        if spec:
+            conditions.append(compile_segment({"all": spec}))
+    except SegmentError as exc:
+        error = str(exc)
+    if q:
+        like = f"%{q}%"
+        conditions.append(or_(Contact.phone.like(like), Contact.name.ilike(like)))
+    stmt = select(Contact).where(*conditions) if not error else select(Contact).where(Contact.id < 0)
+    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = s.scalars(stmt.order_by(Contact.id.desc()).limit(PAGE).offset((page - 1) * PAGE)).all()
+    return render_template(
+        "console/contacts.html",
+        contacts=rows,
+        total=total,
+        page=page,
+        pages=max((total + PAGE - 1) // PAGE, 1),
+        q=q,
+        tag=tag,
+        consent=consent,
+        error=error,
+        statuses=[c.value for c in ConsentStatus],
+    )
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@requires(Role.ADMIN)
+def users() -> Any:
+    """List users; admins add new ones."""
+    s = db_session()
+    if request.method == "POST":
+        try:
+            create_user(
+                s, request.form.get("email", ""), request.form.get("role", ""), request.form.get("password", "")
+            )
+            s.commit()
+            flash(f"Created {request.form.get('email', '').strip().lower()}.", "info")
+            return redirect("/users")
+        except UserError as exc:
+            s.rollback()
+            flash(str(exc), "error")
+    rows = s.scalars(select(User).order_by(User.email)).all()
+    return render_template("console/users.html", users=rows, roles=[r.value for r in Role], me=g.user)

@@ -1,0 +1,137 @@
+"""Background processes: RQ workers on the canvass queues, and the scheduler.
+
+    python worker.py [--burst] [--simple]     # an RQ worker (canvass worker)
+    python worker.py scheduler                # the periodic scheduler (canvass scheduler)
+
+Configuration is read once here, from the environment and ``.env``, as in the web app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from dotenv import dotenv_values
+from rq import Queue, SimpleWorker, Worker
+from rq.registry import clean_registries
+
+from bot import runtime
+from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
+from bot.settings import Settings, SettingsError
+
+log = logging.getLogger("canvass.worker")
+
+
+def load_runtime() -> runtime.Runtime:
+    """Read settings (environment over ``.env``) and install the process's runtime."""
+    env = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
+    env.update(os.environ)
+    return install(runtime.Runtime.from_settings(Settings.from_env(env)))
+
+
+def install(rt: runtime.Runtime) -> runtime.Runtime:
+    """Make ``rt`` the runtime of this process's jobs."""
+    runtime.install(rt)
+    # A forked job must not share the parent's pooled database connections.
+    os.register_at_fork(after_in_child=lambda: rt.db.engine.dispose(close=False))
+    return rt
+
+
+def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime | None = None) -> int:
+    """Work the queues in priority order until SIGTERM (or, with ``burst``, until empty)."""
+    rt = install(rt) if rt else load_runtime()
+    queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
+    worker_class = SimpleWorker if simple else Worker
+    name = f"canvass-{socket.gethostname()}-{os.getpid()}"
+    worker = worker_class(queues, connection=rt.redis, name=name)
+    log.info("worker %s on queues %s (%s)", name, ", ".join(QUEUE_NAMES), "burst" if burst else "until stopped")
+    # RQ turns SIGTERM/SIGINT into a warm shutdown: the job at hand finishes first.
+    worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
+    log.info("worker %s stopped", name)
+    return 0
+
+
+@dataclasses.dataclass
+class Periodic:
+    """A task the scheduler runs every ``every`` seconds."""
+
+    name: str
+    every: float
+    run: Callable[[runtime.Runtime], None]
+    due: float = 0.0
+
+
+def _heartbeat(rt: runtime.Runtime) -> None:
+    rt.redis.set(SCHEDULER_HEARTBEAT, str(time.time()), ex=60)
+
+
+def _clean_queues(rt: runtime.Runtime) -> None:
+    # Jobs of workers that died are moved from "started" to "failed", so nothing
+    # waits forever on a job no one runs.
+    for name in QUEUE_NAMES:
+        clean_registries(Queue(name, connection=rt.redis))
+
+
+PERIODIC = [
+    Periodic("heartbeat", 5, _heartbeat),
+    Periodic("clean-queues", 60, _clean_queues),
+]
+
+
+def run_scheduler(*, rt: runtime.Runtime | None = None, once: bool = False) -> int:
+    """Run the periodic tasks until SIGTERM or SIGINT."""
+    rt = install(rt) if rt else load_runtime()
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        log.info("scheduler: %s received, stopping", signal.Signals(signum).name)
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("scheduler started: %s", ", ".join(f"{p.name} every {p.every:g}s" for p in PERIODIC))
+    while not stopping:
+        now = time.monotonic()
+        for task in PERIODIC:
+            if now >= task.due:
+                task.due = now + task.every
+                try:
+                    task.run(rt)
+                except Exception:
+                    # One failing task must not stop the others; it is retried next round.
+                    log.exception("scheduler: %s failed", task.name)
+        if once:
+            break
+        time.sleep(0.5)
+    log.info("scheduler stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python worker.py``."""
+    parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.split("\n")[0])
+    parser.add_argument("role", nargs="?", choices=("worker", "scheduler"), default="worker")
+    parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
+    parser.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.role == "scheduler":
+            return run_scheduler()
+        return run_worker(burst=args.burst, simple=args.simple)
+    except SettingsError as exc:
+        print(f"worker.py: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
