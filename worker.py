@@ -66,7 +66,6 @@ class Periodic:
     name: str
     every: float
     run: Callable[[runtime.Runtime], None]
-    due: float = 0.0
 
 
 def _heartbeat(rt: runtime.Runtime) -> None:
@@ -99,11 +98,12 @@ def run_scheduler(*, rt: runtime.Runtime | None = None, once: bool = False) -> i
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("scheduler started: %s", ", ".join(f"{p.name} every {p.every:g}s" for p in PERIODIC))
+    due = dict.fromkeys((task.name for task in PERIODIC), 0.0)
     while not stopping:
         now = time.monotonic()
         for task in PERIODIC:
-            if now >= task.due:
-                task.due = now + task.every
+            if now >= due[task.name]:
+                due[task.name] = now + task.every
                 try:
                     task.run(rt)
                 except Exception:

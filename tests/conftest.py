@@ -174,3 +174,20 @@ def cli(app):  # type: ignore[no-untyped-def]
         return CliRunner().invoke(group, list(args), obj=ScriptInfo(create_app=lambda: app), input=input)
 
     return run
+
+
+@pytest.fixture
+def make_app(settings_env: dict[str, str], redis: redis_lib.Redis):  # type: ignore[no-untyped-def]
+    """Build extra apps with changed settings; their connections are closed afterwards."""
+    from web import create_app
+
+    made = []
+
+    def build(**overrides: str):  # type: ignore[no-untyped-def]
+        application = create_app({**settings_env, **overrides})
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        application.extensions["canvass"].close()

@@ -11,12 +11,14 @@ from sqlalchemy import func, select, text
 
 from bot.models import Contact
 from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
+from web.auth.access import public
 from web.context import db_session, runtime
 
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/healthz")
+@public
 def healthz() -> Response:
     """Check the database and Redis; 503 when either fails."""
     checks: dict[str, str] = {}
@@ -43,6 +45,7 @@ def healthz() -> Response:
 
 
 @bp.get("/metrics")
+@public
 def metrics() -> Response:
     """Prometheus metrics, read from the database and Redis at scrape time.
 

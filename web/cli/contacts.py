@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -51,14 +52,18 @@ def import_cmd(file: Path, tags: tuple[str, ...], encoding: str, rejects: Path |
     if not file.exists():
         raise click.BadParameter(f"{file} does not exist", param_hint="FILE")
     size = file.stat().st_size
-    show = sys.stderr.isatty()
-    with click.progressbar(
-        length=size, label=f"importing {file.name}", file=sys.stderr, show_eta=True, show_percent=True, hidden=not show
-    ) as bar:
+    # A progress bar on a terminal; nothing in logs and pipes.
+    bar = (
+        click.progressbar(length=size, label=f"importing {file.name}", file=sys.stderr, show_eta=True)
+        if sys.stderr.isatty()
+        else contextlib.nullcontext(None)
+    )
+    with bar as shown:
         last = [0]
 
         def progress(done: int) -> None:
-            bar.update(done - last[0])
+            if shown is not None:
+                shown.update(done - last[0])
             last[0] = done
 
         try:
@@ -73,7 +78,7 @@ def import_cmd(file: Path, tags: tuple[str, ...], encoding: str, rejects: Path |
             )
         except ImportFileError as exc:
             raise click.ClickException(f"{exc} (nothing was imported)") from None
-        bar.update(size - last[0])
+        progress(size)
     rate = report.rows / report.seconds if report.seconds else 0
     click.echo(
         f"imported {report.imported:,}, updated {report.updated:,}, rejected {report.rejected:,} "
