@@ -5,9 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=.venv/bin
 
-TEST_REDIS_URL=$(REDIS_URL="${TEST_REDIS_URL:-}" scripts/ensure-redis.sh)
-# Tests use their own database number, away from make run's data.
-export TEST_REDIS_URL="${TEST_REDIS_URL%/*}/13"
+if [ -z "${TEST_REDIS_URL:-}" ]; then
+  base=$(scripts/ensure-redis.sh)
+  # Tests use their own database number, away from make run's data (they flush it).
+  TEST_REDIS_URL="${base%/*}/13"
+fi
+export TEST_REDIS_URL
 export TEST_DATABASE_URL="${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 
 if ! "$bin/python" - <<'PY' 2>/dev/null
