@@ -1,34 +1,31 @@
 """Import contacts from a CSV or TXT file: streamed, parsed on every core, all or nothing.
 
-The file is read once, in chunks; worker processes parse the phone numbers (the costly
-part); the parsed rows stream into staging tables; the upsert runs at the end, inside the
-same transaction. Memory stays flat whatever the file's size, and a crash at any point
-leaves the database untouched.
+The file is read in chunks; worker processes parse the phone numbers (the costly part);
+a writer thread stages the parsed rows and upserts them batch by batch, all inside one
+transaction (see ``bot.import_pipeline``). Memory stays flat whatever the file's size,
+and a crash at any point leaves the database untouched.
 """
 
 from __future__ import annotations
 
 import codecs
-import collections
 import csv
 import dataclasses
 import io
-import multiprocessing
 import os
-import resource
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bot.contacts import Tag
 from bot.db import Database
-from bot.import_rows import Layout, RowParser, printable
-from bot.import_staging import Staging, encode_batch
+from bot.import_pipeline import Writer, parsed_batches
+from bot.import_rows import Layout, printable
+from bot.import_staging import Staging
 from bot.spreadsheet import formula_safe
 
 TXT_LIMIT = 10 * 1024 * 1024
-CHUNK_ROWS = 4000
 SNIFF_BYTES = 64 * 1024
 
 
@@ -56,25 +53,6 @@ class ImportReport:
 
 
 ProgressFn = Callable[[int], None]
-
-_worker_parser: RowParser | None = None
-
-
-_worker_dialect = ""
-
-
-def _init_worker(region: str, layout: Layout | None, dialect: str) -> None:
-    global _worker_parser, _worker_dialect
-    _worker_parser = RowParser(region, layout)
-    _worker_dialect = dialect
-
-
-def _parse_in_worker(chunk: list[tuple[int, list[str]]]):  # type: ignore[no-untyped-def]
-    assert _worker_parser is not None
-    # Encoding for the database here, on the worker's core, keeps the main process
-    # (which reads the file and feeds the database) from becoming the bottleneck.
-    batch = encode_batch(_worker_dialect, *_worker_parser.parse_chunk(chunk))
-    return batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def detect_encoding(sample: bytes) -> str:
@@ -107,7 +85,7 @@ def import_file(
     """Import ``path``; write rejected rows (with line and reason) to ``rejects_path``.
 
     Raises ``ImportFileError`` when the file as a whole is unusable (missing, too large,
-    no phone column); then nothing is imported.
+    no phone column, broken quoting); then nothing is imported.
     """
     started = time.perf_counter()
     path = Path(path)
@@ -118,34 +96,42 @@ def import_file(
     is_txt = path.suffix.lower() == ".txt"
     if is_txt and size > TXT_LIMIT:
         raise ImportFileError(f"{path}: a .txt list may be at most 10 MB, this one is {size / 1e6:.1f} MB; use a CSV")
-    with path.open("rb") as raw:
-        if encoding == "auto":
+    if encoding == "auto":
+        with path.open("rb") as raw:
             encoding = detect_encoding(raw.read(SNIFF_BYTES))
-            raw.seek(0)
-        try:
-            codecs.lookup(encoding)
-        except LookupError:
-            raise ImportFileError(f"--encoding: unknown encoding {encoding!r}") from None
-        text = io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise ImportFileError(f"--encoding: unknown encoding {encoding!r}") from None
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    out = Path(rejects_path) if rejects_path else path.with_name(path.stem + ".rejects.csv")
+    tmp = out.with_name(out.name + ".partial")
+    peak = [0]
+
+    with _open_text(path, encoding) as text:
+        raw = text.buffer
         rows = _read_rows(text, is_txt, path)
         layout = next(rows)
         header = ["phone"] if layout is None else layout.header
-        out = Path(rejects_path) if rejects_path else path.with_name(path.stem + ".rejects.csv")
-        tmp = out.with_name(out.name + ".partial")
-        peak = [0]
+
+        def finish(staging: Staging) -> None:
+            # Written before the commit (to a temporary name), so that a failure here
+            # imports nothing rather than losing the reasons.
+            with _open_text(path, encoding) as again:
+                source = _read_rows(again, is_txt, path)
+                next(source)
+                _write_rejects(tmp, header, staging.rejects(), source)
+
+        writer = Writer(db, tags or [], finish)
+        writer.start()
         try:
-            imported, updated, rejected = _run(
-                db,
-                rows,
-                region,
-                layout,
-                tags or [],
-                workers,
-                _Progress(raw, progress),
-                lambda rejects: _write_rejects(tmp, header, rejects),
-                peak,
-            )
+            for n, batch in parsed_batches(rows, region, layout, db.dialect, workers, peak):
+                writer.put((n, batch))
+                if progress is not None:
+                    progress(raw.tell())
+            imported, updated, rejected = writer.close()
         except BaseException:
+            writer.cancel()
             tmp.unlink(missing_ok=True)
             raise
     if rejected:
@@ -161,12 +147,17 @@ def import_file(
     )
 
 
-def _read_rows(text: io.TextIOWrapper, is_txt: bool, path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Yield the layout first, then ``(line, cells)`` for every data row."""
+def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
+    # surrogateescape: a bad byte becomes a marker that rejects its row, not the file.
+    return path.open(encoding=encoding, errors="surrogateescape", newline="")
+
+
+def _read_rows(text: io.TextIOWrapper, is_txt: bool, path: Path) -> Iterator[Any]:
+    """Yield the layout first (None for TXT), then ``(line, cells)`` for every data row."""
     if is_txt:
         yield None
         for number, line in enumerate(text, start=1):
-            yield number, [line.rstrip("\r\n")]
+            yield number, [line.rstrip("\r\n").lstrip("\ufeff")]
         return
     reader = csv.reader(text)
     try:
@@ -186,89 +177,27 @@ def _read_rows(text: io.TextIOWrapper, is_txt: bool, path: Path) -> Iterator:  #
         except StopIteration:
             return
         except csv.Error as exc:
-            raise ImportFileError(f"{path}:{line}: {exc} (nothing was imported)") from None
+            raise ImportFileError(f"{path}:{line}: {exc}") from None
         yield line, cells
         line = reader.line_num + 1
 
 
-class _Progress:
-    def __init__(self, raw: io.BufferedReader, callback: ProgressFn | None) -> None:
-        self.raw = raw
-        self.callback = callback
-
-    def tick(self) -> None:
-        if self.callback is not None:
-            self.callback(self.raw.tell())
-
-
-def _chunks(rows: Iterator, size: int = CHUNK_ROWS) -> Iterator[list]:  # type: ignore[type-arg]
-    chunk: list = []  # type: ignore[type-arg]
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def _parse_in_pool(rows, region, layout, workers, dialect, peak):  # type: ignore[no-untyped-def]
-    """Parse chunks on ``workers`` processes, in file order, a few chunks ahead at most.
-
-    A worker that dies raises BrokenProcessPool here (the import then rolls back)
-    instead of leaving the import waiting forever.
-    """
-    ctx = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(region, layout, dialect)
-    ) as pool:
-        pending: collections.deque[Future] = collections.deque()  # type: ignore[type-arg]
-        for chunk in _chunks(rows):
-            pending.append(pool.submit(_parse_in_worker, chunk))
-            if len(pending) >= workers * 3:
-                yield _note_peak(pending.popleft().result(), peak)
-        while pending:
-            yield _note_peak(pending.popleft().result(), peak)
-
-
-def _note_peak(result, peak):  # type: ignore[no-untyped-def]
-    batch, rss_kb = result
-    peak[0] = max(peak[0], rss_kb)
-    return batch
-
-
-def _run(db, rows, region, layout, tags, workers, progress, write_rejects, peak):  # type: ignore[no-untyped-def]
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    with db.engine.connect() as conn:
-        try:
-            with conn.begin():
-                staging = Staging(conn)
-                if workers <= 1:
-                    parser = RowParser(region, layout)
-                    for chunk in _chunks(rows):
-                        staging.add(encode_batch(staging.dialect, *parser.parse_chunk(chunk)))
-                        progress.tick()
-                else:
-                    for batch in _parse_in_pool(rows, region, layout, workers, staging.dialect, peak):
-                        staging.add(batch)
-                        progress.tick()
-                imported, updated = staging.apply(tags)
-                rejected = staging.reject_count()
-                # Written before the commit (to a temporary name), so that a failure
-                # here imports nothing rather than losing the reasons.
-                if rejected:
-                    write_rejects(staging.rejects())
-        finally:
-            conn.rollback()
-            Staging.drop_tables(conn)
-            conn.commit()
-    return imported, updated, rejected
-
-
-def _write_rejects(tmp: Path, header: list[str], rejects: Iterator[tuple[int, str, list[str]]]) -> None:
+def _write_rejects(
+    tmp: Path,
+    header: list[str],
+    rejects: Iterator[tuple[int, str, list[str] | None]],
+    source: Iterator[tuple[int, list[str]]],
+) -> None:
+    """Write line, reason and the original cells; duplicates' cells come from ``source``."""
     tmp.parent.mkdir(parents=True, exist_ok=True)
     with tmp.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["line", "reason", *header])
         for line, reason, cells in rejects:
-            writer.writerow([line, formula_safe(reason), *(formula_safe(c) for c in printable(cells))])
+            if cells is None:
+                # Both run in line order, so one pass over the file finds them all.
+                for number, found in source:
+                    if number == line:
+                        cells = found
+                        break
+            writer.writerow([line, formula_safe(reason), *(formula_safe(c) for c in printable(cells or []))])

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import re
 import zoneinfo
 
@@ -22,10 +21,8 @@ CONSENT_VALUES = {"": None, "unknown": None, "opted_in": "opted_in", "opted_out"
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 MAX_NAME = 200
 
-# (line, phone, phone_kind, name, language, timezone_given, timezone_derived, consent,
-#  the row's cells as JSON — kept so that a duplicate's reject shows what it said)
-ContactRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None, str]
-_Parsed = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
+# (line, phone, phone_kind, name, language, timezone_given, timezone_derived, consent)
+ContactRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
 TagRow = tuple[int, str, str | None]
 # (line, reason, cells)
 RejectRow = tuple[int, str, list[str]]
@@ -98,11 +95,11 @@ class RowParser:
             except RowError as exc:
                 rejects.append((line, str(exc), cells))
                 continue
-            good.append((*contact, json.dumps(cells, ensure_ascii=False)))
+            good.append(contact)
             tags.extend((line, t.name, t.value) for t in row_tags)
         return good, tags, rejects
 
-    def _row(self, line: int, cells: list[str]) -> tuple[_Parsed, list[Tag]]:
+    def _row(self, line: int, cells: list[str]) -> tuple[ContactRow, list[Tag]]:
         joined = "\x1f".join(cells)
         if not joined.strip(" \t\x1f"):
             raise RowError("empty line")
@@ -136,7 +133,7 @@ class RowParser:
                 tags[name] = Tag(name, value)
         return self._contact(line, cells[layout.phone].strip(), get), list(tags.values())
 
-    def _contact(self, line: int, raw_phone: str, get: dict[str, str]) -> _Parsed:
+    def _contact(self, line: int, raw_phone: str, get: dict[str, str]) -> ContactRow:
         if not raw_phone:
             raise RowError("empty phone")
         try:

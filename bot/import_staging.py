@@ -1,9 +1,10 @@
 """Staging tables for a contact import, and the set-based SQL that applies them.
 
-Rows go into temporary tables (PostgreSQL: COPY; SQLite: executemany) inside one
-transaction; at the end a handful of INSERT ... SELECT statements de-duplicate, upsert the
-contacts and their tags and append consent entries. Nothing is visible to anyone else
-until the final commit, so a crash mid-file leaves the database as it was.
+Parsed rows go into temporary tables (PostgreSQL: COPY; SQLite: executemany). Every
+batch of ~100,000 rows is then applied with a handful of INSERT ... SELECT statements
+that drop duplicates, upsert the contacts and their tags and append consent entries —
+all inside the import's one transaction, so nothing is visible to anyone else until the
+final commit, and a crash at any point leaves the database as it was.
 """
 
 from __future__ import annotations
@@ -21,20 +22,31 @@ from bot.contacts import Tag
 from bot.db import UTCDateTime, utcnow
 from bot.import_rows import ContactRow, RejectRow, TagRow, printable
 
-ROW_COLUMNS = ("line", "phone", "phone_kind", "name", "language", "tz_given", "tz_derived", "consent", "cells")
-
+ROW_COLUMNS = ("line", "phone", "phone_kind", "name", "language", "tz_given", "tz_derived", "consent")
 TABLES = (
-    ("import_rows", ROW_COLUMNS),
-    ("import_tags", ("line", "name", "value")),
+    ("import_batch", ROW_COLUMNS),
+    ("import_batch_tags", ("line", "name", "value")),
     ("import_rejects", ("line", "reason", "cells")),
 )
-# Per table: COPY text (PostgreSQL) or a list of tuples (SQLite).
+_CREATE = (
+    """CREATE TEMPORARY TABLE import_batch (
+        line INTEGER PRIMARY KEY, phone VARCHAR(20) NOT NULL, phone_kind VARCHAR(24),
+        name VARCHAR(200), language VARCHAR(16), tz_given VARCHAR(64), tz_derived VARCHAR(64),
+        consent VARCHAR(16))""",
+    "CREATE TEMPORARY TABLE import_batch_tags (line INTEGER NOT NULL, name VARCHAR(64) NOT NULL, value VARCHAR(255))",
+    # Every number taken so far, with its line: later lines with it are duplicates.
+    "CREATE TEMPORARY TABLE import_seen (phone VARCHAR(20) PRIMARY KEY, line INTEGER NOT NULL)",
+    # cells is NULL for duplicates: their cells are read back from the file at the end.
+    "CREATE TEMPORARY TABLE import_rejects (line INTEGER NOT NULL, reason TEXT NOT NULL, cells TEXT)",
+)
+_TEMP_TABLES = ("import_batch", "import_batch_tags", "import_seen", "import_rejects")
+# Per table: COPY data (PostgreSQL) or a list of tuples (SQLite).
 Batch = tuple[Any, Any, Any]
 
 
 def encode_batch(dialect: str, rows: list[ContactRow], tags: list[TagRow], rejects: list[RejectRow]) -> Batch:
     """Prepare one parsed chunk for ``Staging.add`` (runs in the parsing workers)."""
-    # Undecodable bytes become \\xNN text here: the database and the rejects file need UTF-8.
+    # Undecodable bytes become \xNN text here: the database and the rejects file need UTF-8.
     reject_rows = [(line, reason, json.dumps(printable(cells), ensure_ascii=False)) for line, reason, cells in rejects]
     if dialect != "postgresql":
         return rows, tags, reject_rows
@@ -45,25 +57,18 @@ def _copy_csv(rows: Iterable[tuple[object, ...]]) -> bytes:
     """Rows for ``COPY ... (FORMAT csv)``: None becomes an unquoted empty field (NULL)."""
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows(rows)
-    return buf.getvalue().encode("utf-8", "surrogateescape")
-
-
-_CREATE = (
-    """CREATE TEMPORARY TABLE import_rows (
-        line INTEGER PRIMARY KEY, phone VARCHAR(20) NOT NULL, phone_kind VARCHAR(24),
-        name VARCHAR(200), language VARCHAR(16), tz_given VARCHAR(64), tz_derived VARCHAR(64),
-        consent VARCHAR(16), cells TEXT NOT NULL)""",
-    "CREATE TEMPORARY TABLE import_tags (line INTEGER NOT NULL, name VARCHAR(64) NOT NULL, value VARCHAR(255))",
-    "CREATE TEMPORARY TABLE import_rejects (line INTEGER NOT NULL, reason TEXT NOT NULL, cells TEXT NOT NULL)",
-)
+    return buf.getvalue().encode("utf-8")
 
 
 class Staging:
-    """The temporary tables of one import, on one connection."""
+    """The temporary tables of one import, on one connection (inside its transaction)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, extra_tags: list[Tag]) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
+        self.extra_tags = extra_tags
+        self.imported = 0
+        self.updated = 0
         self.drop_tables(conn)
         for ddl in _CREATE:
             conn.exec_driver_sql(ddl)
@@ -84,65 +89,83 @@ class Staging:
                 cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", data)
                 cur.close()
 
-    def apply(self, extra_tags: list[Tag]) -> tuple[int, int]:
-        """Upsert the staged rows into the real tables; return (imported, updated)."""
+    def apply(self) -> None:
+        """Apply the staged batch to the real tables, then empty it."""
         run = self.conn.execute
-        self.conn.exec_driver_sql("CREATE INDEX import_rows_phone ON import_rows (phone, line)")
         if self.dialect == "postgresql":
-            self.conn.exec_driver_sql("ANALYZE import_rows")
-        # A number seen again further down the file is a reject that names the first line.
+            # Temporary tables are never auto-analysed; without statistics the planner
+            # picks nested loops for the large joins below.
+            self.conn.exec_driver_sql("ANALYZE import_batch")
+        # A number seen before (earlier in this batch or in an earlier one) is a reject
+        # that names the line where it first appeared.
         run(
             text(
                 """INSERT INTO import_rejects (line, reason, cells)
-                SELECT r.line, 'duplicate of line ' || CAST(f.first AS VARCHAR(12)), r.cells
-                FROM import_rows r JOIN (SELECT phone, MIN(line) AS first FROM import_rows GROUP BY phone) f
-                  ON f.phone = r.phone AND r.line > f.first"""
+                SELECT b.line, 'duplicate of line ' || CAST(COALESCE(s.line, e.first) AS VARCHAR(12)), NULL
+                FROM import_batch b
+                LEFT JOIN import_seen s ON s.phone = b.phone
+                LEFT JOIN (SELECT phone, MIN(line) AS first FROM import_batch GROUP BY phone) e
+                  ON e.phone = b.phone AND e.first < b.line
+                WHERE s.phone IS NOT NULL OR e.phone IS NOT NULL"""
             )
         )
+        # The duplicates just rejected are the only cell-less rejects of this batch's lines.
         run(
             text(
-                """DELETE FROM import_rows WHERE line IN (
-                     SELECT r.line FROM import_rows r JOIN import_rows e ON e.phone = r.phone AND e.line < r.line)"""
+                """DELETE FROM import_batch WHERE line IN (
+                     SELECT line FROM import_rejects
+                     WHERE cells IS NULL AND line >= (SELECT MIN(line) FROM import_batch))"""
             )
         )
-        if self.dialect == "postgresql":
-            # Temporary tables are never auto-analysed; without statistics the planner
-            # picks nested loops for the million-row joins below.
-            self.conn.exec_driver_sql("ANALYZE import_rows")
-            self.conn.exec_driver_sql("ANALYZE import_tags")
-        total = run(text("SELECT COUNT(*) FROM import_rows")).scalar_one()
-        updated = run(text("SELECT COUNT(*) FROM import_rows r JOIN contacts c ON c.phone = r.phone")).scalar_one()
+        run(text("INSERT INTO import_seen (phone, line) SELECT phone, line FROM import_batch"))
+        self._upsert()
+        self.conn.exec_driver_sql("DELETE FROM import_batch")
+        self.conn.exec_driver_sql("DELETE FROM import_batch_tags")
+
+    def _upsert(self) -> None:
+        run = self.conn.execute
         now = bindparam("now", utcnow(), type_=UTCDateTime)
-        run(
+        # Existing contacts first: empty cells never erase, a given timezone replaces.
+        updated = run(
+            text(
+                """UPDATE contacts SET
+                  name = COALESCE(r.name, contacts.name),
+                  language = COALESCE(r.language, contacts.language),
+                  timezone = COALESCE(r.tz_given, contacts.timezone, r.tz_derived),
+                  updated_at = :now
+                FROM import_batch r WHERE contacts.phone = r.phone"""
+            ).bindparams(now)
+        ).rowcount
+        # Then the new ones. A contact another import created meanwhile is updated too.
+        inserted = run(
             text(
                 """INSERT INTO contacts (phone, phone_kind, name, language, timezone, fields, consent,
                                          created_at, updated_at)
-                SELECT phone, phone_kind, name, language, COALESCE(tz_given, tz_derived), :fields,
+                SELECT r.phone, r.phone_kind, r.name, r.language, COALESCE(r.tz_given, r.tz_derived), :fields,
                        'unknown', :now, :now
-                FROM import_rows WHERE 1 = 1
+                FROM import_batch r WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = r.phone)
                 ON CONFLICT (phone) DO UPDATE SET
                   name = COALESCE(excluded.name, contacts.name),
                   language = COALESCE(excluded.language, contacts.language),
-                  timezone = COALESCE(
-                    (SELECT tz_given FROM import_rows WHERE import_rows.phone = excluded.phone),
-                    contacts.timezone, excluded.timezone),
                   updated_at = excluded.updated_at"""
             ).bindparams(now, bindparam("fields", {}, type_=JSON))
-        )
+        ).rowcount
+        self.updated += updated
+        self.imported += inserted
         # The file's own tags, then each --tag for rows that did not set that tag.
-        sources = [
+        sources: list[tuple[str, dict[str, Any]]] = [
             (
-                "SELECT c.id, t.name, t.value FROM import_tags t JOIN import_rows r ON r.line = t.line "
+                "SELECT c.id, t.name, t.value FROM import_batch_tags t JOIN import_batch r ON r.line = t.line "
                 "JOIN contacts c ON c.phone = r.phone WHERE 1 = 1",
                 {},
             )
         ]
-        for tag in extra_tags:
+        for tag in self.extra_tags:
             sources.append(
                 (
                     "SELECT c.id, CAST(:name AS VARCHAR(64)), CAST(:value AS VARCHAR(255)) "
-                    "FROM import_rows r JOIN contacts c ON c.phone = r.phone "
-                    "WHERE NOT EXISTS (SELECT 1 FROM import_tags t "
+                    "FROM import_batch r JOIN contacts c ON c.phone = r.phone "
+                    "WHERE NOT EXISTS (SELECT 1 FROM import_batch_tags t "
                     "WHERE t.line = r.line AND t.name = CAST(:name AS VARCHAR(64)))",
                     {"name": tag.name, "value": tag.value},
                 )
@@ -161,23 +184,22 @@ class Staging:
             text(
                 """INSERT INTO consent_events (contact_id, status, channel, source, note, created_at)
                 SELECT c.id, r.consent, NULL, 'import', 'line ' || CAST(r.line AS VARCHAR(12)), :now
-                FROM import_rows r JOIN contacts c ON c.phone = r.phone
+                FROM import_batch r JOIN contacts c ON c.phone = r.phone
                 WHERE r.consent IS NOT NULL AND r.consent <> c.consent"""
             ).bindparams(now)
         )
         run(
             text(
-                """UPDATE contacts SET consent = r.consent FROM import_rows r
+                """UPDATE contacts SET consent = r.consent FROM import_batch r
                 WHERE contacts.phone = r.phone AND r.consent IS NOT NULL AND contacts.consent <> r.consent"""
             )
         )
-        return total - updated, updated
 
-    def rejects(self) -> Iterator[tuple[int, str, list[str]]]:
-        """Rejected rows in file order."""
+    def rejects(self) -> Iterator[tuple[int, str, list[str] | None]]:
+        """Rejected rows in file order (cells None: read them from the file)."""
         result = self.conn.exec_driver_sql("SELECT line, reason, cells FROM import_rejects ORDER BY line")
         for line, reason, cells in result:
-            yield line, reason, json.loads(cells)
+            yield line, reason, json.loads(cells) if cells is not None else None
 
     def reject_count(self) -> int:
         """How many rows were rejected."""
@@ -186,5 +208,5 @@ class Staging:
     @staticmethod
     def drop_tables(conn: Connection) -> None:
         """Drop the temporary tables (before the connection goes back to the pool)."""
-        for table in ("import_rows", "import_tags", "import_rejects"):
+        for table in _TEMP_TABLES:
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {table}")
