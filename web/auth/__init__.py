@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session
 
 from web.auth.access import public
+from web.auth.sessions import SessionStore
 from web.auth.throttle import LoginThrottle
 from web.context import db_session, runtime
 from web.errors import TooManyAttempts
@@ -16,10 +18,19 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    # Only paths on this site: "//evil.example" and "https://..." would leave it.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return "/"
+    """Return ``target`` when it is a path on this site, else ``/``.
+
+    "//evil.example", "https://...", backslashes and control characters (browsers drop
+    a tab, so "/<TAB>/evil.example" becomes "//evil.example") would all leave the site.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return target
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -47,6 +58,7 @@ def login() -> Any:
     session.permanent = True
     session["uid"] = user.id
     session["sv"] = user.session_version
+    session["sid"] = SessionStore(runtime().redis).start(user.id)
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -54,6 +66,7 @@ def login() -> Any:
 @public
 def logout() -> Any:
     """End the session (POST with a CSRF token, so no link can sign a user out)."""
+    SessionStore(runtime().redis).end(session.get("sid"))
     session.clear()
     flash("Signed out.", "info")
     return redirect("/login")

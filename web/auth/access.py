@@ -15,7 +15,8 @@ from urllib.parse import urlencode
 from flask import Flask, current_app, g, redirect, request, session
 from flask_wtf.csrf import CSRFProtect
 
-from web.context import db_session
+from web.auth.sessions import SessionStore
+from web.context import db_session, runtime
 from web.errors import Forbidden, Unauthorized
 from web.models import Role, User
 from web.users import user_for_token
@@ -79,7 +80,8 @@ def _load_user() -> Any:
         return None
     user_id, version = session.get("uid"), session.get("sv")
     user = db_session().get(User, user_id) if user_id else None
-    if user is None or not user.active or user.session_version != version:
+    live = user is not None and SessionStore(runtime().redis).belongs_to(session.get("sid"), user.id)
+    if user is None or not live or not user.active or user.session_version != version:
         session.clear()
         if request.method == "GET":
             return redirect("/login?" + urlencode({"next": request.full_path.rstrip("?")}))
