@@ -147,6 +147,12 @@ class Writer(threading.Thread):
                     conn.rollback()
                     Staging.drop_tables(conn)
                     conn.commit()
+                if self.result is not None and self.result[0] >= APPLY_ROWS:
+                    # Fresh statistics after a big load, so that segment counts plan well
+                    # straight away instead of after the next autovacuum.
+                    conn.exec_driver_sql("ANALYZE contacts")
+                    conn.exec_driver_sql("ANALYZE contact_tags")
+                    conn.commit()
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread, which re-raises
             self.error = exc
 

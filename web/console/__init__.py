@@ -55,7 +55,7 @@ def contacts() -> Any:
     error = None
     try:
         if spec:
-            conditions.append(compile_segment({"all": spec}))
+            conditions.append(compile_segment({"all": spec}, dialect=s.get_bind().dialect.name))
     except SegmentError as exc:
         error = str(exc)
     if q:
