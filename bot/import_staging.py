@@ -36,10 +36,12 @@ _CREATE = (
     "CREATE TEMPORARY TABLE import_batch_tags (line INTEGER NOT NULL, name VARCHAR(64) NOT NULL, value VARCHAR(255))",
     # Every number taken so far, with its line: later lines with it are duplicates.
     "CREATE TEMPORARY TABLE import_seen (phone VARCHAR(20) PRIMARY KEY, line INTEGER NOT NULL)",
+    # The contact id of each number of the current batch.
+    "CREATE TEMPORARY TABLE import_ids (phone VARCHAR(20) PRIMARY KEY, id BIGINT NOT NULL)",
     # cells is NULL for duplicates: their cells are read back from the file at the end.
     "CREATE TEMPORARY TABLE import_rejects (line INTEGER NOT NULL, reason TEXT NOT NULL, cells TEXT)",
 )
-_TEMP_TABLES = ("import_batch", "import_batch_tags", "import_seen", "import_rejects")
+_TEMP_TABLES = ("import_batch", "import_batch_tags", "import_seen", "import_ids", "import_rejects")
 # Per table: COPY data (PostgreSQL) or a list of tuples (SQLite).
 Batch = tuple[Any, Any, Any]
 
@@ -69,6 +71,7 @@ class Staging:
         self.extra_tags = extra_tags
         self.imported = 0
         self.updated = 0
+        self.analyzed = False
         self.drop_tables(conn)
         for ddl in _CREATE:
             conn.exec_driver_sql(ddl)
@@ -92,10 +95,12 @@ class Staging:
     def apply(self) -> None:
         """Apply the staged batch to the real tables, then empty it."""
         run = self.conn.execute
-        if self.dialect == "postgresql":
+        if self.dialect == "postgresql" and not self.analyzed:
             # Temporary tables are never auto-analysed; without statistics the planner
-            # picks nested loops for the large joins below.
+            # picks nested loops for the large joins below. Batches look alike, so the
+            # first one's statistics serve for the rest.
             self.conn.exec_driver_sql("ANALYZE import_batch")
+            self.analyzed = True
         # A number seen before (earlier in this batch or in an earlier one) is a reject
         # that names the line where it first appeared.
         run(
@@ -119,52 +124,69 @@ class Staging:
         )
         run(text("INSERT INTO import_seen (phone, line) SELECT phone, line FROM import_batch"))
         self._upsert()
-        self.conn.exec_driver_sql("DELETE FROM import_batch")
-        self.conn.exec_driver_sql("DELETE FROM import_batch_tags")
+        for table in ("import_batch", "import_batch_tags", "import_ids"):
+            self.conn.exec_driver_sql(f"DELETE FROM {table}")
 
     def _upsert(self) -> None:
         run = self.conn.execute
         now = bindparam("now", utcnow(), type_=UTCDateTime)
+        fields = bindparam("fields", {}, type_=JSON)
         # Existing contacts first: empty cells never erase, a given timezone replaces.
-        updated = run(
-            text(
-                """UPDATE contacts SET
-                  name = COALESCE(r.name, contacts.name),
-                  language = COALESCE(r.language, contacts.language),
-                  timezone = COALESCE(r.tz_given, contacts.timezone, r.tz_derived),
-                  updated_at = :now
-                FROM import_batch r WHERE contacts.phone = r.phone"""
-            ).bindparams(now)
-        ).rowcount
+        update = """UPDATE contacts SET
+              name = COALESCE(r.name, contacts.name),
+              language = COALESCE(r.language, contacts.language),
+              timezone = COALESCE(r.tz_given, contacts.timezone, r.tz_derived),
+              updated_at = :now
+            FROM import_batch r WHERE contacts.phone = r.phone"""
         # Then the new ones. A contact another import created meanwhile is updated too.
-        inserted = run(
-            text(
-                """INSERT INTO contacts (phone, phone_kind, name, language, timezone, fields, consent,
-                                         created_at, updated_at)
-                SELECT r.phone, r.phone_kind, r.name, r.language, COALESCE(r.tz_given, r.tz_derived), :fields,
-                       'unknown', :now, :now
-                FROM import_batch r WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = r.phone)
-                ON CONFLICT (phone) DO UPDATE SET
-                  name = COALESCE(excluded.name, contacts.name),
-                  language = COALESCE(excluded.language, contacts.language),
-                  updated_at = excluded.updated_at"""
-            ).bindparams(now, bindparam("fields", {}, type_=JSON))
-        ).rowcount
+        insert = """INSERT INTO contacts (phone, phone_kind, name, language, timezone, fields, consent,
+                                     created_at, updated_at)
+            SELECT r.phone, r.phone_kind, r.name, r.language, COALESCE(r.tz_given, r.tz_derived), :fields,
+                   'unknown', :now, :now
+            FROM import_batch r WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = r.phone)
+            ON CONFLICT (phone) DO UPDATE SET
+              name = COALESCE(excluded.name, contacts.name),
+              language = COALESCE(excluded.language, contacts.language),
+              updated_at = excluded.updated_at"""
+        if self.dialect == "postgresql":
+            # RETURNING fills the batch's phone -> id map in the same pass, so that the
+            # tag and consent statements below join a batch-sized table, not contacts.
+            updated = run(
+                text(
+                    f"WITH u AS ({update} RETURNING contacts.id, contacts.phone) "
+                    "INSERT INTO import_ids (phone, id) SELECT phone, id FROM u"
+                ).bindparams(now)
+            ).rowcount
+            inserted = run(
+                text(
+                    f"WITH i AS ({insert} RETURNING contacts.id, contacts.phone) "
+                    "INSERT INTO import_ids (phone, id) SELECT phone, id FROM i"
+                ).bindparams(now, fields)
+            ).rowcount
+        else:
+            updated = run(text(update).bindparams(now)).rowcount
+            inserted = run(text(insert).bindparams(now, fields)).rowcount
+            run(
+                text(
+                    "INSERT INTO import_ids (phone, id) SELECT c.phone, c.id FROM import_batch r "
+                    "JOIN contacts c ON c.phone = r.phone"
+                )
+            )
         self.updated += updated
         self.imported += inserted
         # The file's own tags, then each --tag for rows that did not set that tag.
         sources: list[tuple[str, dict[str, Any]]] = [
             (
-                "SELECT c.id, t.name, t.value FROM import_batch_tags t JOIN import_batch r ON r.line = t.line "
-                "JOIN contacts c ON c.phone = r.phone WHERE 1 = 1",
+                "SELECT i.id, t.name, t.value FROM import_batch_tags t JOIN import_batch r ON r.line = t.line "
+                "JOIN import_ids i ON i.phone = r.phone WHERE 1 = 1",
                 {},
             )
         ]
         for tag in self.extra_tags:
             sources.append(
                 (
-                    "SELECT c.id, CAST(:name AS VARCHAR(64)), CAST(:value AS VARCHAR(255)) "
-                    "FROM import_batch r JOIN contacts c ON c.phone = r.phone "
+                    "SELECT i.id, CAST(:name AS VARCHAR(64)), CAST(:value AS VARCHAR(255)) "
+                    "FROM import_batch r JOIN import_ids i ON i.phone = r.phone "
                     "WHERE NOT EXISTS (SELECT 1 FROM import_batch_tags t "
                     "WHERE t.line = r.line AND t.name = CAST(:name AS VARCHAR(64)))",
                     {"name": tag.name, "value": tag.value},
@@ -184,7 +206,7 @@ class Staging:
             text(
                 """INSERT INTO consent_events (contact_id, status, channel, source, note, created_at)
                 SELECT c.id, r.consent, NULL, 'import', 'line ' || CAST(r.line AS VARCHAR(12)), :now
-                FROM import_batch r JOIN contacts c ON c.phone = r.phone
+                FROM import_batch r JOIN import_ids i ON i.phone = r.phone JOIN contacts c ON c.id = i.id
                 WHERE r.consent IS NOT NULL AND r.consent <> c.consent"""
             ).bindparams(now)
         )

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -35,6 +35,15 @@ class Contact(Base):
     """A voter (or anyone canvass can reach), keyed by an E.164 phone number."""
 
     __tablename__ = "contacts"
+    # Only contacts who ever wrote in are indexed: most imported ones never have.
+    __table_args__ = (
+        Index(
+            "ix_contacts_last_seen_at",
+            "last_seen_at",
+            postgresql_where=text("last_seen_at IS NOT NULL"),
+            sqlite_where=text("last_seen_at IS NOT NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     phone: Mapped[str] = mapped_column(String(20), unique=True)
@@ -49,7 +58,7 @@ class Contact(Base):
     consent: Mapped[str] = mapped_column(String(16), default=ConsentStatus.UNKNOWN.value)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
-    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     tags: Mapped[list[ContactTag]] = relationship(
         back_populates="contact", cascade="all, delete-orphan", order_by="ContactTag.name"

@@ -104,7 +104,8 @@ class PhoneParser:
         digits = _PUNCTUATION.sub("", raw)
         if digits.startswith("+"):
             body = digits[1:]
-            if not body.isdigit():
+            # Country codes never start with 0 ("+046..." is not +46).
+            if not body.isdigit() or body[0] == "0":
                 return None
             for cc_len in (1, 2, 3):
                 cc = int(body[:cc_len])

@@ -85,3 +85,9 @@ def test_fast_route_never_disagrees_with_the_full_parse(text: str) -> None:
     except phonenumbers.NumberParseException:
         full = None
     assert fast == full
+
+
+def test_a_leading_zero_is_no_country_code() -> None:
+    # Found by the property test above: "+046..." must not be read as +46.
+    with pytest.raises(InvalidPhone):
+        IN.parse("+046200000")

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from bot.contacts import add_numbers, parse_tag
 from bot.models import Contact
@@ -65,7 +66,7 @@ def list_contacts() -> Any:
     """Contacts, newest first; ``phone`` looks one up (any format)."""
     s = db_session()
     limit = min(max(request.args.get("limit", 50, type=int) or 50, 1), 500)
-    stmt = select(Contact).order_by(Contact.id.desc()).limit(limit)
+    stmt = select(Contact).options(selectinload(Contact.tags)).order_by(Contact.id.desc()).limit(limit)
     if phone := request.args.get("phone"):
         try:
             e164 = PhoneParser(runtime().settings.default_region).parse(phone).e164

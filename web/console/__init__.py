@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, g, redirect, render_template, request
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from bot.models import ConsentStatus, Contact, ContactTag
 from bot.segments import SegmentError, compile_segment
@@ -63,7 +64,9 @@ def contacts() -> Any:
         conditions.append(or_(Contact.phone.like(like), Contact.name.ilike(like)))
     stmt = select(Contact).where(*conditions) if not error else select(Contact).where(Contact.id < 0)
     total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = s.scalars(stmt.order_by(Contact.id.desc()).limit(PAGE).offset((page - 1) * PAGE)).all()
+    rows = s.scalars(
+        stmt.options(selectinload(Contact.tags)).order_by(Contact.id.desc()).limit(PAGE).offset((page - 1) * PAGE)
+    ).all()
     return render_template(
         "console/contacts.html",
         contacts=rows,

@@ -33,7 +33,10 @@ def upgrade() -> None:
     sa.UniqueConstraint('phone', name=op.f('uq_contacts_phone'))
     )
     with op.batch_alter_table('contacts', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_contacts_last_seen_at'), ['last_seen_at'], unique=False)
+        batch_op.create_index(
+            'ix_contacts_last_seen_at', ['last_seen_at'], unique=False,
+            postgresql_where=sa.text('last_seen_at IS NOT NULL'), sqlite_where=sa.text('last_seen_at IS NOT NULL'),
+        )
 
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -103,6 +106,6 @@ def downgrade() -> None:
     op.drop_table('api_tokens')
     op.drop_table('users')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_contacts_last_seen_at'))
+        batch_op.drop_index('ix_contacts_last_seen_at')
 
     op.drop_table('contacts')

@@ -1,0 +1,85 @@
+import pytest
+
+from web.api.openapi import SPEC
+from web.users import create_user, issue_token
+
+
+@pytest.fixture
+def auth(app) -> dict[str, str]:
+    with app.extensions["canvass"].db.session() as s:
+        token = issue_token(s, create_user(s, "ops@example.org", "operator", "a long passphrase"))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_add_list_and_look_up_contacts(client, auth) -> None:
+    added = client.post(
+        "/api/v1/contacts",
+        json={"numbers": ["+91 98765 43210", "12", "9876543211"], "tags": ["ward=12", "volunteer"]},
+        headers=auth,
+    )
+    assert added.status_code == 201
+    body = added.get_json()
+    assert [c["phone"] for c in body["created"]] == ["+919876543210", "+919876543211"]
+    assert body["created"][0]["valued_tags"] == {"ward": "12"}
+    assert body["created"][0]["tags"] == ["volunteer"]
+    assert body["created"][0]["created_at"].endswith("Z")
+    assert body["rejected"] == [{"number": "12", "reason": "invalid number (too short for IN)"}]
+
+    again = client.post("/api/v1/contacts", json={"numbers": ["9876543210"]}, headers=auth)
+    assert again.status_code == 200 and again.get_json()["updated"][0]["phone"] == "+919876543210"
+
+    listed = client.get("/api/v1/contacts?limit=1", headers=auth).get_json()["contacts"]
+    assert [c["phone"] for c in listed] == ["+919876543211"]
+    older = client.get(f"/api/v1/contacts?before={listed[0]['id']}", headers=auth).get_json()["contacts"]
+    assert [c["phone"] for c in older] == ["+919876543210"]
+    found = client.get("/api/v1/contacts?phone=098765-43210", headers=auth).get_json()["contacts"]
+    assert [c["phone"] for c in found] == ["+919876543210"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"numbers": []}, "numbers", "non-empty list"),
+        ({"numbers": "9876543210"}, "numbers", "non-empty list"),
+        ({"numbers": ["9876543210"], "tags": ["bad tag!"]}, "tags", "tag name 'bad tag!'"),
+        ({"numbers": [str(9876543000 + i) for i in range(51)]}, "numbers", "at most 50"),
+    ],
+)
+def test_bad_contact_input_names_the_field(client, auth, body, field, message) -> None:
+    response = client.post("/api/v1/contacts", json=body, headers=auth)
+    assert response.status_code == 422
+    error = response.get_json()
+    assert error["error"] == "invalid" and error["field"] == field and message in error["message"]
+
+
+def test_not_json_is_refused(client, auth) -> None:
+    response = client.post("/api/v1/contacts", data="numbers=1", headers=auth)
+    assert response.status_code == 422 and response.get_json()["field"] == "body"
+    lookup = client.get("/api/v1/contacts?phone=abc", headers=auth)
+    assert lookup.status_code == 422 and lookup.get_json()["field"] == "phone"
+
+
+def test_segment_count(client, auth) -> None:
+    client.post("/api/v1/contacts", json={"numbers": ["9876543210", "9876543211"], "tags": ["ward=12"]}, headers=auth)
+    client.post("/api/v1/contacts", json={"numbers": ["9876543212"], "tags": ["ward=13"]}, headers=auth)
+    count = client.post("/api/v1/segments/count", json={"segment": {"tag": "ward", "eq": "12"}}, headers=auth)
+    assert count.get_json() == {"count": 2}
+    everyone = client.post("/api/v1/segments/count", json={}, headers=auth)
+    assert everyone.get_json() == {"count": 3}
+    bad = client.post("/api/v1/segments/count", json={"segment": {"all": [{"tag": "ward", "in": 5}]}}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.get_json()["field"] == "segment.all[0].in"
+
+
+def test_openapi_describes_every_api_route(app, client) -> None:
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec == SPEC
+    routes = {
+        rule.rule.removeprefix("/api/v1")
+        for rule in app.url_map.iter_rules()
+        if rule.rule.startswith("/api/v1/") and rule.endpoint != "api.openapi"
+    }
+    assert routes == set(spec["paths"])
+    for path, ops in spec["paths"].items():
+        served = {m for r in app.url_map.iter_rules() if r.rule == "/api/v1" + path for m in r.methods}
+        assert {m.upper() for m in ops} <= served
