@@ -134,3 +134,10 @@ def test_up_serves_login_and_stops_everything_on_ctrl_c(cli, settings_env, redis
     assert "canvass stopped" in out
     assert fetch(f"http://127.0.0.1:{port}/login")[0] == 0
     wait_for(lambda: not redis.smembers("rq:workers"), timeout=10, what="worker deregistration")
+
+
+def test_canvass_worker_command_runs_the_queues(app, cli, redis) -> None:
+    Queue("high", connection=redis).enqueue("tests.jobs.record", "canvass:test:cli", "ran")
+    result = cli("worker", "--burst", "--simple")
+    assert result.exit_code == 0, result.output
+    assert redis.lrange("canvass:test:cli", 0, -1) == [b"ran"]

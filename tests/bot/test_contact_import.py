@@ -222,3 +222,68 @@ def test_own_export_imports_back(db: Database, tmp_path: Path) -> None:
     assert (report.imported, report.updated, report.rejected) == (0, 2, 0)
     after = {p: (c.name, tags_of(db, p)) for p, c in contacts(db).items()}
     assert after == before
+
+
+@pytest.mark.slow
+def test_killed_import_process_leaves_nothing(db: Database, settings_env: dict[str, str], tmp_path: Path) -> None:
+    """SIGKILL in the middle of `canvass contacts import`: no contact, no tag, no ledger row."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    body = "".join(f"98{i:08d},Voter {i},volunteer,{i % 40}\n" for i in range(300_000))
+    path = write(tmp_path, "big.csv", "phone,name,tags,ward\n" + body)
+    canvass = Path(sys.executable).with_name("canvass")
+    proc = subprocess.Popen(
+        [canvass, "contacts", "import", str(path)],
+        env={**os.environ, **settings_env},
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    # Kill once the writer has applied at least one batch inside its transaction.
+    deadline = time.monotonic() + 60
+    killed = False
+    while time.monotonic() < deadline and proc.poll() is None:
+        if _writer_has_written(db):
+            os.killpg(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+        time.sleep(0.05)
+    proc.wait(timeout=30)
+    assert killed, "the import finished before it could be killed; make the file bigger"
+    with db.session() as s:
+        for table in (Contact, ContactTag, ConsentEvent):
+            assert s.scalar(select(func.count()).select_from(table)) == 0
+    # And the database is usable: the same file imports whole afterwards.
+    report = import_file(db, path, region="IN")
+    assert report.imported == 300_000
+
+
+def _writer_has_written(db: Database) -> bool:
+    """True when another connection holds uncommitted contact rows (seen from outside)."""
+    from sqlalchemy import text
+
+    with db.engine.connect() as conn:
+        if db.dialect == "postgresql":
+            # The importer's transaction has written rows once it holds a RowExclusiveLock
+            # on contacts and has been busy for a while.
+            return bool(
+                conn.execute(
+                    text(
+                        "SELECT 1 FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE c.relname = 'contacts' AND l.mode = 'RowExclusiveLock' AND l.pid <> pg_backend_pid()"
+                    )
+                ).first()
+            )
+        # SQLite: the importer's write lock makes our BEGIN IMMEDIATE fail at once.
+        try:
+            conn.exec_driver_sql("PRAGMA busy_timeout=0")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            conn.exec_driver_sql("ROLLBACK")
+            return False
+        except Exception:  # noqa: BLE001 - "database is locked" is the answer we wait for
+            return True
