@@ -191,3 +191,9 @@ def make_app(settings_env: dict[str, str], redis: redis_lib.Redis):  # type: ign
     yield build
     for application in made:
         application.extensions["canvass"].close()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens", action="store_true", default=False, help="rewrite golden files (review the diff)"
+    )

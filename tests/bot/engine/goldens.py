@@ -1,0 +1,44 @@
+"""Run golden cases: a flow, a contact, a channel and voter inputs -> the sprints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.engine import inputs, load_text, resume, start
+
+CLOCK = [f"2026-11-23T06:{m:02d}:00Z" for m in range(60)]
+
+
+def to_input(raw: Any) -> inputs.Input:
+    """Read a case's input: text, {digits}, timeout, hangup, {action}, {webhook}."""
+    if isinstance(raw, str):
+        return {"<timeout>": inputs.Timeout(), "<hangup>": inputs.CallEnded()}.get(raw, inputs.Text(raw))
+    if "digits" in raw:
+        return inputs.Digits(str(raw["digits"]))
+    if "action" in raw:
+        return inputs.ActionDone(**raw["action"])
+    if "webhook" in raw:
+        return inputs.WebhookDone(**raw["webhook"])
+    raise ValueError(f"unknown input {raw!r}")
+
+
+def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
+    """Start the flow, feed every input while the session waits, return each sprint."""
+    flow = load_text(case["flow"], f"<{case['name']}>")
+    contact = case.get("contact", {"name": "Asha", "phone": "+919876543210"})
+    sprint = start(flow, contact, channel=case.get("channel", "whatsapp"), now=CLOCK[0], trigger=case.get("trigger"))
+    steps = [_step(sprint)]
+    for i, raw in enumerate(case.get("inputs", []), start=1):
+        if not sprint.waiting:
+            steps.append({"error": f"input {raw!r} given, but the session is {sprint.state['status']}"})
+            break
+        sprint = resume(flow, sprint.state, to_input(raw), now=CLOCK[i])
+        steps.append(_step(sprint))
+    return steps
+
+
+def _step(sprint: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"events": [e.to_dict() for e in sprint.events], "status": sprint.state["status"]}
+    if sprint.state["vars"]:
+        out["vars"] = sprint.state["vars"]
+    return out
