@@ -47,8 +47,10 @@ def start(
     trigger: dict[str, Any] | None = None,
     at: str | None = None,
 ) -> Sprint:
-    """Start ``flow`` for a contact; ``at`` parks it at a node without running it
-    (a campaign's template stands in for that node's prompt).
+    """Start ``flow`` for a contact.
+
+    ``at`` parks the session at a node without running it: a campaign's template stands
+    in for that node's prompt, and the voter's reply answers it.
     """
     if channel not in CHANNELS:
         raise EngineMisuse(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
