@@ -159,6 +159,7 @@ def _node(node_id: str, spec: Any, loc: Loc, ctx: ParseContext) -> NodeKind | No
         if key not in allowed:
             ctx.problem(spec.key_loc(key), f"{kind}: unknown key {key!r}; it takes {', '.join(sorted(allowed))}")
     node = cls(node_id, spec, ctx)
+    node.loc = loc  # problems about the node as a whole point at its name
     if not (cls.terminal or node.end or node.next or node.branches_cover()):
         ctx.problem(loc, f"node {node_id!r}: says nowhere to go; add next: <node> or end: true")
     return node

@@ -8,7 +8,7 @@ Examples::
           - {when: "answers.knows_booth == '1'", next: thanks}
           - {when: "'volunteer' in contact.tags", next: volunteer}
           - {when: "channel == 'voice'", next: call_path}
-        next: fallback              # when no condition holds
+        next: ab                    # when no condition holds
       ab:
         split: random
         branches:

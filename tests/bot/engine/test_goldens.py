@@ -18,7 +18,10 @@ DATA = Path(__file__).parent / "testdata"
 
 
 class _Dumper(yaml.SafeDumper):
-    """Writes multi-line text (the flows) as readable literal blocks."""
+    """Writes multi-line text (the flows) as readable literal blocks, and never anchors."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
 
 
 def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

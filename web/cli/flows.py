@@ -1,0 +1,256 @@
+"""canvass flows: validate, simulate and draw bot flows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from flask.cli import ScriptInfo, with_appcontext
+
+from bot.engine import Flow, FlowInvalid, Problem, inputs, load_path, resume, start
+from bot.engine.events import (
+    ActionRequested,
+    AnswerSaved,
+    FlowEnded,
+    FunnelReached,
+    InputAwaited,
+    MessageSent,
+    WebhookRequested,
+)
+from bot.engine.nodes.base import CHANNELS
+from bot.flowfiles import flow_files, now_iso
+from bot.flowstore import load_stored, store
+from web.context import runtime
+
+SPECIAL = {"<timeout>": inputs.Timeout(), "<hangup>": inputs.CallEnded()}
+
+
+@click.group("flows")
+def flows_group() -> None:
+    """Validate, simulate and draw bot flows (YAML files under flows/)."""
+
+
+@flows_group.command("validate")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+def validate_cmd(paths: tuple[Path, ...]) -> None:
+    """Check flow files or folders (recursively; default: flows/). Prints path:line:col: message."""
+    problems: list[Problem] = []
+    files = list(flow_files(paths or (Path("flows"),)))
+    if not files:
+        raise click.ClickException(f"no *.yaml or *.yml files in {', '.join(map(str, paths or ('flows',)))}")
+    good = 0
+    for path in files:
+        try:
+            flow = load_path(path)
+        except FlowInvalid as exc:
+            problems.extend(exc.problems)
+            continue
+        good += 1
+        click.echo(f"ok  {path}  ({flow.name}: {len(flow.nodes)} nodes, {', '.join(flow.channels)})", err=True)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        bad = len({p.path for p in problems})
+        click.echo(f"{len(problems)} problem(s) in {bad} file(s); {good} file(s) valid", err=True)
+        sys.exit(1)
+
+
+def _load(target: str) -> Flow:
+    """A flow file, or else the newest stored version of the flow named ``target``."""
+    path = Path(target)
+    try:
+        if path.exists():
+            return load_path(path)
+        if path.suffix in (".yaml", ".yml") or "/" in target:
+            raise click.BadParameter(f"{target}: no such file", param_hint="FLOW")
+        app = click.get_current_context().ensure_object(ScriptInfo).load_app()
+        with app.app_context(), runtime().db.session() as session:
+            flow = load_stored(session, target)
+    except FlowInvalid as exc:
+        raise click.ClickException(f"{target} is not valid:\n{exc}") from None
+    if flow is None:
+        raise click.BadParameter(f"{target}: no such file, and no stored flow of that name", param_hint="FLOW")
+    return flow
+
+
+@flows_group.command("load")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@with_appcontext
+def load_cmd(paths: tuple[Path, ...]) -> None:
+    """Store flows (files or folders; default: flows/) as new versions when they changed.
+
+    Every file is checked first; when any is invalid nothing is stored. A running session
+    keeps the version it started on.
+    """
+    files = list(flow_files(paths or (Path("flows"),)))
+    if not files:
+        raise click.ClickException("no *.yaml or *.yml files to load")
+    loaded, problems = [], []
+    for path in files:
+        try:
+            loaded.append((path, load_path(path), path.read_text(encoding="utf-8")))
+        except FlowInvalid as exc:
+            problems.extend(exc.problems)
+    for problem in problems:
+        click.echo(str(problem))
+    if problems:
+        click.echo(f"nothing stored: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    names = [flow.name for _, flow, _ in loaded]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise click.ClickException(f"nothing stored: flow name(s) used by more than one file: {', '.join(twice)}")
+    with runtime().db.session() as session:
+        for path, flow, source in loaded:
+            result = store(session, flow, source, path=str(path), by="cli")
+            verb = "stored   " if result.changed else "unchanged"
+            click.echo(f"{verb} {result.name} v{result.version}  ({path})")
+
+
+@flows_group.command("simulate")
+@click.argument("flow")
+@click.option("--channel", type=click.Choice(CHANNELS), default="whatsapp", show_default=True)
+@click.option(
+    "--script", type=click.File("r", encoding="utf-8"), help="One voter input per line (<timeout>, <hangup>)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a transcript.")
+@click.option("--name", default="Test Voter", show_default=True, help="The simulated contact's name.")
+@click.option("--phone", default="+919999999999", show_default=True, help="The simulated contact's number.")
+def simulate_cmd(flow: str, channel: str, script: Any, as_json: bool, name: str, phone: str) -> None:
+    """Talk to a flow as a voter: interactively, or with --script FILE (exits 0 when it runs out)."""
+    loaded = _load(flow)
+    if channel not in loaded.channels:
+        raise click.BadParameter(f"{loaded.name} runs on {', '.join(loaded.channels)}", param_hint="--channel")
+    out = _Transcript(as_json)
+    sprint = start(loaded, {"name": name, "phone": phone}, channel=channel, now=now_iso())
+    sprint = _host(loaded, sprint, out)
+    lines = _script_lines(script) if script else _interactive(channel)
+    for line in lines:
+        if not sprint.waiting:
+            break
+        out.voter(line)
+        received = SPECIAL.get(line) or (inputs.Digits(line) if channel == "voice" else inputs.Text(line))
+        sprint = _host(loaded, resume(loaded, sprint.state, received, now=now_iso()), out)
+    out.finish(sprint.state)
+
+
+def _host(flow: Flow, sprint: Any, out: _Transcript) -> Any:
+    """Show the sprint and answer what the simulator hosts itself (actions, webhooks)."""
+    while True:
+        out.events(sprint.events)
+        pending = next((e for e in sprint.events if isinstance(e, ActionRequested | WebhookRequested)), None)
+        if pending is None or not sprint.waiting:
+            return sprint
+        if isinstance(pending, ActionRequested):
+            result: inputs.Input = inputs.ActionDone(
+                failed=f"{pending.name}: custom actions do not run in the simulator"
+            )
+        else:
+            result = inputs.WebhookDone(status=0, body=None)
+        sprint = resume(flow, sprint.state, result, now=now_iso())
+
+
+def _script_lines(handle: Any) -> Iterator[str]:
+    for line in handle:
+        line = line.rstrip("\r\n")
+        if line.strip().startswith("#") or not line.strip():
+            continue
+        yield line.strip()
+
+
+def _interactive(channel: str) -> Iterator[str]:
+    hint = "digits" if channel == "voice" else "a reply"
+    while True:
+        try:
+            line = input(f"you ({hint}, Ctrl-D to stop)> ")
+        except EOFError:
+            return
+        yield line.strip()
+
+
+class _Transcript:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def _json(self, data: dict[str, Any]) -> None:
+        click.echo(json.dumps(data, ensure_ascii=False))
+
+    def voter(self, text: str) -> None:
+        if self.as_json:
+            self._json({"who": "voter", "text": text})
+        else:
+            click.echo(f"voter  {text}")
+
+    def events(self, events: list[Any]) -> None:
+        for e in events:
+            if isinstance(e, MessageSent):
+                if self.as_json:
+                    self._json({"who": "bot", "node": e.node, "text": e.text, "choices": e.choices})
+                else:
+                    keys = "  [" + " | ".join(f"{c['key']}: {c['label']}" for c in e.choices) + "]" if e.choices else ""
+                    click.echo(f"bot    {e.text}{keys}   ({e.node})")
+            elif isinstance(e, FunnelReached):
+                self._json({"funnel": e.step, "at": e.at}) if self.as_json else click.echo(f"       * funnel: {e.step}")
+            elif isinstance(e, AnswerSaved):
+                if not self.as_json:
+                    click.echo(f"       * saved {e.name} = {e.value!r}")
+                else:
+                    self._json({"answer": e.name, "value": e.value})
+            elif isinstance(e, InputAwaited) and not self.as_json:
+                continue  # the prompt above already says the bot waits
+            elif isinstance(e, FlowEnded):
+                self._json({"end": e.reason}) if self.as_json else click.echo(f"-- ended ({e.reason})")
+            elif self.as_json:
+                self._json({"event": e.to_dict()})
+            else:
+                click.echo(f"       * {e.type}: {json.dumps(e.to_dict(), ensure_ascii=False)}")
+
+    def finish(self, state: dict[str, Any]) -> None:
+        summary = {
+            "status": state["status"],
+            "vars": state["vars"],
+            "answers": state["answers"],
+            "funnel": state["funnel"],
+        }
+        if self.as_json:
+            self._json(summary)
+        else:
+            click.echo(
+                f"-- {state['status']}; answers {json.dumps(state['answers'], ensure_ascii=False)}; "
+                f"vars {json.dumps(state['vars'], ensure_ascii=False)}"
+            )
+
+
+@flows_group.command("graph")
+@click.argument("flow")
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True)
+def graph_cmd(flow: str, fmt: str) -> None:
+    """Print the flow as a Mermaid or Graphviz graph."""
+    loaded = _load(flow)
+    click.echo(render_graph(loaded, fmt))
+
+
+def render_graph(flow: Flow, fmt: str) -> str:
+    """Nodes (with their kind) and edges of a flow."""
+    lines = ["flowchart TD"] if fmt == "mermaid" else [f'digraph "{flow.name}" {{', "  rankdir=TB;"]
+    for node in flow.nodes.values():
+        label = f"{node.id} ({node.kind})" + (f" · {node.funnel}" if node.funnel else "")
+        if fmt == "mermaid":
+            lines.append(f'  {node.id}["{label}"]')
+        else:
+            lines.append(f'  "{node.id}" [label="{label}", shape={"doublecircle" if node.terminal else "box"}];')
+    for node in flow.nodes.values():
+        for target, _loc in node.exits():
+            lines.append(f"  {node.id} --> {target}" if fmt == "mermaid" else f'  "{node.id}" -> "{target}";')
+    if fmt == "dot":
+        lines.append("}")
+    return "\n".join(lines)
+
+
+def register(cli: click.Group) -> None:
+    """Add the commands to the CLI."""
+    cli.add_command(flows_group)
