@@ -5,7 +5,7 @@ from sqlalchemy import select
 from bot.flowstore import load_stored
 from bot.models import FlowVersion
 
-FLOW = "flow: hello\nstart: a\nnodes:\n  a: {say: \"{greeting}\", end: true}\n"
+FLOW = 'flow: hello\nstart: a\nnodes:\n  a: {say: "{greeting}", end: true}\n'
 
 
 def test_load_stores_changed_flows_as_new_versions(app, cli, tmp_path: Path) -> None:
