@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclasses.dataclass(frozen=True)
@@ -11,10 +11,12 @@ class Event:
     """Base of every event; ``type`` names it in JSON and golden files."""
 
     type = "event"
+    # Fields shown even when None (a variable set to None says so).
+    keep: ClassVar[tuple[str, ...]] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, with ``type`` first and empty fields left out."""
-        body = {k: v for k, v in dataclasses.asdict(self).items() if v not in (None, [], {}, ())}
+        body = {k: v for k, v in dataclasses.asdict(self).items() if k in self.keep or v not in (None, [], {}, ())}
         return {"type": self.type, **body}
 
 
@@ -69,6 +71,7 @@ class VariableSet(Event):
     """A session variable (or a saved answer) changed."""
 
     type = "var"
+    keep: ClassVar[tuple[str, ...]] = ("value",)
     name: str
     value: Any
 
@@ -78,6 +81,7 @@ class AnswerSaved(Event):
     """The voter's answer to a question, kept under the question's ``save`` name."""
 
     type = "answer"
+    keep: ClassVar[tuple[str, ...]] = ("value",)
     node: str
     name: str
     value: Any
@@ -110,6 +114,7 @@ class ActionRequested(Event):
     type = "action"
     node: str
     name: str
+    timeout_s: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)

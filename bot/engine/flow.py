@@ -40,10 +40,15 @@ class Flow:
 def load_path(path: str | Path, *, actions: frozenset[str] | None = None) -> Flow:
     """Read and check a flow file; raise ``FlowInvalid`` listing every problem."""
     p = Path(path)
+    raw = p.read_bytes()
     try:
-        text = p.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise FlowInvalid([Problem(str(p), Loc(1, 1), "not UTF-8 text")]) from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        loc = Loc(raw.count(b"\n", 0, exc.start) + 1, len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1)
+        raise FlowInvalid([Problem(str(p), loc, f"not UTF-8 text (byte 0x{raw[exc.start]:02x})")]) from None
+    # As read_text would: universal newlines.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
     return load_text(text, str(p), actions=actions)
 
 
@@ -93,6 +98,8 @@ def _build(
         language = "en"
     nodes_raw = data.get("nodes")
     nodes: dict[str, NodeKind] = {}
+    # Nodes that did not read cleanly, by name, with what was written: where they go is uncertain.
+    unsure: dict[str, Any] = {}
     if not isinstance(nodes_raw, LocDict) or not nodes_raw:
         problem(data.value_loc("nodes") if "nodes" in data else data.loc, "nodes: a mapping of node names to nodes")
         nodes_raw = None
@@ -101,9 +108,12 @@ def _build(
         nodes_raw = None
     else:
         for node_id, spec in nodes_raw.items():
+            before = len(ctx.problems)
             node = _node(str(node_id), spec, nodes_raw.key_loc(node_id), ctx)
             if node is not None:
                 nodes[str(node_id)] = node
+            if node is None or len(ctx.problems) > before:
+                unsure[str(node_id)] = spec
     problems.extend(ctx.problems)
     start = data.get("start")
     if not isinstance(start, str) or start not in (nodes_raw or {}):
@@ -111,8 +121,9 @@ def _build(
         problem(where, f"start: must name a node, got {start!r}" if "start" in data else "start: required")
         start = None
     funnel = _funnel(data, nodes, problem)
-    if start and not problems:
-        _check_graph(nodes, start, problem)
+    if nodes_raw is not None:
+        # Checked even when other problems were found, so that one run lists every problem.
+        _check_graph(nodes, unsure, start, problem)
     triggers = data.get("triggers") or {}
     if not isinstance(triggers, dict):
         problem(data.value_loc("triggers"), "triggers: a mapping (keywords, numbers, default)")
@@ -182,15 +193,30 @@ def _funnel(data: LocDict, nodes: dict[str, NodeKind], problem: Any) -> list[str
     return list(declared)
 
 
-def _check_graph(nodes: dict[str, NodeKind], start: str, problem: Any) -> None:
+def _check_graph(nodes: dict[str, NodeKind], unsure: dict[str, Any], start: str | None, problem: Any) -> None:
+    """Dangling references, unreachable nodes and closed loops.
+
+    A node that did not read cleanly (``unsure``) already has its problems; it is taken
+    to go to every node it names anywhere, so that its mistakes do not also make the
+    nodes after it look unreachable, and it never counts as part of a closed loop.
+    """
+    names = set(nodes) | set(unsure)
     edges: dict[str, list[str]] = {}
     for node in nodes.values():
         edges[node.id] = []
         for target, loc in node.exits():
-            if target not in nodes:
+            if target not in names:
                 problem(loc, f"node {node.id!r} goes to {target!r}, which does not exist")
             else:
                 edges[node.id].append(target)
+    for node_id, spec in unsure.items():
+        edges.setdefault(node_id, []).extend(sorted(_mentions(spec, names)))
+    for cycle in _closed_loops(nodes, edges, set(unsure)):
+        first = nodes[cycle[0]]
+        path = " -> ".join([*cycle, cycle[0]])
+        problem(first.loc, f"loop with no way out and no wait: {path} (add an ask, a wait or a branch that leaves)")
+    if start is None:
+        return
     seen = {start}
     todo = [start]
     while todo:
@@ -201,15 +227,26 @@ def _check_graph(nodes: dict[str, NodeKind], start: str, problem: Any) -> None:
     for node in nodes.values():
         if node.id not in seen:
             problem(node.loc, f"node {node.id!r} can never be reached from start {start!r}")
-    for cycle in _closed_loops(nodes, edges):
-        first = nodes[cycle[0]]
-        path = " -> ".join([*cycle, cycle[0]])
-        problem(first.loc, f"loop with no way out and no wait: {path} (add an ask, a wait or a branch that leaves)")
 
 
-def _closed_loops(nodes: dict[str, NodeKind], edges: dict[str, list[str]]) -> list[list[str]]:
+def _mentions(value: Any, names: set[str]) -> set[str]:
+    """Every node name written as a text anywhere in ``value``."""
+    found: set[str] = set()
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, str) and item in names:
+            found.add(item)
+    return found
+
+
+def _closed_loops(nodes: dict[str, NodeKind], edges: dict[str, list[str]], unsure: set[str]) -> list[list[str]]:
     """Strongly connected groups of non-waiting nodes that nothing can leave."""
-    live = {n for n, node in nodes.items() if not node.waits and not node.terminal and not node.end}
+    live = {n for n, node in nodes.items() if not node.waits and not node.terminal and not node.end and n not in unsure}
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []

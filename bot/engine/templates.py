@@ -22,6 +22,8 @@ def check(text: str) -> str | None:
         _env().parse(text)
     except TemplateSyntaxError as exc:
         return f"template: {exc.message}"
+    except RecursionError:
+        return "template: nested too deeply"
     return None
 
 

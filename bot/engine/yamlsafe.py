@@ -106,10 +106,55 @@ def _construct_sequence(loader: _Loader, node: yaml.SequenceNode, deep: bool = F
     return result
 
 
+def _refuse(node: yaml.Node, message: str) -> yaml.constructor.ConstructorError:
+    return yaml.constructor.ConstructorError(None, None, message, node.start_mark)
+
+
+def _short(node: yaml.ScalarNode) -> str:
+    value = str(node.value)
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+# PyYAML's own scalar constructors raise ValueError, KeyError or AttributeError on values
+# such as `!!int abc`, `!!bool maybe`, a 5000-digit number or `!!timestamp 2026-13-45`;
+# these wrappers turn each into a YAML problem at the value's place.
+def _construct_int(loader: _Loader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        raise _refuse(node, f"{_short(node)} is not a whole number (or has too many digits)") from None
+
+
+def _construct_float(loader: _Loader, node: yaml.ScalarNode) -> float:
+    try:
+        return yaml.SafeLoader.construct_yaml_float(loader, node)
+    except ValueError:
+        raise _refuse(node, f"{_short(node)} is not a number") from None
+
+
+def _construct_bool(loader: _Loader, node: yaml.ScalarNode) -> bool:
+    value = loader.construct_scalar(node)
+    if value.lower() not in loader.bool_values:
+        raise _refuse(node, f"{_short(node)} is not true or false")
+    return loader.bool_values[value.lower()]
+
+
+def _construct_timestamp(loader: _Loader, node: yaml.ScalarNode) -> Any:
+    if not loader.timestamp_regexp.match(loader.construct_scalar(node)):
+        raise _refuse(node, f"{_short(node)} is not a date or time")
+    try:
+        return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+    except ValueError:
+        raise _refuse(node, f"{_short(node)} is not a valid date or time") from None
+
+
 # YAML 1.1 reads yes / no / on / off as booleans: a choice with words [yes, no] would
 # silently become [True, False]. Flows follow YAML 1.2: only true and false are booleans.
+# Likewise 2026-11-20 stays text (YAML 1.2 has no implicit dates), so it can be said,
+# compared and saved like any other text — and 2026-13-45 is not an error.
+_IMPLICIT_DROPPED = ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:timestamp")
 _Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    first: [(tag, regexp) for tag, regexp in resolvers if tag not in _IMPLICIT_DROPPED]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
 for _first in "tTfF":
@@ -118,13 +163,24 @@ for _first in "tTfF":
     )
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+_Loader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+_Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _construct_bool)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp)
 
 
 def load(text: str, path: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; return the data (None on failure) and the problems."""
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         return None, [Problem(path, Loc(1, 1), f"the file is larger than {MAX_BYTES // 1024} KB")]
-    loader = _Loader(text, path)
+    try:
+        # The reader refuses control characters (and lone surrogates) as soon as it is made.
+        loader = _Loader(text, path)
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        loc = Loc(before.count("\n") + 1, exc.position - before.rfind("\n"))
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else repr(exc.character)
+        return None, [Problem(path, loc, f"YAML: character {char} is not allowed ({exc.reason})")]
     try:
         data = loader.get_single_data()
     except _Refused as exc:

@@ -11,18 +11,17 @@ from typing import Any
 import click
 from flask.cli import ScriptInfo, with_appcontext
 
-from bot.engine import Flow, FlowInvalid, Problem, inputs, load_path, resume, start
+from bot.engine import Flow, FlowInvalid, Problem, inputs, load_path
 from bot.engine.events import (
-    ActionRequested,
     AnswerSaved,
     FlowEnded,
     FunnelReached,
     InputAwaited,
     MessageSent,
-    WebhookRequested,
 )
 from bot.engine.nodes.base import CHANNELS
-from bot.flowfiles import flow_files, now_iso
+from bot.flowfiles import flow_files
+from bot.flowhost import FlowHost
 from bot.flowstore import load_stored, store
 from web.context import runtime
 
@@ -120,38 +119,51 @@ def load_cmd(paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a transcript.")
 @click.option("--name", default="Test Voter", show_default=True, help="The simulated contact's name.")
 @click.option("--phone", default="+919999999999", show_default=True, help="The simulated contact's number.")
-def simulate_cmd(flow: str, channel: str, script: Any, as_json: bool, name: str, phone: str) -> None:
-    """Talk to a flow as a voter: interactively, or with --script FILE (exits 0 when it runs out)."""
+@click.option(
+    "--actions", "actions_package", metavar="PACKAGE", help="rasa-sdk actions package (default: CANVASS_ACTIONS)."
+)
+def simulate_cmd(
+    flow: str, channel: str, script: Any, as_json: bool, name: str, phone: str, actions_package: str | None
+) -> None:
+    """Talk to a flow as a voter: interactively, or with --script FILE (exits 0 when it runs out).
+
+    Custom actions run for real (CANVASS_ACTIONS or RASA_ACTION_ENDPOINT, or --actions),
+    and so do webhooks.
+    """
     loaded = _load(flow)
     if channel not in loaded.channels:
         raise click.BadParameter(f"{loaded.name} runs on {', '.join(loaded.channels)}", param_hint="--channel")
     out = _Transcript(as_json)
-    sprint = start(loaded, {"name": name, "phone": phone}, channel=channel, now=now_iso())
-    sprint = _host(loaded, sprint, out)
+    host = FlowHost(loaded, actions=_actions(actions_package))
+    out.events(host.start({"name": name, "phone": phone}, channel=channel))
     lines = _script_lines(script) if script else _interactive(channel)
     for line in lines:
-        if not sprint.waiting:
+        if not host.waiting:
             break
         out.voter(line)
         received = SPECIAL.get(line) or (inputs.Digits(line) if channel == "voice" else inputs.Text(line))
-        sprint = _host(loaded, resume(loaded, sprint.state, received, now=now_iso()), out)
-    out.finish(sprint.state)
+        out.events(host.send(received))
+    assert host.sprint is not None
+    out.finish(host.sprint.state)
 
 
-def _host(flow: Flow, sprint: Any, out: _Transcript) -> Any:
-    """Show the sprint and answer what the simulator hosts itself (actions, webhooks)."""
-    while True:
-        out.events(sprint.events)
-        pending = next((e for e in sprint.events if isinstance(e, ActionRequested | WebhookRequested)), None)
-        if pending is None or not sprint.waiting:
-            return sprint
-        if isinstance(pending, ActionRequested):
-            result: inputs.Input = inputs.ActionDone(
-                failed=f"{pending.name}: custom actions do not run in the simulator"
-            )
-        else:
-            result = inputs.WebhookDone(status=0, body=None)
-        sprint = resume(flow, sprint.state, result, now=now_iso())
+def _actions(package: str | None) -> Any:
+    """The action bridge from --actions, else from the settings (None when none is set)."""
+    from bot.rasa_bridge import ActionRunner, RemoteActionRunner
+
+    if package is None:
+        settings = click.get_current_context().ensure_object(ScriptInfo).load_app().extensions["canvass"].settings
+        package = settings.actions_package
+        if package is None and settings.rasa_action_endpoint:
+            return RemoteActionRunner(settings.rasa_action_endpoint)
+    if package is None:
+        return None
+    try:
+        return ActionRunner(package)
+    except ImportError as exc:
+        raise click.BadParameter(
+            f"cannot import {package!r}: {exc}", param_hint="--actions / CANVASS_ACTIONS"
+        ) from None
 
 
 def _script_lines(handle: Any) -> Iterator[str]:

@@ -27,7 +27,9 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
+import warnings
 from typing import Any
 
 from bot.engine.events import AnswerSaved, InputAwaited, MessageSent
@@ -122,10 +124,15 @@ class Ask(NodeKind):
         if isinstance(raw, str) and raw in EXPECTS:
             self.expect = (raw, None)
         elif isinstance(raw, dict) and len(raw) == 1 and "pattern" in raw:
+            at = raw.value_loc("pattern") if isinstance(raw, LocDict) else where
             try:
-                self.expect = ("pattern", re.compile(str(raw["pattern"])))
-            except re.error as exc:
-                ctx.problem(where, f"expect.pattern: invalid regular expression ({exc})")
+                # Python warns about patterns whose meaning will change ("[["): for a flow
+                # author that is a problem to fix, not a warning in a log nobody reads.
+                with warnings.catch_warnings():
+                    warnings.simplefilter("error")
+                    self.expect = ("pattern", re.compile(str(raw["pattern"])))
+            except (re.error, OverflowError, FutureWarning, DeprecationWarning) as exc:
+                ctx.problem(at, f"expect.pattern: invalid regular expression ({exc})")
         elif isinstance(raw, dict) and len(raw) == 1 and isinstance(raw.get("number"), dict):
             bounds = raw["number"]
             low, high = bounds.get("min"), bounds.get("max")
@@ -228,6 +235,8 @@ def _check(kind: str, arg: Any, text: str, run: Run) -> Any:
         try:
             number = float(text.replace(",", "")) if "." in text else int(text.replace(",", ""))
         except ValueError:
+            return None
+        if not math.isfinite(number):
             return None
         low, high = arg or (None, None)
         if (low is not None and number < low) or (high is not None and number > high):

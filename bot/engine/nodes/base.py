@@ -14,7 +14,7 @@ from bot.engine.inputs import Input
 from bot.engine.yamlsafe import LocDict
 
 CHANNELS = ("whatsapp", "sms", "voice")
-_DURATION = re.compile(r"^(\d+)\s*(s|m|h|d)$")
+_DURATION = re.compile(r"^(\d{1,9})\s*(s|m|h|d)$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 NODE_ID = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 

@@ -28,7 +28,7 @@ class Handoff(NodeKind):
         self.note = None
         if isinstance(raw, dict):
             self.note = ctx.text(raw, "note") if hasattr(raw, "value_loc") else None
-        elif raw not in (True, None):
+        elif raw is not True and raw is not None:  # 1 == True, but `handoff: 1` is a mistake
             ctx.problem(spec.value_loc("handoff"), "handoff: true, or {note: text for the agent}")
 
     def enter(self, run: Run) -> Outcome:

@@ -73,6 +73,9 @@ class Split(NodeKind):
             except TemplateSyntaxError as exc:
                 ctx.problem(item.value_loc("when"), f"branch {i}: condition: {exc.message}")
                 continue
+            except RecursionError:
+                ctx.problem(item.value_loc("when"), f"branch {i}: condition: nested too deeply")
+                continue
             self.branches.append({"when": when, "test": compiled, "next": target})
         if self.random and self.branches and sum(b["weight"] for b in self.branches) == 0:
             ctx.problem(where, "split: the weights add up to 0")

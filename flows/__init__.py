@@ -1,0 +1,1 @@
+"""Bot flows (YAML files) and the example custom actions they run (``flows.actions``)."""
