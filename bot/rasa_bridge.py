@@ -30,6 +30,7 @@ import copy
 import hashlib
 import http.client
 import importlib
+import inspect
 import json
 import logging
 import pkgutil
@@ -183,6 +184,9 @@ class ActionRunner(_Bridge):
         executor.register_package(package)
         # rasa-sdk registers every Action subclass imported anywhere in the process; keep ours.
         self._actions = {n: fn for n, fn in executor.actions.items() if _belongs(fn, package)}
+        self._local = threading.local()
+        self._loops: list[asyncio.AbstractEventLoop] = []
+        self._loops_lock = threading.Lock()
         owners = [getattr(fn, "__self__", None) for fn in self._actions.values()]
         known = {o.form_name(): _form_slots(type(o)) for o in owners if isinstance(o, FormValidationAction)}
         super().__init__({**known, **(forms or {})})
@@ -195,7 +199,11 @@ class ActionRunner(_Bridge):
         action = self._actions.get(name)
         if action is None:
             return ActionDone(failed=f"unknown action {name!r}")
-        # A fresh executor (it keeps the last domain it saw) and a deep copy of the request: nothing shared.
+        if inspect.iscoroutinefunction(action):
+            return self._run_here(name, call, timeout_s)
+        # A synchronous action blocks whoever runs it, so it runs on a thread of its own
+        # that can be abandoned at the deadline. A fresh executor (it keeps the last
+        # domain it saw) and a deep copy of the request: nothing is shared with it.
         executor = ActionExecutor()
         executor.actions = {name: action}
         call = copy.deepcopy(call)
@@ -215,6 +223,54 @@ class ActionRunner(_Bridge):
         if result is _TIMED_OUT:
             return ActionDone(failed=_too_slow(name, timeout_s))
         return to_action_done(name, result.events, result.responses)
+
+    def close(self) -> None:
+        """Close the event loops this runner made (one per thread that ran an async action)."""
+        with self._loops_lock:
+            loops, self._loops = self._loops, []
+        for loop in loops:
+            if not loop.is_running():
+                loop.close()
+        self._local = threading.local()
+
+    def __enter__(self) -> ActionRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run_here(self, name: str, call: dict[str, Any], timeout_s: float) -> ActionDone:
+        """Run an async action on this thread's own event loop, cancelled at the deadline.
+
+        Handing each call to another thread costs ~90 us of wake-ups, five times the
+        executor's own work; an async action can be timed out where it runs. (It must not
+        block inside: that is the asyncio contract.) The executor is per thread, so the
+        domain it remembers is never another thread's, and the request is built fresh for
+        each call, so nothing needs copying.
+        """
+        local = self._local
+        if getattr(local, "loop", None) is None:
+            local.loop = asyncio.new_event_loop()
+            local.executor = ActionExecutor()
+            local.executor.actions = self._actions
+            with self._loops_lock:
+                self._loops.append(local.loop)
+        loop = local.loop
+        task = loop.create_task(local.executor.run(call))
+        # A timer that cancels the task is cheaper than asyncio.wait_for's extra task.
+        deadline = loop.call_later(timeout_s, task.cancel)
+        try:
+            result = loop.run_until_complete(task)
+        except asyncio.CancelledError:
+            return ActionDone(failed=_too_slow(name, timeout_s))
+        except ActionExecutionRejection as error:
+            return ActionDone(failed=f"{name} rejected execution: {error.message}")
+        except Exception as error:
+            log.warning("custom action %s raised %s", name, type(error).__name__, exc_info=error)
+            return ActionDone(failed=f"{name} raised {type(error).__name__}: {error}")
+        finally:
+            deadline.cancel()
+        return _done(name, result)
 
 
 class RemoteActionRunner(_Bridge):
@@ -298,6 +354,10 @@ def to_action_done(name: str, events: Sequence[Any], responses: Sequence[Any]) -
             log.info("action %s: ignored event %r", name, kind)
     messages = [text for text in (_message_text(name, r) for r in responses if isinstance(r, dict)) if text]
     return ActionDone(variables=variables, messages=messages, followup=followup)
+
+
+def _done(name: str, result: Any) -> ActionDone:
+    return to_action_done(name, result.events, result.responses)
 
 
 def _message_text(name: str, response: dict[str, Any]) -> str | None:

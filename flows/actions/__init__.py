@@ -46,7 +46,9 @@ class ActionFindBooth(Action):
         """The action's name in flows."""
         return "action_find_booth"
 
-    def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict[str, Any]]:
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """Set ``booth_name`` and ``booth_address``; without an EPIC number, reject.
 
         Raises:

@@ -79,8 +79,9 @@ def _state(**answers: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def runner() -> ActionRunner:
-    return ActionRunner("flows.actions")
+def runner() -> Iterator[ActionRunner]:
+    with ActionRunner("flows.actions") as bridge:
+        yield bridge
 
 
 @pytest.fixture(scope="module")
@@ -94,12 +95,13 @@ def volunteer_flow(runner: ActionRunner) -> Any:
 
 
 @pytest.fixture
-def odd_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ActionRunner:
+def odd_runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ActionRunner]:
     package = tmp_path / "canvass_odd_actions"
     package.mkdir()
     (package / "__init__.py").write_text(ODD_ACTIONS)
     monkeypatch.syspath_prepend(str(tmp_path))
-    return ActionRunner("canvass_odd_actions")
+    with ActionRunner("canvass_odd_actions") as bridge:
+        yield bridge
 
 
 def test_names_are_the_packages_own_actions(runner: ActionRunner, odd_runner: ActionRunner) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +74,9 @@ def _lines(events: list[Any]) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def actions() -> ActionRunner:
-    return ActionRunner("flows.actions")
+def actions() -> Iterator[ActionRunner]:
+    with ActionRunner("flows.actions") as bridge:
+        yield bridge
 
 
 def test_every_demo_flow_has_transcripts() -> None:

@@ -145,6 +145,8 @@ def simulate_cmd(
         out.events(host.send(received))
     assert host.sprint is not None
     out.finish(host.sprint.state)
+    if hasattr(host.actions, "close"):
+        host.actions.close()
 
 
 def _actions(package: str | None) -> Any:
