@@ -31,6 +31,7 @@ test: setup
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy bot/engine
 
 format: venv
 	$(BIN)/ruff format .

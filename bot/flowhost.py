@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from bot.engine import Flow, Sprint, inputs, resume, start
@@ -67,8 +67,10 @@ class FlowHost:
         actions: ActionBridge | None = None,
         webhook: Callable[[WebhookRequested], inputs.WebhookDone] = call_webhook,
         clock: Callable[[], str] = now_iso,
+        library: Mapping[str, Flow] | None = None,
     ) -> None:
         self.flow = flow
+        self.library = library or {}
         self.actions = actions
         self.webhook = webhook
         self.clock = clock
@@ -77,7 +79,7 @@ class FlowHost:
 
     def start(self, contact: dict[str, Any], *, channel: str) -> list[Event]:
         """Start the flow; return everything up to its first wait."""
-        self.sprint = start(self.flow, contact, channel=channel, now=self.clock())
+        self.sprint = start(self.flow, contact, channel=channel, now=self.clock(), library=self.library)
         return self._follow()
 
     def send(self, received: inputs.Input) -> list[Event]:
@@ -85,7 +87,7 @@ class FlowHost:
         assert self.sprint is not None, "start() first"
         if isinstance(received, inputs.Text):
             self.latest_text = received.text
-        self.sprint = resume(self.flow, self.sprint.state, received, now=self.clock())
+        self.sprint = resume(self.flow, self.sprint.state, received, now=self.clock(), library=self.library)
         return self._follow()
 
     @property
@@ -107,7 +109,7 @@ class FlowHost:
                 result = self.webhook(pending)
             else:
                 break
-            self.sprint = resume(self.flow, self.sprint.state, result, now=self.clock())
+            self.sprint = resume(self.flow, self.sprint.state, result, now=self.clock(), library=self.library)
             events.extend(self.sprint.events)
         return events
 

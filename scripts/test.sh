@@ -29,5 +29,7 @@ fi
 echo "== lint (ruff)"
 "$bin/ruff" check .
 "$bin/ruff" format --check .
+echo "== types (mypy, the pure flow engine)"
+"$bin/mypy" bot/engine
 echo "== tests (redis: $TEST_REDIS_URL, postgresql: $TEST_DATABASE_URL)"
 "$bin/python" -m pytest "$@"

@@ -128,7 +128,7 @@ def _build(
     if not isinstance(triggers, dict):
         problem(data.value_loc("triggers"), "triggers: a mapping (keywords, numbers, default)")
         triggers = {}
-    if problems:
+    if problems or start is None:
         return None
     return Flow(
         name=name,

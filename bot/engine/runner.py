@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from bot.engine.errors import EngineMisuse
 from bot.engine.events import Event, FlowEnded, FunnelReached
 from bot.engine.flow import Flow
 from bot.engine.inputs import CallEnded, Input
-from bot.engine.nodes.base import CHANNELS, Continue, Finish, Goto, Outcome, Park, Run
+from bot.engine.nodes.base import CHANNELS, Continue, Enter, Finish, Goto, Outcome, Park, Run
 
 MAX_STEPS = 100
+MAX_DEPTH = 5
+# How a subflow may end and still hand back to its caller; any other end ends the session.
+RETURNS = frozenset({"completed", "failed", "timed_out"})
+Library = Mapping[str, Flow]
 STATE_VERSION = 1
 
 
@@ -46,11 +51,13 @@ def start(
     now: str,
     trigger: dict[str, Any] | None = None,
     at: str | None = None,
+    library: Library | None = None,
 ) -> Sprint:
     """Start ``flow`` for a contact.
 
     ``at`` parks the session at a node without running it: a campaign's template stands
-    in for that node's prompt, and the voter's reply answers it.
+    in for that node's prompt, and the voter's reply answers it. ``library`` holds the
+    flows that ``subflow`` nodes may run, by name.
     """
     if channel not in CHANNELS:
         raise EngineMisuse(f"channel must be one of {', '.join(CHANNELS)}, got {channel!r}")
@@ -58,8 +65,10 @@ def start(
         raise EngineMisuse(f"flow {flow.name!r} runs on {', '.join(flow.channels)}, not {channel}")
     state: dict[str, Any] = {
         "v": STATE_VERSION,
+        "root": flow.name,
         "flow": flow.name,
         "version": flow.version,
+        "stack": [],
         "channel": channel,
         "language": contact.get("language") or flow.language,
         "contact": {
@@ -78,6 +87,7 @@ def start(
         "status": "active",
     }
     run = Run(flow, state, now)
+    run.library = library or {}
     if at is not None:
         if at not in flow.nodes:
             raise EngineMisuse(f"node {at!r} is not in flow {flow.name!r}")
@@ -86,14 +96,26 @@ def start(
     return _walk(run, Goto(flow.start))
 
 
-def resume(flow: Flow, state: dict[str, Any], received: Input, *, now: str) -> Sprint:
-    """Hand an input to a waiting session; the given state is not modified."""
+def resume(flow: Flow, state: dict[str, Any], received: Input, *, now: str, library: Library | None = None) -> Sprint:
+    """Hand an input to a waiting session; the given state is not modified.
+
+    ``flow`` is the flow the session was started with; inside a subflow the flow that
+    waits is found in ``library``.
+    """
     if state.get("status") != "waiting":
         raise EngineMisuse(f"the session is {state.get('status')!r}, not waiting")
-    if state.get("flow") != flow.name:
-        raise EngineMisuse(f"the session belongs to flow {state.get('flow')!r}, not {flow.name!r}")
+    root = state.get("root", state.get("flow"))
+    if root != flow.name:
+        raise EngineMisuse(f"the session belongs to flow {root!r}, not {flow.name!r}")
     state = copy.deepcopy(state)
-    run = Run(flow, state, now)
+    library = library or {}
+    current = flow if state["flow"] == flow.name else library.get(state["flow"])
+    if current is None:
+        raise EngineMisuse(f"the session waits in subflow {state['flow']!r}, which is not in the library")
+    run = Run(current, state, now)
+    run.root = flow
+    run.library = library
+    flow = current
     node = flow.nodes.get(state["node"])
     if node is None:
         run.error(state["node"], f"node {state['node']!r} no longer exists in this flow version")
@@ -112,14 +134,19 @@ def resume(flow: Flow, state: dict[str, Any], received: Input, *, now: str) -> S
 
 
 def _walk(run: Run, outcome: Outcome, after: str | None = None) -> Sprint:
-    flow = run.flow
     current = after
     for _ in range(MAX_STEPS):
+        flow = run.flow
         if isinstance(outcome, Continue):
             node = flow.nodes[current] if current else None
-            if node is None or node.end or not node.next:
-                return _end(run, "completed")
-            outcome = Goto(node.next[0])
+            outcome = Finish("completed") if node is None or node.end or not node.next else Goto(node.next[0])
+        if isinstance(outcome, Finish) and outcome.reason in RETURNS and run.state["stack"]:
+            current = _leave(run)
+            outcome = Continue()
+            continue
+        if isinstance(outcome, Enter):
+            outcome = _enter(run, outcome.flow, current)
+            continue
         if isinstance(outcome, Goto):
             current = outcome.node
             if current not in flow.nodes:
@@ -135,6 +162,36 @@ def _walk(run: Run, outcome: Outcome, after: str | None = None) -> Sprint:
         return _finish(run, outcome)
     run.error(current, f"more than {MAX_STEPS} steps without waiting for the voter: the flow loops")
     return _end(run, "error")
+
+
+def _enter(run: Run, name: str, node: str | None) -> Outcome:
+    """Push the caller and switch to subflow ``name`` (an author's mistake carries on)."""
+    child = run.library.get(name)
+    state = run.state
+    if child is None:
+        run.error(node, f"subflow {name!r} is not available; going on without it")
+        return Continue()
+    if state["channel"] not in child.channels:
+        run.error(node, f"subflow {name!r} does not run on {state['channel']}; going on without it")
+        return Continue()
+    if len(state["stack"]) >= MAX_DEPTH:
+        run.error(node, f"subflows nested deeper than {MAX_DEPTH}; going on without {name!r}")
+        return Continue()
+    state["stack"].append({"flow": run.flow.name, "version": run.flow.version, "node": node})
+    run.flow = child
+    state["flow"], state["version"] = child.name, child.version
+    return Goto(child.start)
+
+
+def _leave(run: Run) -> str:
+    """Pop back to the flow that called the subflow; return the calling node."""
+    frame = run.state["stack"].pop()
+    parent = run.library.get(frame["flow"]) if frame["flow"] != run.state["root"] else None
+    if parent is None:
+        parent = run.root
+    run.flow = parent
+    run.state["flow"], run.state["version"] = parent.name, parent.version
+    return str(frame["node"])
 
 
 def _finish(run: Run, outcome: Outcome) -> Sprint:

@@ -74,3 +74,24 @@ def test_graph_formats() -> None:
     assert "  will_vote --> knows_booth" in mermaid and "  will_vote --> goodbye" in mermaid
     dot = canvass("flows", "graph", "flows/ivr_survey.yaml", "--format", "dot").stdout
     assert dot.startswith('digraph "ivr_survey" {') and '"thanks" [label="thanks (say) · completed"' in dot
+
+
+def test_subflows_are_checked_across_files_and_simulated(tmp_path: Path) -> None:
+    (tmp_path / "main.yaml").write_text(
+        "flow: main\nchannels: [sms, voice]\nstart: a\nnodes:\n"
+        "  a: {subflow: child, next: b}\n  b: {say: back, next: c}\n  c: {subflow: ghost, end: true}\n"
+    )
+    (tmp_path / "child.yaml").write_text(
+        'flow: child\nchannels: [sms]\nstart: q\nnodes:\n  q: {ask: "Number?", expect: number, save: n, end: true}\n'
+    )
+    result = canvass("flows", "validate", str(tmp_path))
+    assert result.returncode == 1
+    main = tmp_path / "main.yaml"
+    assert result.stdout.splitlines() == [
+        f"{main}:5:16: subflow: 'child' does not run on voice, which this flow does",
+        f"{main}:7:16: subflow: no flow named 'ghost' here",
+    ]
+    sim = canvass("flows", "simulate", str(main), "--channel", "sms", "--script", "-", stdin="42\n")
+    assert sim.returncode == 0, sim.stderr
+    assert "bot    Number?" in sim.stdout and "bot    back" in sim.stdout
+    assert "subflow 'ghost' is not available" in sim.stdout

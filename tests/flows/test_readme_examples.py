@@ -20,11 +20,13 @@ def test_every_node_kind_has_an_example() -> None:
 @pytest.mark.parametrize("block", BLOCKS, ids=[re.search(r"flow: (\S+)", b).group(1) for b in BLOCKS])
 def test_example_loads_and_starts(block: str) -> None:
     flow = load_text(block, "README example")
+    library = {f.name: f for f in (load_text(b, "README example") for b in BLOCKS)}
     sprint = start(
         flow,
         {"name": "Asha", "phone": "+919876543210", "tags": {"ward": "12"}},
         channel=flow.channels[0],
         now="2026-11-23T06:00:00Z",
+        library=library,
     )
     assert sprint.events
     assert not [e for e in sprint.events if e.type == "error"], [e.to_dict() for e in sprint.events]

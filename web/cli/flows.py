@@ -42,6 +42,7 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
     if not files:
         raise click.ClickException(f"no *.yaml or *.yml files in {', '.join(map(str, paths or ('flows',)))}")
     good = 0
+    checked: list[Flow] = []
     for path in files:
         try:
             flow = load_path(path)
@@ -49,13 +50,49 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
             problems.extend(exc.problems)
             continue
         good += 1
+        checked.append(flow)
         click.echo(f"ok  {path}  ({flow.name}: {len(flow.nodes)} nodes, {', '.join(flow.channels)})", err=True)
+    problems.extend(subflow_problems(checked))
     for problem in problems:
         click.echo(str(problem))
     if problems:
         bad = len({p.path for p in problems})
         click.echo(f"{len(problems)} problem(s) in {bad} file(s); {good} file(s) valid", err=True)
         sys.exit(1)
+
+
+def subflow_problems(flows: list[Flow]) -> list[Problem]:
+    """Subflow nodes that call a flow not among ``flows``, or one that misses a channel."""
+    by_name = {f.name: f for f in flows}
+    problems = []
+    for flow in flows:
+        for node in flow.nodes.values():
+            if node.kind != "subflow":
+                continue
+            called = by_name.get(node.flow_name)
+            if called is None:
+                problems.append(Problem(flow.path, node.name_loc, f"subflow: no flow named {node.flow_name!r} here"))
+                continue
+            missing = [c for c in flow.channels if c not in called.channels]
+            if missing:
+                message = f"subflow: {node.flow_name!r} does not run on {', '.join(missing)}, which this flow does"
+                problems.append(Problem(flow.path, node.name_loc, message))
+    return problems
+
+
+def _library(flow: Flow, target: str) -> dict[str, Flow]:
+    """The flows beside a flow file (its folder and below), for its subflow nodes."""
+    path = Path(target)
+    if not path.exists():
+        return {}
+    library = {}
+    for candidate in flow_files([path.parent]):
+        try:
+            loaded = load_path(candidate)
+        except FlowInvalid:
+            continue
+        library[loaded.name] = loaded
+    return library
 
 
 def _load(target: str) -> Flow:
@@ -134,7 +171,7 @@ def simulate_cmd(
     if channel not in loaded.channels:
         raise click.BadParameter(f"{loaded.name} runs on {', '.join(loaded.channels)}", param_hint="--channel")
     out = _Transcript(as_json)
-    host = FlowHost(loaded, actions=_actions(actions_package))
+    host = FlowHost(loaded, actions=_actions(actions_package), library=_library(loaded, flow))
     out.events(host.start({"name": name, "phone": phone}, channel=channel))
     lines = _script_lines(script) if script else _interactive(channel)
     for line in lines:

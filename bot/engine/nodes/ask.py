@@ -151,7 +151,7 @@ class Ask(NodeKind):
         raw = spec.get("digits")
         if raw is None:
             return gather
-        if not isinstance(raw, dict):
+        if not isinstance(raw, LocDict):
             ctx.problem(spec.value_loc("digits"), "digits: a mapping with max, finish_on_key, timeout")
             return gather
         if "max" in raw:
@@ -260,10 +260,10 @@ def _check(kind: str, arg: Any, text: str, run: Run) -> Any:
             except phonenumbers.NumberParseException:
                 region = None
         try:
-            number = phonenumbers.parse(text, region or "IN")
+            parsed = phonenumbers.parse(text, region or "IN")
         except phonenumbers.NumberParseException:
             return None
-        if not phonenumbers.is_valid_number(number):
+        if not phonenumbers.is_valid_number(parsed):
             return None
-        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import re
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from bot.engine import templates
@@ -56,7 +57,14 @@ class Finish:
     reason: str
 
 
-Outcome = Continue | Goto | Park | Finish
+@dataclasses.dataclass(frozen=True)
+class Enter:
+    """Run another flow, then come back and go on after this node."""
+
+    flow: str
+
+
+Outcome = Continue | Goto | Park | Finish | Enter
 
 
 class ParseContext:
@@ -188,6 +196,9 @@ class Run:
 
     def __init__(self, flow: Any, state: dict[str, Any], now: str) -> None:
         self.flow = flow
+        # The flow the session started with, and the flows its subflow nodes may run.
+        self.root = flow
+        self.library: Mapping[str, Any] = {}
         self.state = state
         self.now = now
         self.events: list[Event] = []

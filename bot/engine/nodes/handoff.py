@@ -26,8 +26,8 @@ class Handoff(NodeKind):
         """Read the optional note for the agent."""
         raw = spec["handoff"]
         self.note = None
-        if isinstance(raw, dict):
-            self.note = ctx.text(raw, "note") if hasattr(raw, "value_loc") else None
+        if isinstance(raw, LocDict):
+            self.note = ctx.text(raw, "note")
         elif raw is not True and raw is not None:  # 1 == True, but `handoff: 1` is a mistake
             ctx.problem(spec.value_loc("handoff"), "handoff: true, or {note: text for the agent}")
 

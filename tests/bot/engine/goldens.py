@@ -25,14 +25,16 @@ def to_input(raw: Any) -> inputs.Input:
 def run_case(case: dict[str, Any]) -> list[dict[str, Any]]:
     """Start the flow, feed every input while the session waits, return each sprint."""
     flow = load_text(case["flow"], f"<{case['name']}>")
+    library = {f.name: f for f in (load_text(text, "<library>") for text in case.get("library", []))}
     contact = case.get("contact", {"name": "Asha", "phone": "+919876543210"})
-    sprint = start(flow, contact, channel=case.get("channel", "whatsapp"), now=CLOCK[0], trigger=case.get("trigger"))
+    channel = case.get("channel", "whatsapp")
+    sprint = start(flow, contact, channel=channel, now=CLOCK[0], trigger=case.get("trigger"), library=library)
     steps = [_step(sprint)]
     for i, raw in enumerate(case.get("inputs", []), start=1):
         if not sprint.waiting:
             steps.append({"error": f"input {raw!r} given, but the session is {sprint.state['status']}"})
             break
-        sprint = resume(flow, sprint.state, to_input(raw), now=CLOCK[i])
+        sprint = resume(flow, sprint.state, to_input(raw), now=CLOCK[i], library=library)
         steps.append(_step(sprint))
     return steps
 

@@ -33,8 +33,20 @@ def example_flow(kind: str) -> str:
 @pytest.mark.parametrize("kind", sorted(REGISTRY))
 def test_docstring_example_loads_and_runs(kind: str) -> None:
     flow = load_text(example_flow(kind), f"<{kind} docstring>")
+    # Flows that the example calls by name stand in as one-line flows.
+    called = {n.flow_name for n in flow.nodes.values() if n.kind == "subflow"}
+    library = {
+        name: load_text(
+            f"flow: {name}\nchannels: {list(flow.channels)}\nstart: s\nnodes:\n  s: {{say: hi, end: true}}\n"
+        )
+        for name in called
+    }
     sprint = start(
-        flow, {"name": "Asha", "phone": "+919876543210"}, channel=flow.channels[0], now="2026-11-23T06:00:00Z"
+        flow,
+        {"name": "Asha", "phone": "+919876543210"},
+        channel=flow.channels[0],
+        now="2026-11-23T06:00:00Z",
+        library=library,
     )
     assert sprint.events, f"the {kind} example produced no events"
     assert not [e for e in sprint.events if e.type == "error"], [e.to_dict() for e in sprint.events]
