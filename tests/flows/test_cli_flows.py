@@ -95,3 +95,16 @@ def test_subflows_are_checked_across_files_and_simulated(tmp_path: Path) -> None
     assert sim.returncode == 0, sim.stderr
     assert "bot    Number?" in sim.stdout and "bot    back" in sim.stdout
     assert "subflow 'ghost' is not available" in sim.stdout
+
+
+def test_validate_knows_the_configured_actions(tmp_path: Path) -> None:
+    flow = tmp_path / "f.yaml"
+    flow.write_text(
+        "flow: f\nstart: a\nnodes:\n  a: {action: action_find_booth, next: b}\n  b: {action: action_nope, end: true}\n"
+    )
+    assert canvass("flows", "validate", str(flow)).returncode == 0  # no actions configured: names are not checked
+    result = canvass("flows", "validate", str(flow), "--actions", "flows.actions")
+    assert result.returncode == 1
+    assert result.stdout.startswith(f"{flow}:5:15: action: unknown action 'action_nope' (known: action_find_booth")
+    bad = canvass("flows", "validate", str(flow), "--actions", "no.such.package")
+    assert bad.returncode == 2 and "cannot import 'no.such.package'" in bad.stderr

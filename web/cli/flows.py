@@ -35,9 +35,18 @@ def flows_group() -> None:
 
 @flows_group.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-def validate_cmd(paths: tuple[Path, ...]) -> None:
-    """Check flow files or folders (recursively; default: flows/). Prints path:line:col: message."""
+@click.option(
+    "--actions", "actions_package", metavar="PACKAGE", help="rasa-sdk actions package (default: CANVASS_ACTIONS)."
+)
+def validate_cmd(paths: tuple[Path, ...], actions_package: str | None) -> None:
+    """Check flow files or folders (recursively; default: flows/). Prints path:line:col: message.
+
+    With custom actions configured (CANVASS_ACTIONS, RASA_ACTION_ENDPOINT or --actions),
+    an action node naming an unknown action is a problem too.
+    """
     problems: list[Problem] = []
+    bridge = _actions(actions_package)
+    names = _names(bridge)
     files = list(flow_files(paths or (Path("flows"),)))
     if not files:
         raise click.ClickException(f"no *.yaml or *.yml files in {', '.join(map(str, paths or ('flows',)))}")
@@ -45,7 +54,7 @@ def validate_cmd(paths: tuple[Path, ...]) -> None:
     checked: list[Flow] = []
     for path in files:
         try:
-            flow = load_path(path)
+            flow = load_path(path, actions=names)
         except FlowInvalid as exc:
             problems.extend(exc.problems)
             continue
@@ -184,6 +193,20 @@ def simulate_cmd(
     out.finish(host.sprint.state)
     if hasattr(host.actions, "close"):
         host.actions.close()
+
+
+def _names(bridge: Any) -> frozenset[str] | None:
+    """The known action names (None: not configured, or the server cannot say)."""
+    if bridge is None:
+        return None
+    try:
+        return frozenset(bridge.names())
+    except (OSError, ValueError) as exc:
+        click.echo(f"note: cannot list the action server's actions ({exc}); action names are not checked", err=True)
+        return None
+    finally:
+        if hasattr(bridge, "close"):
+            bridge.close()
 
 
 def _actions(package: str | None) -> Any:
