@@ -11,6 +11,7 @@ from bot.engine import yamlsafe
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.nodes import REGISTRY, NodeKind
 from bot.engine.nodes.base import CHANNELS, NODE_ID, ParseContext
+from bot.engine.triggers import parse_triggers
 from bot.engine.yamlsafe import LocDict, LocList
 
 HEADER_KEYS = frozenset(
@@ -124,10 +125,7 @@ def _build(
     if nodes_raw is not None:
         # Checked even when other problems were found, so that one run lists every problem.
         _check_graph(nodes, unsure, start, problem)
-    triggers = data.get("triggers") or {}
-    if not isinstance(triggers, dict):
-        problem(data.value_loc("triggers"), "triggers: a mapping (keywords, numbers, default)")
-        triggers = {}
+    triggers = parse_triggers(data, path, problems)
     if problems or start is None:
         return None
     return Flow(
@@ -138,7 +136,7 @@ def _build(
         start=start,
         nodes=nodes,
         funnel=funnel,
-        triggers=dict(triggers),
+        triggers=triggers,
         expire_s=expire,
         version=version,
         path=path,

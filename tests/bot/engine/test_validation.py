@@ -477,3 +477,34 @@ nodes:
     )
     assert sprint.events[-1] == FlowEnded(reason="error")
     assert len([e for e in sprint.events if e.type == "message"]) == MAX_STEPS // 2
+
+
+def test_triggers_are_normalised() -> None:
+    flow = load_text(
+        "flow: t\ntriggers:\n  keywords: {sms: [BOOTH, Matdan]}\n  numbers: ['+911123456789']\n  default: true\n"
+        "start: a\nnodes:\n  a: {say: hi, end: true}\n"
+    )
+    assert flow.triggers == {"keywords": {"sms": ["booth", "matdan"]}, "numbers": ["+911123456789"], "default": True}
+    every = load_text("flow: t\ntriggers: {keywords: [vote]}\nstart: a\nnodes:\n  a: {say: hi, end: true}\n")
+    assert every.triggers["keywords"] == {"whatsapp": ["vote"], "sms": ["vote"]}
+
+
+def test_trigger_mistakes_are_reported_where_they_are() -> None:
+    text = (
+        "flow: t\n"
+        "triggers:\n"
+        "  keywords: {voice: [hi], sms: [two words]}\n"
+        "  numbers: ['011 2345']\n"
+        "  default: maybe\n"
+        "  colour: red\n"
+        "start: a\nnodes:\n  a: {say: hi, end: true}\n"
+    )
+    with pytest.raises(FlowInvalid) as err:
+        load_text(text, "t.yaml")
+    assert [str(p) for p in err.value.problems] == [
+        "t.yaml:3:14: triggers: keywords: 'voice' is not a messaging channel (whatsapp, sms)",
+        "t.yaml:3:33: triggers: keywords: 'two words' must be one word of up to 30 characters",
+        "t.yaml:4:13: triggers: numbers: '011 2345' is not an E.164 number such as +911123456789",
+        "t.yaml:5:12: triggers: default: true or false",
+        "t.yaml:6:3: triggers: unknown key 'colour'; use keywords, numbers or default",
+    ]
