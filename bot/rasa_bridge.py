@@ -14,7 +14,7 @@ known value; a domain from the flow (``save`` names and ``set`` vars are slots, 
 ``validate_<form>`` action a form; no responses).
 
 It returns: ``SlotSet`` events become variables, ``FollowupAction(name)`` the node to go
-to. Each response becomes one text: its text, its buttons as numbered lines ("1. Yes"),
+to, ``ConversationPaused`` a handoff to a person. Each response becomes one text: its text, its buttons as numbered lines ("1. Yes"),
 an image or attachment URL — ``ActionDone`` has no quick replies, and numbered lines read
 the same on SMS, WhatsApp and calls; a response with none of those (a template name) is
 logged and dropped. A rejection, an exception (type and message), a timeout or an unknown
@@ -337,23 +337,27 @@ class RemoteActionRunner(_Bridge):
 def to_action_done(name: str, events: Sequence[Any], responses: Sequence[Any]) -> ActionDone:
     """Map an action's events and responses to ``ActionDone`` (see the module's docstring).
 
-    Only ``slot``, ``followup`` and ``action_execution_rejected`` events count; a rejection
-    drops the other events, as Rasa does.
+    Only ``slot``, ``followup``, ``pause`` (a person takes over) and
+    ``action_execution_rejected`` events count; a rejection drops the other events, as
+    Rasa does.
     """
     variables: dict[str, Any] = {}
     followup: str | None = None
+    handoff = False
     for event in events:
         kind = event.get("event") if isinstance(event, dict) else None
         if kind == "slot" and isinstance(event.get("name"), str):
             variables[event["name"]] = event.get("value")
         elif kind == "followup" and isinstance(event.get("name"), str):
             followup = event["name"]
+        elif kind == "pause":
+            handoff = True
         elif kind == "action_execution_rejected":
             return ActionDone(failed=f"{name} rejected execution")
         else:
             log.info("action %s: ignored event %r", name, kind)
     messages = [text for text in (_message_text(name, r) for r in responses if isinstance(r, dict)) if text]
-    return ActionDone(variables=variables, messages=messages, followup=followup)
+    return ActionDone(variables=variables, messages=messages, followup=followup, handoff=handoff)
 
 
 def _done(name: str, result: Any) -> ActionDone:

@@ -38,6 +38,8 @@ class ActionDone:
     messages: list[str] = dataclasses.field(default_factory=list)
     followup: str | None = None
     failed: str | None = None
+    # The action paused the bot (rasa's ConversationPaused): a person takes over.
+    handoff: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -326,3 +326,12 @@ def test_remote_server_unreachable(booth_flow: Any) -> None:
 def test_remote_endpoint_must_be_http() -> None:
     with pytest.raises(ValueError, match="http"):
         RemoteActionRunner("file:///etc/passwd")
+
+
+def test_conversation_paused_becomes_a_handoff() -> None:
+    from rasa_sdk.events import ConversationPaused, SlotSet
+
+    from bot.rasa_bridge import to_action_done
+
+    done = to_action_done("action_escalate", [ConversationPaused(), SlotSet("reason", "asked")], [])
+    assert done.handoff and done.variables == {"reason": "asked"}

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.engine.events import ActionRequested, MessageSent
+from bot.engine.events import ActionRequested, HandedOff, MessageSent
 from bot.engine.inputs import ActionDone, Input, Timeout
 from bot.engine.nodes.base import Continue, Finish, Goto, NodeKind, Outcome, Park, ParseContext, Run, register
 from bot.engine.yamlsafe import LocDict
@@ -73,14 +73,18 @@ class Action(NodeKind):
         """Apply the action's result; anything else that arrives meanwhile is ignored."""
         if isinstance(received, Timeout):
             return self._failed(run, "timed out")
-        if not isinstance(received, ActionDone):
-            return Park({"kind": "action"})
+        if waiting.get("kind") == "handoff" or not isinstance(received, ActionDone):
+            # Still waiting for the action, or handed to a person: the bot stays quiet.
+            return Park({"kind": waiting.get("kind", "action")})
         for name, value in received.variables.items():
             run.set_var(str(name), value)
         for message in received.messages:
             run.emit(MessageSent(node=self.id, text=str(message)))
         if received.failed:
             return self._failed(run, f"failed: {received.failed}")
+        if received.handoff:
+            run.emit(HandedOff(node=self.id, note=f"paused by action {self.name}"))
+            return Park({"kind": "handoff"})
         if received.followup:
             if received.followup in run.flow.nodes:
                 return Goto(received.followup)
