@@ -14,11 +14,12 @@ known value; a domain from the flow (``save`` names and ``set`` vars are slots, 
 ``validate_<form>`` action a form; no responses).
 
 It returns: ``SlotSet`` events become variables, ``FollowupAction(name)`` the node to go
-to, ``ConversationPaused`` a handoff to a person. Each response becomes one text: its text, its buttons as numbered lines ("1. Yes"),
-an image or attachment URL — ``ActionDone`` has no quick replies, and numbered lines read
-the same on SMS, WhatsApp and calls; a response with none of those (a template name) is
-logged and dropped. A rejection, an exception (type and message), a timeout or an unknown
-name becomes ``failed``: an action's failure is data for the flow's ``on_error``.
+to, ``ConversationPaused`` a handoff to a person. Each response becomes one text: its
+text, its buttons as numbered lines ("1. Yes"), an image or attachment URL —
+``ActionDone`` has no quick replies, and numbered lines read the same on SMS, WhatsApp
+and calls; a response with none of those (a template name) is logged and dropped. A
+rejection, an exception (type and message), a timeout or an unknown name becomes
+``failed``: an action's failure is data for the flow's ``on_error``.
 """
 
 from __future__ import annotations
