@@ -11,6 +11,7 @@ from bot.engine import yamlsafe
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.nodes import REGISTRY, NodeKind
 from bot.engine.nodes.base import CHANNELS, NODE_ID, ParseContext
+from bot.engine.translations import parse_translations
 from bot.engine.triggers import parse_triggers
 from bot.engine.yamlsafe import LocDict, LocList
 
@@ -36,6 +37,8 @@ class Flow:
     expire_s: int | None
     version: str
     path: str
+    # language -> node -> field -> text (see bot.engine.translations)
+    translations: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def load_path(path: str | Path, *, actions: frozenset[str] | None = None) -> Flow:
@@ -126,6 +129,7 @@ def _build(
         # Checked even when other problems were found, so that one run lists every problem.
         _check_graph(nodes, unsure, start, problem)
     triggers = parse_triggers(data, path, problems)
+    translations = parse_translations(data, nodes, path, problems)
     if problems or start is None:
         return None
     return Flow(
@@ -137,6 +141,7 @@ def _build(
         nodes=nodes,
         funnel=funnel,
         triggers=triggers,
+        translations=translations,
         expire_s=expire,
         version=version,
         path=path,

@@ -38,7 +38,8 @@ def _webhook(event: Any) -> inputs.WebhookDone:
 def transcript(flow_path: Path, case: dict[str, Any], actions: ActionRunner) -> list[str]:
     flow = load_path(flow_path)
     host = FlowHost(flow, actions=actions, webhook=_webhook, clock=_clock())
-    lines = _lines(host.start({"name": "Asha", "phone": "+919876543210"}, channel=case["channel"]))
+    contact = {"name": "Asha", "phone": "+919876543210", "language": case.get("language")}
+    lines = _lines(host.start(contact, channel=case["channel"]))
     for raw in case.get("inputs", []):
         if not host.waiting:
             lines.append(f"!! input {raw!r} after the session ended")

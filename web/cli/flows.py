@@ -165,11 +165,19 @@ def load_cmd(paths: tuple[Path, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON lines instead of a transcript.")
 @click.option("--name", default="Test Voter", show_default=True, help="The simulated contact's name.")
 @click.option("--phone", default="+919999999999", show_default=True, help="The simulated contact's number.")
+@click.option("--language", help="The contact's language (picks the flow's translations), e.g. hi.")
 @click.option(
     "--actions", "actions_package", metavar="PACKAGE", help="rasa-sdk actions package (default: CANVASS_ACTIONS)."
 )
 def simulate_cmd(
-    flow: str, channel: str, script: Any, as_json: bool, name: str, phone: str, actions_package: str | None
+    flow: str,
+    channel: str,
+    script: Any,
+    as_json: bool,
+    name: str,
+    phone: str,
+    language: str | None,
+    actions_package: str | None,
 ) -> None:
     """Talk to a flow as a voter: interactively, or with --script FILE (exits 0 when it runs out).
 
@@ -181,7 +189,7 @@ def simulate_cmd(
         raise click.BadParameter(f"{loaded.name} runs on {', '.join(loaded.channels)}", param_hint="--channel")
     out = _Transcript(as_json)
     host = FlowHost(loaded, actions=_actions(actions_package), library=_library(loaded, flow))
-    out.events(host.start({"name": name, "phone": phone}, channel=channel))
+    out.events(host.start({"name": name, "phone": phone, "language": language}, channel=channel))
     lines = _script_lines(script) if script else _interactive(channel)
     for line in lines:
         if not host.waiting:

@@ -180,8 +180,13 @@ class Ask(NodeKind):
         return Park({"kind": "ask", "tries": 0})
 
     def _prompt(self, run: Run) -> None:
-        choices = [{"key": c["key"], "label": run.render(self.id, c["label"])} for c in self.choices]
-        run.emit(MessageSent(node=self.id, text=run.render(self.id, self.prompt), choices=choices))
+        labels = run.text(self.id, "labels", {})
+        choices = [
+            {"key": c["key"], "label": run.render(self.id, labels.get(c["key"], c["label"]))} for c in self.choices
+        ]
+        run.emit(
+            MessageSent(node=self.id, text=run.render(self.id, run.text(self.id, "text", self.prompt)), choices=choices)
+        )
         run.emit(InputAwaited(node=self.id, timeout_s=self.timeout, digits=self.digits if run.voice else None))
 
     def resume(self, run: Run, received: Input, waiting: dict[str, Any]) -> Outcome:
@@ -203,7 +208,12 @@ class Ask(NodeKind):
         tries = int(waiting.get("tries", 0)) + 1
         if tries > self.retries:
             return Goto(self.on_fail[0]) if self.on_fail else Finish("failed")
-        run.emit(MessageSent(node=self.id, text=run.render(self.id, self.on_invalid or DEFAULT_INVALID)))
+        run.emit(
+            MessageSent(
+                node=self.id,
+                text=run.render(self.id, run.text(self.id, "on_invalid", self.on_invalid or DEFAULT_INVALID)),
+            )
+        )
         self._prompt(run)
         return Park({"kind": "ask", "tries": tries})
 
@@ -212,12 +222,10 @@ class Ask(NodeKind):
             return None, None
         if self.choices:
             folded = text.casefold()
+            translated = run.text(self.id, "labels", {})
             for choice in self.choices:
-                if (
-                    folded == choice["key"].casefold()
-                    or folded in choice["words"]
-                    or folded == choice["label"].casefold()
-                ):
+                labels = (choice["label"].casefold(), str(translated.get(choice["key"], "")).casefold())
+                if folded == choice["key"].casefold() or folded in choice["words"] or folded in labels:
                     return choice["key"], choice["next"][0] if choice["next"] else None
             return None, None
         kind, arg = self.expect

@@ -233,6 +233,12 @@ class Run:
             "language": s.get("language"),
         }
 
+    def text(self, node: str, field: str, default: Any) -> Any:
+        """The session language's translation of a node's text (or ``default``)."""
+        from bot.engine.translations import pick
+
+        return pick(getattr(self.flow, "translations", {}), self.state.get("language"), node, field, default)
+
     def render(self, node: str, text: str) -> str:
         """Render a template; a problem becomes an error event and the text goes on."""
         result, problem = templates.render(text, self.context())

@@ -65,7 +65,7 @@ class Record(NodeKind):
             run.error(self.id, f"record: there is no call to record on {run.channel}; skipped")
             return Continue()
         if self.prompt:
-            run.emit(MessageSent(node=self.id, text=run.render(self.id, self.prompt)))
+            run.emit(MessageSent(node=self.id, text=run.render(self.id, run.text(self.id, "text", self.prompt))))
         params = {"max_seconds": self.max_seconds, "finish_on_key": "#"}
         run.emit(CallControl(node=self.id, verb="record", params=params))
         return Park({"kind": "record"})

@@ -28,5 +28,5 @@ class Say(NodeKind):
 
     def enter(self, run: Run) -> Outcome:
         """Send the rendered text and go on."""
-        run.emit(MessageSent(node=self.id, text=run.render(self.id, self.text)))
+        run.emit(MessageSent(node=self.id, text=run.render(self.id, run.text(self.id, "text", self.text))))
         return Continue()
