@@ -15,9 +15,9 @@ known value; a domain from the flow (``save`` names and ``set`` vars are slots, 
 
 It returns: ``SlotSet`` events become variables, ``FollowupAction(name)`` the node to go
 to, ``ConversationPaused`` a handoff to a person. Each response becomes one text: its
-text, its buttons as numbered lines ("1. Yes"), an image or attachment URL —
-``ActionDone`` has no quick replies, and numbered lines read the same on SMS, WhatsApp
-and calls; a response with none of those (a template name) is logged and dropped. A
+text and an image or attachment URL, its buttons the message's choices (quick replies on
+WhatsApp, "1. Yes" lines on SMS, keys on a call); a response with none of those (a
+template name) is logged and dropped. A
 rejection, an exception (type and message), a timeout or an unknown name becomes
 ``failed``: an action's failure is data for the flow's ``on_error``.
 """
@@ -357,7 +357,7 @@ def to_action_done(name: str, events: Sequence[Any], responses: Sequence[Any]) -
             return ActionDone(failed=f"{name} rejected execution")
         else:
             log.info("action %s: ignored event %r", name, kind)
-    messages = [text for text in (_message_text(name, r) for r in responses if isinstance(r, dict)) if text]
+    messages = [message for message in (_message_text(name, r) for r in responses if isinstance(r, dict)) if message]
     return ActionDone(variables=variables, messages=messages, followup=followup, handoff=handoff)
 
 
@@ -365,15 +365,20 @@ def _done(name: str, result: Any) -> ActionDone:
     return to_action_done(name, result.events, result.responses)
 
 
-def _message_text(name: str, response: dict[str, Any]) -> str | None:
+def _message_text(name: str, response: dict[str, Any]) -> str | dict[str, Any] | None:
+    """A response as a message: text (and media URLs); buttons become choices (quick replies)."""
     parts = [str(response["text"])] if response.get("text") else []
-    for number, button in enumerate(response.get("buttons") or [], start=1):
-        if isinstance(button, dict):
-            parts.append(f"{number}. {button.get('title') or button.get('payload') or ''}".rstrip())
     parts += [str(response[key]) for key in ("image", "attachment") if response.get(key)]
-    if not parts:
+    choices = [
+        {"key": str(number), "label": str(button.get("title") or button.get("payload") or number)}
+        for number, button in enumerate(response.get("buttons") or [], start=1)
+        if isinstance(button, dict)
+    ]
+    if not parts and not choices:
         log.warning("action %s: dropped a response without text (the domain has no responses): %r", name, response)
-    return "\n".join(parts) or None
+        return None
+    text = "\n".join(parts)
+    return {"text": text, "choices": choices} if choices else text
 
 
 def _in_thread(future: Future[Any], executor: ActionExecutor, call: dict[str, Any], limit: float) -> None:

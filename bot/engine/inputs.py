@@ -35,7 +35,8 @@ class ActionDone:
     """A custom action finished: variables to set, messages to send, where to go."""
 
     variables: dict[str, Any] = dataclasses.field(default_factory=dict)
-    messages: list[str] = dataclasses.field(default_factory=list)
+    # Texts, or {"text": ..., "choices": [{"key": "1", "label": "Yes"}]} for quick replies.
+    messages: list[str | dict[str, Any]] = dataclasses.field(default_factory=list)
     followup: str | None = None
     failed: str | None = None
     # The action paused the bot (rasa's ConversationPaused): a person takes over.

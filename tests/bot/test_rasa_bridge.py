@@ -233,7 +233,10 @@ def test_buttons_images_and_followup(odd_runner: ActionRunner, booth_flow: Any) 
     done = odd_runner.run("action_menu", _state(), booth_flow, latest_text="menu please")
     assert done == ActionDone(
         variables={"sender": "+919812345678", "heard": "menu please"},
-        messages=["Pick one\n1. Yes\n2. No", "https://example.org/booth.png"],
+        messages=[
+            {"text": "Pick one", "choices": [{"key": "1", "label": "Yes"}, {"key": "2", "label": "No"}]},
+            "https://example.org/booth.png",
+        ],
         followup="result",
     )
 

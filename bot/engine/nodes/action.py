@@ -39,7 +39,7 @@ class Action(NodeKind):
     """Ask the host to run a custom action and wait for its result."""
 
     kind = "action"
-    keys = frozenset({"on_error", "timeout"})
+    keys = frozenset({"on_error", "timeout", "interim"})
     # The session pauses until the host reports back, so a loop through here is not a busy loop.
     waits = True
 
@@ -59,6 +59,9 @@ class Action(NodeKind):
             self.name = raw
         self.on_error = ctx.ref(spec, "on_error")
         self.timeout = ctx.duration(spec, "timeout")
+        # Said while the action runs ("One moment, looking that up…"), so a slow
+        # lookup does not leave the voter in silence.
+        self.interim = ctx.text(spec, "interim")
 
     def exits(self) -> list[tuple[str, Any]]:
         """Next and on_error."""
@@ -66,6 +69,9 @@ class Action(NodeKind):
 
     def enter(self, run: Run) -> Outcome:
         """Request the action and wait for it."""
+        if self.interim:
+            text = run.render(self.id, run.text(self.id, "interim", self.interim))
+            run.emit(MessageSent(node=self.id, text=text))
         run.emit(ActionRequested(node=self.id, name=self.name, timeout_s=self.timeout))
         return Park({"kind": "action"})
 
@@ -79,7 +85,15 @@ class Action(NodeKind):
         for name, value in received.variables.items():
             run.set_var(str(name), value)
         for message in received.messages:
-            run.emit(MessageSent(node=self.id, text=str(message)))
+            if isinstance(message, dict):
+                choices = [
+                    {"key": str(c.get("key", "")), "label": str(c.get("label", ""))}
+                    for c in message.get("choices") or []
+                    if isinstance(c, dict)
+                ]
+                run.emit(MessageSent(node=self.id, text=str(message.get("text") or ""), choices=choices))
+            else:
+                run.emit(MessageSent(node=self.id, text=str(message)))
         if received.failed:
             return self._failed(run, f"failed: {received.failed}")
         if received.handoff:
