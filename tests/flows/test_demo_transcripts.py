@@ -15,15 +15,11 @@ import yaml
 from bot.engine import inputs, load_path
 from bot.flowhost import FlowHost
 from bot.rasa_bridge import ActionRunner
-from tests.bot.engine.goldens import to_input
+from tests.bot.engine.goldens import compare_goldens, to_input
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "testdata"
 DEMOS = sorted((ROOT / "flows").glob("*.yaml"))
-
-
-class _Dumper(yaml.SafeDumper):
-    pass
 
 
 def _clock() -> Any:
@@ -91,14 +87,9 @@ def test_demo_transcripts(flow_path: Path, actions: ActionRunner, request: pytes
     doc = yaml.safe_load(path.read_text())
     flow = load_path(flow_path)
     assert {c["channel"] for c in doc["cases"]} == set(flow.channels), "cover every channel the flow runs on"
-    update = request.config.getoption("--update-goldens")
-    differ = []
-    for case in doc["cases"]:
-        got = transcript(flow_path, case, actions)
-        if update:
-            case["expect"] = got
-        elif case.get("expect") != got:
-            differ.append(case["name"])
-    if update:
-        path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=120))
-    assert not differ, f"{path.name}: transcripts differ: {differ} (run with --update-goldens and review the diff)"
+    compare_goldens(
+        path,
+        doc,
+        lambda case: transcript(flow_path, case, actions),
+        update=request.config.getoption("--update-goldens"),
+    )

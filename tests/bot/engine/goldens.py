@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from bot.engine import inputs, load_text, resume, start
 
@@ -44,3 +48,34 @@ def _step(sprint: Any) -> dict[str, Any]:
     if sprint.state["vars"]:
         out["vars"] = sprint.state["vars"]
     return out
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes multi-line text (the flows) as readable literal blocks, and never anchors."""
+
+    def ignore_aliases(self, data: object) -> bool:
+        return True
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def compare_goldens(path: Path, doc: dict[str, Any], compute: Callable[[dict[str, Any]], Any], *, update: bool) -> None:
+    """Check every case's ``expect`` against ``compute(case)``; with ``update``, rewrite the file."""
+    differ = []
+    for case in doc["cases"]:
+        got = compute(case)
+        if update:
+            case["expect"] = got
+        elif case.get("expect") != got:
+            differ.append(case["name"])
+    if update:
+        path.write_text(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=110))
+    assert not differ, (
+        f"{path.name}: cases differ from their goldens: {differ} (run with --update-goldens, review the diff)"
+    )
