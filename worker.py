@@ -79,9 +79,19 @@ def _clean_queues(rt: runtime.Runtime) -> None:
         clean_registries(Queue(name, connection=rt.redis))
 
 
+def _fire_timeouts(rt: runtime.Runtime) -> None:
+    # Timers live in the database, not in Redis, so they fire even after a restart.
+    from bot.conversations import fire_due_timeouts
+
+    fired = fire_due_timeouts(rt)
+    if fired:
+        log.info("scheduler: %d session timeout(s) fired", fired)
+
+
 PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
+    Periodic("session-timeouts", 5, _fire_timeouts),
 ]
 
 
@@ -124,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
     try:
         if args.role == "scheduler":
             return run_scheduler()

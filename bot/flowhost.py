@@ -82,6 +82,15 @@ class FlowHost:
         self.sprint = start(self.flow, contact, channel=channel, now=self.clock(), library=self.library)
         return self._follow()
 
+    def attach(self, state: dict[str, Any]) -> None:
+        """Take over a stored session (its state as saved after its last step)."""
+        self.sprint = Sprint([], state)
+
+    def start_at(self, contact: dict[str, Any], *, channel: str, node: str) -> list[Event]:
+        """Start parked at ``node``: a campaign's template stood in for its prompt."""
+        self.sprint = start(self.flow, contact, channel=channel, now=self.clock(), library=self.library, at=node)
+        return self._follow()
+
     def send(self, received: inputs.Input) -> list[Event]:
         """Hand the voter's input to the session; return what followed."""
         assert self.sprint is not None, "start() first"

@@ -7,6 +7,7 @@ worker's through :func:`current`. Nothing here is created at import time.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import redis
 
@@ -21,6 +22,8 @@ class Runtime:
     settings: Settings
     db: Database
     redis: redis.Redis
+    # Made on first use and kept for the process (e.g. the custom-actions bridge).
+    services: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -32,7 +35,11 @@ class Runtime:
         )
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections (and whatever services hold)."""
+        for service in self.services.values():
+            if hasattr(service, "close"):
+                service.close()
+        self.services.clear()
         self.db.dispose()
         self.redis.close()
 

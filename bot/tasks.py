@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import os
 
 from rq import get_current_job
 
-from bot import runtime
+from bot import outbox, runtime
 from bot.contact_import import import_file
 from bot.contacts import parse_tag
 
@@ -44,3 +45,18 @@ def import_contacts(path: str, tags: list[str], rejects_path: str | None = None)
         "rejected": report.rejected,
         "rejects_path": str(report.rejects_path) if report.rejects_path else None,
     }
+
+
+def send_message(message_id: int) -> str:
+    """Send one queued message (job id ``send-<id>``); running it twice sends once."""
+    rt = runtime.current()
+    result = outbox.send_message(rt.db, rt.settings, message_id)
+    if result.startswith("retry later"):
+        # Back off and try again; the row is pending again, so only this job will claim it.
+        from rq import Queue
+
+        Queue("high", connection=rt.redis).enqueue_in(
+            datetime.timedelta(seconds=5), "bot.tasks.send_message", message_id
+        )
+    log.info("send %s: %s", message_id, result)
+    return result

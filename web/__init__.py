@@ -72,3 +72,5 @@ def _logging(app: Flask) -> None:
     app.logger.setLevel(logging.INFO)
     # Alembic narrates every migration step at INFO; its summary comes from our CLI.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # rasa-sdk announces every action it registers; once per process is noise, not news.
+    logging.getLogger("rasa_sdk").setLevel(logging.WARNING)

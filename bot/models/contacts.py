@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -105,21 +105,4 @@ class ConsentEvent(Base):
     # Where it came from: import, keyword, console, api, provider, ...
     source: Mapped[str] = mapped_column(String(32))
     note: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class FlowVersion(Base):
-    """One immutable version of a flow's YAML; sessions keep the version they started on."""
-
-    __tablename__ = "flow_versions"
-    __table_args__ = (UniqueConstraint("name", "version", name="uq_flow_versions_name_version"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String(64), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    # sha256 of the source: loading an unchanged file stores nothing new.
-    checksum: Mapped[str] = mapped_column(String(64))
-    source: Mapped[str] = mapped_column(Text)
-    path: Mapped[str | None] = mapped_column(String(500))
-    created_by: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

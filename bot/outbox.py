@@ -1,0 +1,127 @@
+"""Sending: the provider for a sender, queueing sends, and the send job's work.
+
+Replies from flows go on the high-priority queue, so they are never stuck behind a bulk
+campaign. A send job claims its message (pending -> sending) before calling the
+provider, so a job that runs twice never sends twice; consent is checked at send time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+import redis
+from rq import Queue
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from bot.channels import REGISTRY, Provider, SendError
+from bot.channels.base import Outbound
+from bot.db import Database, utcnow
+from bot.models import ConsentStatus, Contact, Message, MessageStatusEvent, Sender
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+class NoProvider(RuntimeError):
+    """A sender's provider cannot be used with these settings."""
+
+
+def provider_for(settings: Settings, sender: Sender) -> Provider:
+    """The provider that carries ``sender``'s messages."""
+    if sender.provider == "sandbox":
+        return REGISTRY["sandbox"]()
+    if sender.provider == "twilio":
+        name = {"sms": "twilio_sms", "whatsapp": "twilio_whatsapp"}.get(sender.channel)
+        if name is None or name not in REGISTRY:
+            raise NoProvider(f"no Twilio provider for the {sender.channel} channel")
+        if not (settings.twilio_account_sid and settings.twilio_auth_token):
+            raise NoProvider("sender uses twilio, but TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set")
+        from bot.channels.twilio_base import TwilioAccount
+
+        account = TwilioAccount(
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token,
+            api_base=settings.twilio_api_base,
+            public_base_url=settings.public_base_url,
+        )
+        return REGISTRY[name](account)  # type: ignore[call-arg]
+    raise NoProvider(f"unknown provider {sender.provider!r}")
+
+
+def queue_sends(conn: redis.Redis, message_ids: Iterable[int]) -> None:
+    """Queue one send job per message on the high-priority queue (in one round trip)."""
+    ids = list(message_ids)
+    if not ids:
+        return
+    queue = Queue("high", connection=conn)
+    queue.enqueue_many(
+        [Queue.prepare_data("bot.tasks.send_message", args=(mid,), job_id=f"send-{mid}", result_ttl=300) for mid in ids]
+    )
+
+
+def send_message(db: Database, settings: Settings, message_id: int) -> str:
+    """Claim and send one message; return what happened (for the job's result and logs)."""
+    with db.session() as s:
+        claimed = s.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == "pending", Message.direction == "out")
+            .values(status="sending", attempts=Message.attempts + 1)
+        ).rowcount
+    if not claimed:
+        return "not pending (already sent, or being sent)"
+    with db.session() as s:
+        message = s.get(Message, message_id)
+        assert message is not None
+        contact = s.get(Contact, message.contact_id)
+        sender = s.get(Sender, message.sender_id) if message.sender_id else None
+        assert contact is not None
+        if contact.consent == ConsentStatus.OPTED_OUT and message.purpose != "consent":
+            return _fail(s, message, "opted_out", "the voter opted out before the message was sent")
+        if sender is None or not sender.healthy:
+            return _fail(s, message, "no_sender", "no healthy sender for this message")
+        try:
+            provider = provider_for(settings, sender)
+            sent = provider.send(_outbound(message, contact, sender, settings))
+        except NoProvider as exc:
+            return _fail(s, message, "no_provider", str(exc))
+        except SendError as exc:
+            if exc.retryable and message.attempts < MAX_ATTEMPTS:
+                message.status = "pending"
+                message.error_code, message.error_message = exc.code, exc.message[:500]
+                return f"retry later ({exc.code}: {exc.message})"
+            return _fail(s, message, exc.code or "send_error", exc.message)
+        now = utcnow()
+        message.provider_id = sent.provider_id
+        message.status = "delivered" if sent.status == "delivered" else "sent"
+        message.sent_at = now
+        if message.status == "delivered":
+            message.delivered_at = now
+        s.add(MessageStatusEvent(message_id=message.id, status=message.status, raw={"provider_status": sent.status}))
+        return message.status
+
+
+def _outbound(message: Message, contact: Contact, sender: Sender, settings: Settings) -> Outbound:
+    callback = f"{settings.public_base_url}/webhooks/twilio/message-status?m={message.id}"
+    return Outbound(
+        message_id=message.id,
+        to=contact.phone,
+        sender=sender.address,
+        channel=message.channel,
+        text=message.body,
+        media_urls=tuple(m["url"] for m in message.media or [] if isinstance(m, dict) and m.get("url")),
+        choices=tuple((str(c.get("key")), str(c.get("label"))) for c in message.choices or [] if isinstance(c, dict)),
+        messaging_service_sid=sender.messaging_service_sid,
+        status_callback=callback,
+    )
+
+
+def _fail(s: Session, message: Message, code: str, text: str) -> str:
+    message.status = "failed"
+    message.error_code, message.error_message = code, text[:500]
+    message.failed_at = utcnow()
+    s.add(MessageStatusEvent(message_id=message.id, status="failed", error_code=code, raw={"reason": text}))
+    log.info("message %s failed: %s (%s)", message.id, text, code)
+    return f"failed: {code}"
