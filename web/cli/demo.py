@@ -13,13 +13,15 @@ from sqlalchemy import func, select
 from bot.consent import ConsentLedger
 from bot.contacts import Tag, apply_tags
 from bot.db import utcnow
-from bot.models import Contact
+from bot.models import Contact, Sender
 from bot.phones import PhoneParser
 from web.context import runtime
 from web.models import Role, User
 from web.users import create_user
 
 ADMIN_EMAIL = "admin@canvass.local"
+# Numbers the sandbox "sends" from; voters reply to them with `canvass sandbox reply`.
+SANDBOX_SENDERS = {"whatsapp": "+919999900001", "sms": "+919999900002", "voice": "+919999900003"}
 FIRST = (
     "Asha",
     "Ravi",
@@ -88,6 +90,19 @@ def demo_cmd(how_many: int) -> None:
             created += 1
         total = session.scalar(select(func.count()).select_from(Contact))
         click.echo(f"demo contacts: {created} added ({total} in all)")
+        for channel, address in SANDBOX_SENDERS.items():
+            if session.scalar(select(Sender.id).where(Sender.channel == channel, Sender.address == address)) is None:
+                session.add(
+                    Sender(
+                        provider="sandbox",
+                        channel=channel,
+                        address=address,
+                        healthy=True,
+                        name=f"Sandbox {channel}",
+                        rate_per_s=10,
+                    )
+                )
+                click.echo(f"sandbox sender: {channel} {address}")
         if session.scalar(select(User.id).where(User.role == Role.ADMIN.value)) is None:
             password = secrets.token_urlsafe(12)
             create_user(session, ADMIN_EMAIL, Role.ADMIN.value, password)
