@@ -182,3 +182,30 @@ def test_a_question_timeout_fires_from_the_database(rt) -> None:  # type: ignore
 )
 def test_statuses_only_move_forward(current: str, new: str, moves: bool) -> None:
     assert advances(current, new) is moves
+
+
+def test_a_running_session_finishes_on_its_version(rt) -> None:  # type: ignore[no-untyped-def]
+    say(rt, "booth")
+    path = ROOT / "flows" / "booth_locator.yaml"
+    changed = path.read_text().replace("Please send your EPIC", "NEW VERSION: send your EPIC")
+    with rt.db.session() as db:
+        from bot.engine import load_text
+
+        assert store(db, load_text(changed), changed).version == 2
+    _, replies = say(rt, "2")
+    assert replies[0].body.startswith("Please send your EPIC")  # still version 1
+    say(rt, "ABC1234567")
+    _, fresh = say(rt, "booth", phone="+919876543219")
+    _, fresh = say(rt, "2", phone="+919876543219")
+    assert fresh[0].body.startswith("NEW VERSION")  # a new session starts on version 2
+
+
+def test_an_idle_session_expires(rt) -> None:  # type: ignore[no-untyped-def]
+    say(rt, "booth")
+    with rt.db.session() as db:
+        fs = db.scalar(select(FlowSession))
+        fs.expires_at = fs.expires_at - dt.timedelta(days=8)  # booth_locator expires after 7 days idle
+    routed, _ = say(rt, "2")
+    assert routed.outcome == "stored"  # "2" is no keyword: the old session is over, nothing starts
+    with rt.db.session() as db:
+        assert db.scalar(select(FlowSession.end_reason)) == "expired"
