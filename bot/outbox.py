@@ -8,6 +8,7 @@ provider, so a job that runs twice never sends twice; consent is checked at send
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 
 import redis
@@ -29,8 +30,38 @@ class NoProvider(RuntimeError):
     """A sender's provider cannot be used with these settings."""
 
 
+_providers: dict[tuple[str, ...], Provider] = {}
+_providers_lock = threading.Lock()
+
+
 def provider_for(settings: Settings, sender: Sender) -> Provider:
-    """The provider that carries ``sender``'s messages."""
+    """The provider that carries ``sender``'s messages.
+
+    One per account and channel, kept for the process, so that its HTTP connections are
+    reused.
+    """
+    key = (sender.provider, sender.channel, settings.twilio_account_sid or "", settings.twilio_api_base)
+    with _providers_lock:
+        cached = _providers.get(key)
+    if cached is not None:
+        return cached
+    provider = _make_provider(settings, sender)
+    with _providers_lock:
+        return _providers.setdefault(key, provider)
+
+
+def close_providers() -> None:
+    """Close the kept providers' HTTP connections (worker shutdown, tests)."""
+    with _providers_lock:
+        providers = list(_providers.values())
+        _providers.clear()
+    for provider in providers:
+        close = getattr(provider, "close", None)
+        if close is not None:
+            close()
+
+
+def _make_provider(settings: Settings, sender: Sender) -> Provider:
     if sender.provider == "sandbox":
         return REGISTRY["sandbox"]()
     if sender.provider == "twilio":
@@ -41,13 +72,7 @@ def provider_for(settings: Settings, sender: Sender) -> Provider:
             raise NoProvider("sender uses twilio, but TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set")
         from bot.channels.twilio_base import TwilioAccount
 
-        account = TwilioAccount(
-            account_sid=settings.twilio_account_sid,
-            auth_token=settings.twilio_auth_token,
-            api_base=settings.twilio_api_base,
-            public_base_url=settings.public_base_url,
-        )
-        return REGISTRY[name](account)  # type: ignore[call-arg]
+        return REGISTRY[name](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
     raise NoProvider(f"unknown provider {sender.provider!r}")
 
 
@@ -88,6 +113,13 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
         except NoProvider as exc:
             return _fail(s, message, "no_provider", str(exc))
         except SendError as exc:
+            if exc.code == "timeout":
+                # Twilio may have taken the message before the answer timed out, and it has
+                # no idempotency key: sending again could message the voter twice. The row
+                # waits for the status callback (it carries our id) to settle it.
+                message.status, message.error_code, message.error_message = "unknown", "timeout", exc.message[:500]
+                s.add(MessageStatusEvent(message_id=message.id, status="unknown", error_code="timeout", raw={}))
+                return "unknown (timed out; the status callback will settle it)"
             if exc.retryable and message.attempts < MAX_ATTEMPTS:
                 message.status = "pending"
                 message.error_code, message.error_message = exc.code, exc.message[:500]

@@ -1,0 +1,634 @@
+"""The Twilio SMS and WhatsApp providers, with the real twilio SDK.
+
+Three kinds of check:
+
+* request shapes, validated against Twilio's own OpenAPI document served by Stoplight
+  Prism (it answers 201 for a request that matches the schema and 4xx otherwise);
+* behaviour on errors, against a small fake of Twilio's REST API on loopback (429, 5xx,
+  Twilio error codes, a stalled server, a refused connection);
+* reading Twilio's webhooks (inbound messages, status callbacks) and their signatures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+from twilio.http import HttpClient
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
+
+from bot.channels import REGISTRY
+from bot.channels.base import Outbound, ParseError, SendError
+from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
+from bot.channels.twilio_sms import TwilioSMS
+from bot.channels.twilio_whatsapp import TwilioWhatsApp
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "twilio" / "twilio_api_v2010.json"
+PRISM_START_S = 180  # the first npx run downloads Prism from the npm registry
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "test-auth-token"
+MESSAGING_SERVICE = "MG" + "89abcdef01234567" * 2
+CONTENT_SID = "HX" + "fedcba9876543210" * 2
+VOTER = "+919876543210"
+OUR_NUMBER = "+15005550006"
+PUBLIC = "https://canvass.example.org"
+CALLBACK = f"{PUBLIC}/webhooks/twilio/message-status?m=7"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def account(api_base: str, **kwargs: Any) -> TwilioAccount:
+    return TwilioAccount(ACCOUNT_SID, AUTH_TOKEN, api_base=api_base, public_base_url=PUBLIC, **kwargs)
+
+
+def sms(**kwargs: Any) -> Outbound:
+    return Outbound(**{"message_id": 1, "to": VOTER, "sender": OUR_NUMBER, "channel": "sms", **kwargs})
+
+
+def whatsapp(**kwargs: Any) -> Outbound:
+    return Outbound(**{"message_id": 2, "to": VOTER, "sender": OUR_NUMBER, "channel": "whatsapp", **kwargs})
+
+
+def test_providers_are_registered() -> None:
+    assert REGISTRY["twilio_sms"] is TwilioSMS
+    assert REGISTRY["twilio_whatsapp"] is TwilioWhatsApp
+    assert (TwilioSMS.channel, TwilioWhatsApp.channel) == ("sms", "whatsapp")
+
+
+# --- Request shapes against Twilio's OpenAPI document (Prism) -----------------------------
+
+
+def _unavailable(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason}; CI=true requires the Prism schema check", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Prism serving Twilio's API 2010 document on a free port, for the whole session."""
+    npx, node = shutil.which("npx"), shutil.which("node")
+    if not (npx and node):
+        _unavailable("npx/node not found: the Twilio schema check needs Node.js to run Stoplight Prism")
+    if not SPEC.is_file():
+        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
+    assert npx
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
+    command = [npx, "--yes", "@stoplight/prism-cli@5", "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)]
+    with log_path.open("wb") as log:
+        # A session of its own, so that npx, its shell and Prism's node stop together.
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + PRISM_START_S
+        while True:
+            try:
+                with requests.get(url + "/", timeout=1):
+                    break  # any answer (Prism says 404 for "/") means it is up
+            except requests.ConnectionError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-1500:]
+                why = f"exited with {proc.returncode}" if proc.returncode is not None else "did not answer"
+                _unavailable(f"Prism {why} within {PRISM_START_S} s: {tail}")
+            time.sleep(0.25)
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+
+
+class PrismHttpClient(HttpClient):
+    """Test only: Prism wants list fields as ``MediaUrl[]=a&MediaUrl[]=b`` (stoplightio/prism#2473).
+
+    The twilio SDK, like real Twilio, repeats the key (``MediaUrl=a&MediaUrl=b``); this
+    client renames list-valued keys before forwarding, and records what the SDK sent.
+    """
+
+    def __init__(self, inner: TwilioHttpClient) -> None:
+        super().__init__(inner.logger, False, inner.timeout)
+        self.inner = inner
+        self.session = inner.session  # so that TwilioMessaging.close() closes it
+        self.sent: list[dict[str, Any]] = []
+        self.statuses: list[int] = []
+
+    def request(
+        self,
+        method: str,
+        uri: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        self.sent.append(dict(data or {}))
+        renamed = {f"{key}[]" if isinstance(value, list) else key: value for key, value in (data or {}).items()}
+        response = self.inner.request(
+            method, uri, params, renamed, headers, auth, timeout=timeout, allow_redirects=allow_redirects
+        )
+        self.statuses.append(response.status_code)
+        return response
+
+
+@pytest.fixture
+def prism(prism_url: str) -> Iterator[Callable[[type[TwilioMessaging]], tuple[TwilioMessaging, PrismHttpClient]]]:
+    """Build a provider whose SDK client talks to Prism through ``PrismHttpClient``."""
+    made: list[TwilioMessaging] = []
+
+    def build(kind: type[TwilioMessaging]) -> tuple[TwilioMessaging, PrismHttpClient]:
+        acc = account(prism_url)
+        http = PrismHttpClient(TwilioHttpClient(timeout=acc.timeout_s))
+        provider = kind(acc, client=make_client(acc, http_client=http))
+        made.append(provider)
+        return provider, http
+
+    yield build
+    for provider in made:
+        provider.close()
+
+
+SHAPES = {
+    "sms": (TwilioSMS, sms(text="Will you vote?", status_callback=CALLBACK)),
+    "sms_two_media": (
+        TwilioSMS,
+        sms(text="Your booth", media_urls=("https://x.example/a.jpg", "https://x.example/b.png")),
+    ),
+    "whatsapp_free_form": (TwilioWhatsApp, whatsapp(text="Namaste", media_urls=("https://x.example/a.jpg",))),
+    "whatsapp_template": (
+        TwilioWhatsApp,
+        whatsapp(content_sid=CONTENT_SID, content_variables={"1": "Asha", "2": "Ward 12"}, status_callback=CALLBACK),
+    ),
+    "messaging_service": (TwilioSMS, sms(text="Hello", messaging_service_sid=MESSAGING_SERVICE)),
+    "validity_period": (TwilioSMS, sms(text="Polls close at 6", validity_s=600)),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(SHAPES))
+def test_request_shape_matches_twilio_schema(prism: Callable[..., Any], case: str) -> None:
+    kind, message = SHAPES[case]
+    provider, http = prism(kind)
+
+    sent = provider.send(message)
+
+    assert http.statuses == [201], http.statuses
+    assert sent.provider_id.startswith("SM")
+    assert sent.status == "sending"  # Prism's example says "queued"
+    (data,) = http.sent
+    prefix = "whatsapp:" if kind is TwilioWhatsApp else ""
+    assert data["To"] == prefix + VOTER
+    if case == "sms":
+        assert data == {"To": VOTER, "From": OUR_NUMBER, "Body": "Will you vote?", "StatusCallback": CALLBACK}
+    elif case == "sms_two_media":
+        # Production sends the list as repeated MediaUrl keys, as real Twilio expects.
+        assert data["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.png"]
+    elif case == "whatsapp_free_form":
+        assert data["From"] == f"whatsapp:{OUR_NUMBER}"
+        assert (data["Body"], data["MediaUrl"]) == ("Namaste", ["https://x.example/a.jpg"])
+    elif case == "whatsapp_template":
+        assert data["ContentSid"] == CONTENT_SID
+        assert json.loads(data["ContentVariables"]) == {"1": "Asha", "2": "Ward 12"}
+        assert "Body" not in data
+    elif case == "messaging_service":
+        assert data["MessagingServiceSid"] == MESSAGING_SERVICE
+        assert "From" not in data
+    elif case == "validity_period":
+        assert data["ValidityPeriod"] == 600
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"to": VOTER, "from_": OUR_NUMBER, "body": "x", "status_callback": "not a uri"},
+        {"to": None, "from_": OUR_NUMBER, "body": "x"},  # the SDK drops None: no To at all
+        {"to": VOTER, "messaging_service_sid": "MG123", "body": "x"},
+    ],
+    ids=["bad_status_callback", "missing_to", "bad_messaging_service_sid"],
+)
+def test_prism_refuses_a_malformed_request(prism: Callable[..., Any], params: dict[str, Any]) -> None:
+    """Negative control: the mock really validates (our own checks are bypassed here)."""
+    provider, http = prism(TwilioSMS)
+    with pytest.raises(SendError) as caught:
+        provider.create(params)
+    assert http.statuses == [422]  # a schema violation, not 401 (auth) or 404 (route)
+    assert caught.value.retryable is False
+    assert caught.value.status == http.statuses[0]
+
+
+def test_our_validation_stops_what_prism_would_refuse() -> None:
+    provider = TwilioSMS(account("http://127.0.0.1:9"))  # never contacted
+    try:
+        with pytest.raises(SendError, match="StatusCallback") as caught:
+            provider.send(sms(text="x", status_callback="not a uri"))
+        assert caught.value.retryable is False
+    finally:
+        provider.close()
+
+
+# --- Request parameters (no network) ------------------------------------------------------
+
+
+@pytest.fixture
+def offline() -> Iterator[tuple[TwilioSMS, TwilioWhatsApp]]:
+    acc = account("http://127.0.0.1:9")
+    providers = (TwilioSMS(acc), TwilioWhatsApp(acc))
+    yield providers
+    for provider in providers:
+        provider.close()
+
+
+def test_choices_become_numbered_lines(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    sms_provider, wa_provider = offline
+    choices = (("yes", "Yes"), ("no", "No"), ("later", "Ask me later"))
+    assert sms_provider.params(sms(text="Will you vote?", choices=choices))["body"] == (
+        "Will you vote?\n1. Yes\n2. No\n3. Ask me later"
+    )
+    assert wa_provider.params(whatsapp(text="Will you vote?", choices=choices[:2]))["body"] == (
+        "Will you vote?\n1. Yes\n2. No"
+    )
+
+
+def test_params(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    sms_provider, wa_provider = offline
+    params = sms_provider.params(
+        sms(text="x", status_callback="/webhooks/twilio/message-status?m=1", validity_s=99_999)
+    )
+    assert params["status_callback"] == f"{PUBLIC}/webhooks/twilio/message-status?m=1"
+    assert params["validity_period"] == 36_000
+    template = wa_provider.params(whatsapp(text="ignored", content_sid=CONTENT_SID, content_variables={"1": "Āsha"}))
+    assert template == {
+        "to": f"whatsapp:{VOTER}",
+        "from_": f"whatsapp:{OUR_NUMBER}",
+        "content_sid": CONTENT_SID,
+        "content_variables": '{"1": "Āsha"}',
+    }
+
+
+def test_account_messaging_service_is_the_fallback_sender() -> None:
+    provider = TwilioSMS(account("http://127.0.0.1:9", messaging_service_sid=MESSAGING_SERVICE))
+    try:
+        params = provider.params(sms(sender="", text="x"))
+    finally:
+        provider.close()
+    assert params["messaging_service_sid"] == MESSAGING_SERVICE
+    assert "from_" not in params
+
+
+@pytest.mark.parametrize(
+    ("message", "field"),
+    [
+        (sms(to="98765 43210", text="x"), "To"),
+        (whatsapp(text="x"), "sends sms"),
+        (sms(sender="", text="x"), "From"),
+        (sms(), "Body"),
+        (sms(text="x", validity_s=0), "ValidityPeriod"),
+        (sms(media_urls=tuple(f"https://x.example/{n}.jpg" for n in range(11))), "MediaUrl"),
+    ],
+)
+def test_unsendable_messages_fail_permanently(
+    offline: tuple[TwilioSMS, TwilioWhatsApp], message: Outbound, field: str
+) -> None:
+    with pytest.raises(SendError, match=field) as caught:
+        offline[0].send(message)
+    assert caught.value.retryable is False
+
+
+def test_make_client_points_the_sdk_at_api_base() -> None:
+    client = make_client(account("http://127.0.0.1:4010/"))
+    try:
+        assert client.api.base_url == "http://127.0.0.1:4010"
+        assert client.messages._version.domain is client.api
+        assert client.http_client.timeout == 10
+    finally:
+        client.http_client.session.close()
+
+
+# --- Behaviour against a fake of Twilio's REST API ----------------------------------------
+
+
+class FakeTwilio:
+    """Answers ``POST .../Messages.json`` with the next queued answer (status, body, delay)."""
+
+    def __init__(self) -> None:
+        self.answers: list[tuple[int, Any, float]] = []
+        self.requests: list[tuple[str, dict[str, list[str]]]] = []
+        self.release = threading.Event()
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                fake.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
+                status, body, delay = fake.answers.pop(0) if fake.answers else (201, fake.message(), 0.0)
+                if delay and fake.release.wait(delay):
+                    return  # the test is over; the client gave up long ago
+                payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+
+            def log_message(self, *args: Any) -> None:
+                pass  # quiet
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def message(self) -> dict[str, Any]:
+        return {"sid": f"SM{len(self.requests):032x}", "status": "queued", "account_sid": ACCOUNT_SID}
+
+    def answer(self, status: int, body: Any, delay: float = 0.0) -> None:
+        self.answers.append((status, body, delay))
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    server = FakeTwilio()
+    server.thread.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_sms(fake: FakeTwilio) -> Iterator[TwilioSMS]:
+    provider = TwilioSMS(account(fake.url, timeout_s=1.0))
+    yield provider
+    provider.close()
+
+
+def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def test_send_through_the_fake(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
+    sent = fake_sms.send(sms(text="hi", media_urls=("https://x.example/a.jpg", "https://x.example/b.jpg")))
+    assert sent.provider_id.startswith("SM")
+    assert sent.status == "sending"
+    ((path, form),) = fake.requests
+    assert path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    assert form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
+
+
+def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TWILIO_EDGE", "sydney")
+    monkeypatch.setenv("TWILIO_REGION", "au1")
+    provider = TwilioSMS(account(fake.url, timeout_s=1.0))
+    try:
+        provider.send(sms(text="hi"))
+    finally:
+        provider.close()
+    assert len(fake.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "retryable", "code"),
+    [
+        (429, twilio_error(20429, 429, "Too Many Requests"), True, "20429"),
+        (429, "", True, None),
+        (500, "<html>Internal Server Error</html>", True, None),
+        (503, twilio_error(20503, 503, "Service Unavailable"), True, "20503"),
+        (400, twilio_error(21211, 400, "The 'To' number +91 is not a valid phone number."), False, "21211"),
+        (400, twilio_error(21610, 400, "Attempt to send to unsubscribed recipient"), False, "21610"),
+        (400, twilio_error(63016, 400, "Failed to send freeform message outside the window"), False, "63016"),
+        (401, twilio_error(20003, 401, "Authenticate"), False, "20003"),
+        # The RFC 9457 shape, which the SDK raises as TwilioServiceException.
+        (
+            400,
+            {"type": "https://www.twilio.com/docs/errors/21211", "title": "Invalid To", "status": 400, "code": 21211},
+            False,
+            "21211",
+        ),
+    ],
+)
+def test_refusals_map_to_send_errors(
+    fake: FakeTwilio, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
+) -> None:
+    fake.answer(status, body)
+    with pytest.raises(SendError) as caught:
+        fake_sms.send(sms(text="hi"))
+    assert (caught.value.retryable, caught.value.code, caught.value.status) == (retryable, code, status)
+
+
+def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
+    fake.answer(201, "this is not json")
+    with pytest.raises(SendError) as caught:
+        fake_sms.send(sms(text="hi"))
+    assert (caught.value.retryable, caught.value.code) == (False, "bad_response")
+
+
+def test_a_stalled_server_times_out(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
+    fake.answer(201, fake.message(), delay=30.0)
+    started = time.monotonic()
+    with pytest.raises(SendError) as caught:
+        fake_sms.send(sms(text="hi"))
+    elapsed = time.monotonic() - started
+    assert (caught.value.retryable, caught.value.code) == (True, "timeout")
+    assert 0.9 <= elapsed < 2.0, elapsed
+
+
+def test_a_refused_connection_is_retryable() -> None:
+    provider = TwilioSMS(account(f"http://127.0.0.1:{free_port()}", timeout_s=1.0))
+    try:
+        with pytest.raises(SendError) as caught:
+            provider.send(sms(text="hi"))
+    finally:
+        provider.close()
+    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+
+
+# --- Webhooks -----------------------------------------------------------------------------
+
+
+def inbound_form(**fields: str) -> dict[str, str]:
+    return {
+        "MessageSid": "SM" + "1" * 32,
+        "SmsMessageSid": "SM" + "1" * 32,
+        "AccountSid": ACCOUNT_SID,
+        "From": VOTER,
+        "To": OUR_NUMBER,
+        "Body": "Yes",
+        "NumMedia": "0",
+        "NumSegments": "1",
+        "ApiVersion": "2010-04-01",
+        **fields,
+    }
+
+
+def test_parse_inbound_sms(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    form = inbound_form(NumMedia="1", MediaUrl0="https://api.twilio.com/media/ME1", MediaContentType0="image/jpeg")
+    inbound = offline[0].parse_inbound(form)
+    assert (inbound.provider_id, inbound.channel, inbound.from_phone, inbound.to) == (
+        "SM" + "1" * 32,
+        "sms",
+        VOTER,
+        OUR_NUMBER,
+    )
+    assert inbound.text == "Yes"
+    assert inbound.media == (("https://api.twilio.com/media/ME1", "image/jpeg"),)
+    assert inbound.profile_name is None and inbound.button_payload is None
+    assert inbound.raw == form
+
+
+def test_parse_inbound_whatsapp(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    form = inbound_form(
+        From=f"whatsapp:{VOTER}",
+        To=f"whatsapp:{OUR_NUMBER}",
+        Body="Yes, I will",
+        ProfileName="Asha",
+        WaId=VOTER.lstrip("+"),
+        ButtonPayload="vote_yes",
+        ButtonText="Yes, I will",
+        NumMedia="2",
+        MediaUrl0="https://api.twilio.com/media/ME1",
+        MediaContentType0="image/jpeg",
+        MediaUrl1="https://api.twilio.com/media/ME2",
+        MediaContentType1="audio/ogg",
+    )
+    inbound = offline[1].parse_inbound(form)
+    assert (inbound.channel, inbound.from_phone, inbound.to) == ("whatsapp", VOTER, OUR_NUMBER)
+    assert (inbound.text, inbound.profile_name, inbound.button_payload) == ("Yes, I will", "Asha", "vote_yes")
+    assert [content_type for _url, content_type in inbound.media] == ["image/jpeg", "audio/ogg"]
+
+
+@pytest.mark.parametrize(
+    ("provider", "fields", "field"),
+    [
+        (0, {"From": "98765 43210"}, "From"),
+        (0, {"From": ""}, "From"),
+        (0, {"From": f"whatsapp:{VOTER}"}, "From"),  # WhatsApp on the SMS webhook
+        (1, {"From": VOTER, "To": f"whatsapp:{OUR_NUMBER}"}, "From"),  # no whatsapp: prefix
+        (1, {"From": "whatsapp:+0123", "To": f"whatsapp:{OUR_NUMBER}"}, "From"),
+        (0, {"To": "not-a-number"}, "To"),
+        (0, {"MessageSid": ""}, "MessageSid"),
+        (0, {"NumMedia": "x"}, "NumMedia"),
+        (0, {"NumMedia": "1"}, "MediaUrl0"),
+    ],
+)
+def test_parse_inbound_names_the_bad_field(
+    offline: tuple[TwilioSMS, TwilioWhatsApp], provider: int, fields: dict[str, str], field: str
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        offline[provider].parse_inbound(inbound_form(**fields))
+    assert caught.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("twilio_status", "ours"),
+    [
+        ("accepted", "sending"),
+        ("scheduled", "sending"),
+        ("queued", "sending"),
+        ("sending", "sending"),
+        ("sent", "sent"),
+        ("delivered", "delivered"),
+        ("partially_delivered", "delivered"),
+        ("read", "read"),
+        ("failed", "failed"),
+        ("canceled", "failed"),
+        ("undelivered", "undelivered"),
+    ],
+)
+def test_parse_status_mapping(offline: tuple[TwilioSMS, TwilioWhatsApp], twilio_status: str, ours: str) -> None:
+    update = offline[1].parse_status({"MessageSid": "SM1", "MessageStatus": twilio_status, "ErrorCode": ""})
+    assert (update.provider_id, update.status, update.error_code) == ("SM1", ours, None)
+
+
+def test_status_mapping_covers_every_outbound_twilio_status() -> None:
+    if not SPEC.is_file():
+        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
+    enum = json.loads(SPEC.read_text())["components"]["schemas"]["message_enum_status"]["enum"]
+    assert set(enum) - set(STATUSES) <= {"receiving", "received"}
+
+
+def test_parse_status_failed_keeps_the_error(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    form = {
+        "MessageSid": "SM2",
+        "MessageStatus": "failed",
+        "ErrorCode": "63016",
+        "ErrorMessage": "Outside the 24-hour window",
+        "AccountSid": ACCOUNT_SID,
+    }
+    update = offline[1].parse_status(form)
+    assert (update.status, update.error_code, update.error_message) == ("failed", "63016", "Outside the 24-hour window")
+    assert update.raw == form
+
+
+@pytest.mark.parametrize(
+    ("form", "field"),
+    [
+        ({"MessageStatus": "sent"}, "MessageSid"),
+        ({"MessageSid": "SM3", "MessageStatus": "received"}, "MessageStatus"),
+        ({"MessageSid": "SM3", "MessageStatus": "exploded"}, "MessageStatus"),
+        ({"MessageSid": "SM3"}, "MessageStatus"),
+    ],
+)
+def test_parse_status_names_the_bad_field(
+    offline: tuple[TwilioSMS, TwilioWhatsApp], form: dict[str, str], field: str
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        offline[0].parse_status(form)
+    assert caught.value.field == field
+
+
+WEBHOOK = f"{PUBLIC}/webhooks/twilio/inbound?sender=3"
+
+
+def test_verify_request(offline: tuple[TwilioSMS, TwilioWhatsApp]) -> None:
+    form = inbound_form()
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(WEBHOOK, form)
+    for provider in offline:
+        assert provider.verify_request(WEBHOOK, form, signature) is True
+        assert provider.verify_request(WEBHOOK, {**form, "Body": "No"}, signature) is False
+        assert provider.verify_request(WEBHOOK, {**form, "Extra": "1"}, signature) is False
+        assert provider.verify_request(WEBHOOK.replace("https://", "http://"), form, signature) is False
+        assert provider.verify_request(WEBHOOK.replace("canvass.example.org", "evil.example"), form, signature) is False
+        assert provider.verify_request(WEBHOOK, form, None) is False
+        assert provider.verify_request(WEBHOOK, form, "") is False
+    other = RequestValidator("another-token").compute_signature(WEBHOOK, form)
+    assert offline[0].verify_request(WEBHOOK, form, other) is False
