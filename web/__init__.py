@@ -55,11 +55,13 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from web.auth.access import init_app as init_access
     from web.console import bp as console_bp
     from web.health import bp as health_bp
+    from web.webhooks import bp as webhooks_bp
 
     context.init_app(app)
     errors.init_app(app)
     init_access(app)
     app.register_blueprint(health_bp)
+    app.register_blueprint(webhooks_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(console_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")

@@ -63,8 +63,10 @@ class TooManyAttempts(AppError):
 
 
 def wants_json() -> bool:
-    """API callers get JSON; people in a browser get a page."""
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    """API and webhook callers get JSON; people in a browser get a page."""
+    if request.path.startswith(("/api/", "/webhooks/")):
+        return True
+    return request.accept_mimetypes.best == "application/json"
 
 
 def _render(status: int, code: str, message: str, field: str | None = None) -> Response:

@@ -1,0 +1,177 @@
+"""Twilio webhooks, signed with the twilio SDK's own RequestValidator."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import func, select
+from twilio.request_validator import RequestValidator
+
+from bot.engine import load_path
+from bot.flowstore import store
+from bot.models import Message, MessageStatusEvent
+from tests.bot.test_conversations import ROOT
+
+TOKEN = "webhook-secret-token"
+BASE = "https://canvass.example.org"
+SID = "AC" + "0123456789abcdef" * 2
+
+
+@pytest.fixture
+def app(make_app):  # type: ignore[no-untyped-def]
+    application = make_app(
+        CANVASS_PROVIDER="twilio",
+        TWILIO_ACCOUNT_SID=SID,
+        TWILIO_AUTH_TOKEN=TOKEN,
+        PUBLIC_BASE_URL=BASE,
+        CANVASS_ACTIONS="flows.actions",
+    )
+    with application.extensions["canvass"].db.session() as db:
+        path = ROOT / "flows" / "booth_locator.yaml"
+        store(db, load_path(path), path.read_text())
+    from bot.flowlibrary import clear_cache
+
+    clear_cache()
+    return application
+
+
+def inbound_form(sid: str = "SM" + "1" * 32, body: str = "booth", channel: str = "sms") -> dict[str, str]:
+    prefix = "whatsapp:" if channel == "whatsapp" else ""
+    return {
+        "MessageSid": sid,
+        "AccountSid": SID,
+        "From": f"{prefix}+919876543210",
+        "To": f"{prefix}+919999900002",
+        "Body": body,
+        "NumMedia": "0",
+    }
+
+
+def post(client, path: str, form: dict[str, str], *, url: str | None = None, signature: str | None = "sign"):  # type: ignore[no-untyped-def]
+    headers = {}
+    if signature == "sign":
+        signature = RequestValidator(TOKEN).compute_signature(url or BASE + path, form)
+    if signature is not None:
+        headers["X-Twilio-Signature"] = signature
+    return client.post(path, data=urlencode(form), headers=headers, content_type="application/x-www-form-urlencoded")
+
+
+def stored(app) -> int:  # type: ignore[no-untyped-def]
+    with app.extensions["canvass"].db.session() as db:
+        return db.scalar(select(func.count()).select_from(Message)) or 0
+
+
+def queued(redis) -> int:  # type: ignore[no-untyped-def]
+    return redis.llen("rq:queue:high")
+
+
+def test_a_signed_message_is_stored_routed_and_answered(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    response = post(client, "/webhooks/twilio/messages", inbound_form())
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    assert "<Response>" in response.get_data(as_text=True)
+    assert stored(app) == 3  # the message in, and the flow's two messages out
+    assert queued(redis) == 2
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["tampered", "missing", "wrong_host", "http_not_https", "other_path", "garbage"],
+)
+def test_bad_signatures_are_refused_and_nothing_is_kept(app, client, redis, case: str) -> None:  # type: ignore[no-untyped-def]
+    form = inbound_form()
+    path = "/webhooks/twilio/messages"
+    if case == "tampered":
+        signature = RequestValidator(TOKEN).compute_signature(BASE + path, form)
+        form = {**form, "Body": "STOP"}
+    elif case == "missing":
+        signature = None
+    elif case == "wrong_host":
+        signature = RequestValidator(TOKEN).compute_signature("https://evil.example.org" + path, form)
+    elif case == "http_not_https":
+        signature = RequestValidator(TOKEN).compute_signature(BASE.replace("https", "http") + path, form)
+    elif case == "other_path":
+        signature = RequestValidator(TOKEN).compute_signature(BASE + "/webhooks/twilio/voice", form)
+    else:
+        signature = "bm90IGEgc2lnbmF0dXJl"
+    response = post(client, path, form, signature=signature)
+    assert response.status_code == 403
+    assert stored(app) == 0 and queued(redis) == 0
+
+
+def test_an_encoded_query_string_is_signed_as_sent(app, client) -> None:  # type: ignore[no-untyped-def]
+    path = "/webhooks/twilio/messages?tag=ward%3D12&x=a%20b"
+    response = post(client, path, inbound_form())
+    assert response.status_code == 200
+    assert stored(app) == 3
+
+
+def test_without_twilio_credentials_webhooks_fail_closed(make_app) -> None:  # type: ignore[no-untyped-def]
+    client = make_app().test_client()  # the sandbox provider: nothing can verify Twilio's signature
+    response = post(client, "/webhooks/twilio/messages", inbound_form())
+    assert response.status_code == 403
+
+
+def test_the_same_message_twice_is_handled_once(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    for _ in range(3):
+        assert post(client, "/webhooks/twilio/messages", inbound_form()).status_code == 200
+    assert stored(app) == 3 and queued(redis) == 2
+
+
+def test_a_missing_field_names_it(app, client) -> None:  # type: ignore[no-untyped-def]
+    form = inbound_form()
+    form.pop("From")
+    response = post(client, "/webhooks/twilio/messages", form, signature="sign")
+    assert response.status_code == 422
+    assert response.get_json()["field"] == "From"
+
+
+def test_whatsapp_with_a_profile_name(app, client) -> None:  # type: ignore[no-untyped-def]
+    form = {**inbound_form(channel="whatsapp"), "ProfileName": "Asha", "WaId": "919876543210"}
+    assert post(client, "/webhooks/twilio/messages", form).status_code == 200
+    with app.extensions["canvass"].db.session() as db:
+        replies = db.scalars(select(Message).where(Message.direction == "out")).all()
+        assert replies[0].channel == "whatsapp" and replies[0].body.startswith("Namaste Asha!")
+
+
+def _status(client, message_id: int, status: str, sid: str, error: str | None = None):  # type: ignore[no-untyped-def]
+    form = {"MessageSid": sid, "MessageStatus": status, "AccountSid": SID, "To": "+919876543210"}
+    if error:
+        form["ErrorCode"] = error
+    return post(client, f"/webhooks/twilio/message-status?m={message_id}", form)
+
+
+def test_status_callbacks_only_move_forward_and_are_all_kept(app, client) -> None:  # type: ignore[no-untyped-def]
+    post(client, "/webhooks/twilio/messages", inbound_form())
+    with app.extensions["canvass"].db.session() as db:
+        out = db.scalars(select(Message).where(Message.direction == "out").order_by(Message.id)).first()
+        out.status, out.provider_id = "sent", "SM" + "9" * 32
+        message_id = out.id
+    for status in ("delivered", "sent", "read", "delivered", "read"):
+        assert _status(client, message_id, status, "SM" + "9" * 32).status_code == 204
+    with app.extensions["canvass"].db.session() as db:
+        message = db.get(Message, message_id)
+        assert message.status == "read" and message.delivered_at and message.read_at
+        events = db.execute(
+            select(MessageStatusEvent.status, MessageStatusEvent.applied).where(
+                MessageStatusEvent.message_id == message_id
+            )
+        ).all()
+        assert [tuple(e) for e in events] == [
+            ("delivered", True),
+            ("sent", False),
+            ("read", True),
+            ("delivered", False),
+            ("read", False),
+        ]
+
+
+def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ignore[no-untyped-def]
+    post(client, "/webhooks/twilio/messages", inbound_form())
+    with app.extensions["canvass"].db.session() as db:
+        out = db.scalars(select(Message).where(Message.direction == "out")).first()
+        out.status, message_id = "unknown", out.id  # the send timed out; the callback settles it
+    assert _status(client, message_id, "undelivered", "SM" + "8" * 32, error="30003").status_code == 204
+    with app.extensions["canvass"].db.session() as db:
+        message = db.get(Message, message_id)
+        assert (message.status, message.error_code, message.provider_id) == ("undelivered", "30003", "SM" + "8" * 32)

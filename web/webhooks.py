@@ -1,0 +1,148 @@
+"""Twilio webhooks: inbound messages and delivery statuses, signature-checked first.
+
+The signature is computed over ``PUBLIC_BASE_URL`` + the raw path and query string as
+the client sent them (so it holds behind a TLS proxy and with encoded queries) and the
+form; a request that fails the check gets 403 and nothing is stored or queued.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, request
+from sqlalchemy import select
+
+from bot.channels import REGISTRY
+from bot.channels.base import ParseError
+from bot.channels.twilio_base import TwilioAccount
+from bot.conversations import receive
+from bot.db import utcnow
+from bot.models import Message, MessageStatusEvent, Sender, advances
+from web.auth.access import csrf, public
+from web.context import runtime
+from web.errors import BadInput, Forbidden
+
+log = logging.getLogger(__name__)
+bp = Blueprint("webhooks", __name__)
+csrf.exempt(bp)
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+DEDUP_TTL_S = 7 * 24 * 3600
+TIMESTAMPS = {
+    "sent": "sent_at",
+    "delivered": "delivered_at",
+    "read": "read_at",
+    "failed": "failed_at",
+    "undelivered": "failed_at",
+}
+
+
+def public_url() -> str:
+    """The URL Twilio signed: our public base + the raw path and query of this request."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if not raw:
+        raw = quote(request.path, safe="/%:@!$&'()*+,;=-._~")
+        if request.query_string:
+            raw += "?" + request.query_string.decode("latin-1")
+    return runtime().settings.public_base_url + raw
+
+
+def _provider(form: dict[str, str]) -> Any:
+    settings = runtime().settings
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        # Without the auth token nothing can be verified: refuse (fail closed).
+        raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
+    whatsapp = form.get("From", "").startswith("whatsapp:") or form.get("To", "").startswith("whatsapp:")
+    name = "twilio_whatsapp" if whatsapp else "twilio_sms"
+    key = f"provider:{name}"
+    services = runtime().services
+    if key not in services:
+        services[key] = REGISTRY[name](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
+    return services[key]
+
+
+def _verified(form: dict[str, str]) -> Any:
+    provider = _provider(form)
+    if not provider.verify_request(public_url(), form, request.headers.get("X-Twilio-Signature")):
+        log.warning("webhook %s: bad or missing signature (url %s)", request.path, public_url())
+        raise Forbidden("The request signature does not match.")
+    return provider
+
+
+@bp.post("/webhooks/twilio/messages")
+@public
+def inbound() -> Response:
+    """An SMS or WhatsApp message from a voter."""
+    form = request.form.to_dict()
+    provider = _verified(form)
+    try:
+        message = provider.parse_inbound(form)
+    except ParseError as exc:
+        raise BadInput(str(exc), field=exc.field) from None
+    rt = runtime()
+    # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
+    if not rt.redis.set(f"canvass:inbound:{message.provider_id}", "1", nx=True, ex=DEDUP_TTL_S):
+        return _twiml()
+    with rt.db.session() as db:
+        sender = db.scalar(select(Sender).where(Sender.channel == message.channel, Sender.address == message.to))
+        if sender is None:
+            # Twilio only posts for numbers of our account: remember this one as a sender.
+            sender = Sender(
+                provider="twilio", channel=message.channel, address=message.to, name="added by webhook", healthy=True
+            )
+            db.add(sender)
+            db.flush()
+        sender_id = sender.id
+    try:
+        receive(rt, message, sender_id)
+    except BaseException:
+        rt.redis.delete(f"canvass:inbound:{message.provider_id}")  # let Twilio's retry through
+        raise
+    return _twiml()
+
+
+@bp.post("/webhooks/twilio/message-status")
+@public
+def message_status() -> Response:
+    """A delivery status callback; statuses only move forward, every callback is kept."""
+    form = request.form.to_dict()
+    provider = _verified(form)
+    try:
+        update = provider.parse_status(form)
+    except ParseError as exc:
+        raise BadInput(str(exc), field=exc.field) from None
+    with runtime().db.session() as db:
+        message = None
+        our_id = request.args.get("m", "")
+        if our_id.isdigit():
+            message = db.get(Message, int(our_id), with_for_update=True)
+        if message is None:
+            message = db.scalar(select(Message).where(Message.provider_id == update.provider_id).with_for_update())
+        if message is None:
+            log.warning("status %s for unknown message %s", update.status, update.provider_id)
+            return Response(status=204)
+        if message.provider_id is None:
+            message.provider_id = update.provider_id  # a send whose answer was lost ("unknown")
+        moved = advances(message.status, update.status)
+        if moved:
+            message.status = update.status
+            column = TIMESTAMPS.get(update.status)
+            if column and getattr(message, column) is None:
+                setattr(message, column, utcnow())
+            if update.status in ("failed", "undelivered"):
+                message.error_code, message.error_message = update.error_code, update.error_message
+        db.add(
+            MessageStatusEvent(
+                message_id=message.id,
+                status=update.status,
+                applied=moved,
+                error_code=update.error_code,
+                raw=dict(update.raw),
+            )
+        )
+    return Response(status=204)
+
+
+def _twiml() -> Response:
+    return Response(EMPTY_TWIML, mimetype="text/xml")
