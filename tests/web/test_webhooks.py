@@ -175,3 +175,51 @@ def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ign
     with app.extensions["canvass"].db.session() as db:
         message = db.get(Message, message_id)
         assert (message.status, message.error_code, message.provider_id) == ("undelivered", "30003", "SM" + "8" * 32)
+
+
+@pytest.mark.slow
+def test_a_thousand_messages_statuses_replayed_shuffled_with_duplicates(app, client) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    from bot.models import Contact, Sender
+
+    rng = random.Random(11)
+    with app.extensions["canvass"].db.session() as db:
+        contact = Contact(phone="+919876543210", fields={})
+        sender = Sender(provider="twilio", channel="sms", address="+919999900002", healthy=True)
+        db.add_all([contact, sender])
+        db.flush()
+        messages = [
+            Message(
+                contact_id=contact.id,
+                sender_id=sender.id,
+                direction="out",
+                channel="sms",
+                body=f"m{i}",
+                status="sent",
+                provider_id=f"SM{i:032x}",
+            )
+            for i in range(1000)
+        ]
+        db.add_all(messages)
+        db.flush()
+        ids = [m.id for m in messages]
+    # Each message's true history, its final state, and every callback (some twice) in random order.
+    final: dict[int, str] = {}
+    callbacks = []
+    for n, message_id in enumerate(ids):
+        history = rng.choice([["delivered", "read"], ["delivered"], ["undelivered"], ["failed"], ["delivered", "read"]])
+        final[message_id] = history[-1]
+        for status in history:
+            callbacks.append((message_id, status, n))
+            if rng.random() < 0.3:
+                callbacks.append((message_id, status, n))
+    rng.shuffle(callbacks)
+    for message_id, status, n in callbacks:
+        error = "30003" if status in ("failed", "undelivered") else None
+        assert _status(client, message_id, status, f"SM{n:032x}", error=error).status_code == 204
+    with app.extensions["canvass"].db.session() as db:
+        got = dict(db.execute(select(Message.id, Message.status).where(Message.id.in_(ids))).tuples().all())
+        kept = db.scalar(select(func.count()).select_from(MessageStatusEvent))
+    assert got == final
+    assert kept == len(callbacks)  # every raw callback is kept, applied or not
