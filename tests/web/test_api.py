@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from web.api.openapi import SPEC
@@ -75,11 +77,63 @@ def test_openapi_describes_every_api_route(app, client) -> None:
     spec = client.get("/api/v1/openapi.json").get_json()
     assert spec == SPEC
     routes = {
-        rule.rule.removeprefix("/api/v1")
+        re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule).removeprefix("/api/v1")
         for rule in app.url_map.iter_rules()
         if rule.rule.startswith("/api/v1/") and rule.endpoint != "api.openapi"
     }
     assert routes == set(spec["paths"])
     for path, ops in spec["paths"].items():
-        served = {m for r in app.url_map.iter_rules() if r.rule == "/api/v1" + path for m in r.methods}
+        served = {
+            m
+            for r in app.url_map.iter_rules()
+            if re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", r.rule) == "/api/v1" + path
+            for m in r.methods
+        }
         assert {m.upper() for m in ops} <= served
+
+
+def test_timeline_and_handoff_reply_and_close(app, client, auth, redis) -> None:  # type: ignore[no-untyped-def]
+    from pathlib import Path
+
+    from bot.channels import REGISTRY
+    from bot.conversations import receive
+    from bot.engine import load_path
+    from bot.flowlibrary import clear_cache
+    from bot.flowstore import store
+    from bot.models import Sender
+
+    rt = app.extensions["canvass"]
+    flows = Path(__file__).resolve().parents[2] / "flows"
+    with rt.db.session() as db:
+        store(db, load_path(flows / "grievance_intake.yaml"), (flows / "grievance_intake.yaml").read_text())
+        sender = Sender(provider="sandbox", channel="sms", address="+919999900002", healthy=True)
+        db.add(sender)
+        db.flush()
+        sender_id = sender.id
+    clear_cache()
+    for text in ("complaint", "Ward 4", "No water at the booth"):
+        form = {"From": "+919876543210", "To": "+919999900002", "Body": text, "Channel": "sms"}
+        receive(rt, REGISTRY["sandbox"]().parse_inbound(form), sender_id)
+    cases = client.get("/api/v1/handoffs", headers=auth).get_json()["handoffs"]
+    assert len(cases) == 1 and cases[0]["reason"] == "grievance at Ward 4: No water at the booth"
+    case_id, contact_id = cases[0]["id"], cases[0]["contact_id"]
+
+    sent = client.post(f"/api/v1/handoffs/{case_id}/reply", json={"text": "An officer is on the way."}, headers=auth)
+    assert sent.status_code == 201
+    assert (
+        client.post(f"/api/v1/handoffs/{case_id}/reply", json={"text": " "}, headers=auth).get_json()["field"] == "text"
+    )
+    too_long = client.post(f"/api/v1/handoffs/{case_id}/close", json={"note": "x" * 31}, headers=auth)
+    assert too_long.status_code == 422 and too_long.get_json()["field"] == "note"
+    closed = client.post(f"/api/v1/handoffs/{case_id}/close", json={"note": "water tanker sent"}, headers=auth)
+    assert closed.get_json() == {"id": case_id, "status": "closed", "note": "water tanker sent"}
+    assert client.post(f"/api/v1/handoffs/{case_id}/reply", json={"text": "hi"}, headers=auth).status_code == 422
+    assert client.post("/api/v1/handoffs/999/close", json={}, headers=auth).status_code == 404
+
+    entries = client.get(f"/api/v1/contacts/{contact_id}/timeline", headers=auth).get_json()["timeline"]
+    kinds = [e["kind"] for e in entries]
+    assert kinds.count("message") == 8 and kinds.count("funnel") == 3 and kinds.count("handoff") == 1
+    assert [e["body"] for e in entries if e["kind"] == "message" and e["purpose"] == "direct"] == [
+        "An officer is on the way."
+    ]
+    assert client.get("/api/v1/contacts/999/timeline", headers=auth).status_code == 404

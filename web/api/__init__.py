@@ -117,3 +117,7 @@ def segment_count() -> Any:
     except SegmentError as exc:
         raise BadInput(str(exc), field=f"segment.{exc.path}" if exc.path else "segment") from None
     return jsonify({"count": n})
+
+
+# More routes on the same blueprint, one module per area.
+from web.api import conversations  # noqa: E402, F401

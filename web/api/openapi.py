@@ -98,6 +98,59 @@ SPEC: dict[str, Any] = {
                 "responses": {"200": _resp("Tagged existing contacts"), "201": _resp("Created contacts"), **_ERRORS},
             },
         },
+        "/contacts/{contact_id}/timeline": {
+            "get": {
+                "summary": "A voter's messages (with statuses), funnel steps, consent changes and handoff cases",
+                "parameters": [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "responses": {
+                    "200": _resp("The timeline, oldest first"),
+                    "401": _ERRORS["401"],
+                    "404": _resp("No such contact", _ERROR),
+                },
+            }
+        },
+        "/handoffs": {
+            "get": {
+                "summary": "Handoff cases (operator or above)",
+                "parameters": [
+                    {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["open", "closed"]}}
+                ],
+                "responses": {"200": _resp("The cases"), **_ERRORS},
+            }
+        },
+        "/handoffs/{case_id}/reply": {
+            "post": {
+                "summary": "Send the voter a message as an agent",
+                "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text"],
+                                "properties": {"text": {"type": "string"}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _resp("Queued"), **_ERRORS, "404": _resp("No such case", _ERROR)},
+            }
+        },
+        "/handoffs/{case_id}/close": {
+            "post": {
+                "summary": "Close a case; the voter is available to flows and campaigns again",
+                "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "requestBody": {
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "properties": {"note": {"type": "string", "maxLength": 30}}}
+                        }
+                    }
+                },
+                "responses": {"200": _resp("Closed"), **_ERRORS, "404": _resp("No such case", _ERROR)},
+            }
+        },
         "/segments/count": {
             "post": {
                 "summary": "Count the contacts a segment selects",
