@@ -88,10 +88,19 @@ def _fire_timeouts(rt: runtime.Runtime) -> None:
         log.info("scheduler: %d session timeout(s) fired", fired)
 
 
+def _purge_bodies(rt: runtime.Runtime) -> None:
+    from bot.retention import purge_bodies
+
+    purged = purge_bodies(rt.db, rt.settings.retention_days)
+    if purged:
+        log.info("scheduler: purged the bodies of %d message(s) older than %d days", purged, rt.settings.retention_days)
+
+
 PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
     Periodic("session-timeouts", 5, _fire_timeouts),
+    Periodic("retention", 3600, _purge_bodies),
 ]
 
 

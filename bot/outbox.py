@@ -7,13 +7,14 @@ provider, so a job that runs twice never sends twice; consent is checked at send
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Iterable
 
 import redis
 from rq import Queue
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from bot.channels import REGISTRY, Provider, SendError
@@ -24,6 +25,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
+WHATSAPP_WINDOW = dt.timedelta(hours=24)
 
 
 class NoProvider(RuntimeError):
@@ -107,6 +109,10 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
             return _fail(s, message, "opted_out", "the voter opted out before the message was sent")
         if sender is None or not sender.healthy:
             return _fail(s, message, "no_sender", "no healthy sender for this message")
+        if message.channel == "whatsapp" and message.purpose != "campaign" and not _in_window(s, message):
+            # WhatsApp allows free-form messages only within 24 h of the voter's last message;
+            # outside it only an approved template may be sent (Twilio's error 63016).
+            return _fail(s, message, "outside_window", "the voter last wrote more than 24 hours ago; send a template")
         try:
             provider = provider_for(settings, sender)
             sent = provider.send(_outbound(message, contact, sender, settings))
@@ -133,6 +139,15 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
             message.delivered_at = now
         s.add(MessageStatusEvent(message_id=message.id, status=message.status, raw={"provider_status": sent.status}))
         return message.status
+
+
+def _in_window(s: Session, message: Message) -> bool:
+    last_in = s.scalar(
+        select(func.max(Message.created_at)).where(
+            Message.contact_id == message.contact_id, Message.direction == "in", Message.channel == "whatsapp"
+        )
+    )
+    return last_in is not None and utcnow() - last_in < WHATSAPP_WINDOW
 
 
 def _outbound(message: Message, contact: Contact, sender: Sender, settings: Settings) -> Outbound:

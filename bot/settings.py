@@ -47,6 +47,8 @@ class Settings:
     rasa_action_endpoint: str | None
     var_dir: Path
     testing: bool = False
+    # Message bodies older than this are purged (statuses, times and funnel steps stay).
+    retention_days: int = 30
 
     @property
     def cookies_secure(self) -> bool:
@@ -116,6 +118,11 @@ class Settings:
         if urlsplit(redis_url).scheme not in ("redis", "rediss", "unix"):
             raise SettingsError("REDIS_URL", f"must start with redis://, rediss:// or unix://, got {redis_url!r}")
 
+        retention_text = get("CANVASS_RETENTION_DAYS") or "30"
+        if not retention_text.isdigit() or not 1 <= int(retention_text) <= 3650:
+            raise SettingsError(
+                "CANVASS_RETENTION_DAYS", f"must be a whole number of days from 1 to 3650, got {retention_text!r}"
+            )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -133,6 +140,7 @@ class Settings:
             rasa_action_endpoint=get("RASA_ACTION_ENDPOINT"),
             var_dir=var,
             testing=str(env.get("TESTING", "")).lower() in ("1", "true", "yes"),
+            retention_days=int(retention_text),
         )
 
 
@@ -153,6 +161,7 @@ _FIELD_VARIABLES = {
     "rasa_action_endpoint": "RASA_ACTION_ENDPOINT",
     "var_dir": "CANVASS_VAR_DIR",
     "testing": "TESTING",
+    "retention_days": "CANVASS_RETENTION_DAYS",
 }
 
 

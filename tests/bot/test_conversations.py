@@ -209,3 +209,30 @@ def test_an_idle_session_expires(rt) -> None:  # type: ignore[no-untyped-def]
     assert routed.outcome == "stored"  # "2" is no keyword: the old session is over, nothing starts
     with rt.db.session() as db:
         assert db.scalar(select(FlowSession.end_reason)) == "expired"
+
+
+def test_whatsapp_free_form_only_within_24_hours(rt) -> None:  # type: ignore[no-untyped-def]
+    _, replies = say(rt, "booth")
+    assert send_message(rt.db, rt.settings, replies[0].id) == "delivered"
+    with rt.db.session() as db:
+        for message in db.scalars(select(Message).where(Message.direction == "in")):
+            message.created_at = message.created_at - dt.timedelta(hours=25)
+    assert send_message(rt.db, rt.settings, replies[1].id) == "failed: outside_window"
+
+
+def test_old_message_bodies_are_purged_and_the_rest_kept(rt) -> None:  # type: ignore[no-untyped-def]
+    from bot.retention import purge_bodies
+
+    say(rt, "booth")
+    say(rt, "2")
+    with rt.db.session() as db:
+        first = db.scalar(select(Message).order_by(Message.id))
+        first.created_at = first.created_at - dt.timedelta(days=31)
+        old_id = first.id
+    assert purge_bodies(rt.db, 30) == 1
+    assert purge_bodies(rt.db, 30) == 0
+    with rt.db.session() as db:
+        old = db.get(Message, old_id)
+        assert (old.body, old.media, old.status, old.direction) == (None, [], "received", "in")
+        assert db.scalar(select(func.count()).select_from(Message).where(Message.body.is_not(None))) >= 3
+        assert db.scalar(select(func.count()).select_from(FunnelEvent)) == 3

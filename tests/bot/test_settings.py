@@ -52,6 +52,8 @@ def test_plain_postgresql_urls_work_as_given() -> None:
         ({"PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),
         ({"TWILIO_API_BASE": "localhost:4010"}, "TWILIO_API_BASE"),
         ({"TWILIO_ACCOUNT_SID": "sid"}, "TWILIO_ACCOUNT_SID"),
+        ({"CANVASS_RETENTION_DAYS": "0"}, "CANVASS_RETENTION_DAYS"),
+        ({"CANVASS_RETENTION_DAYS": "a month"}, "CANVASS_RETENTION_DAYS"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], variable: str) -> None:
