@@ -137,3 +137,30 @@ def test_timeline_and_handoff_reply_and_close(app, client, auth, redis) -> None:
         "An officer is on the way."
     ]
     assert client.get("/api/v1/contacts/999/timeline", headers=auth).status_code == 404
+
+
+def test_direct_send_to_one_voter(app, client, auth, redis) -> None:  # type: ignore[no-untyped-def]
+    from bot.models import Sender
+    from bot.outbox import send_message
+
+    rt = app.extensions["canvass"]
+    contact_id = client.post("/api/v1/contacts", json={"numbers": ["9876543210"]}, headers=auth).get_json()["created"][
+        0
+    ]["id"]
+    no_sender = client.post(
+        f"/api/v1/contacts/{contact_id}/messages", json={"text": "Hi", "channel": "sms"}, headers=auth
+    )
+    assert no_sender.status_code == 422 and "no healthy sms sender" in no_sender.get_json()["message"]
+    with rt.db.session() as db:
+        db.add(Sender(provider="sandbox", channel="sms", address="+919999900002", healthy=True))
+    sent = client.post(
+        f"/api/v1/contacts/{contact_id}/messages", json={"text": "Booth opens at 7", "channel": "sms"}, headers=auth
+    )
+    assert sent.status_code == 201 and redis.llen("rq:queue:high") == 1
+    assert send_message(rt.db, rt.settings, sent.get_json()["message_id"]) == "delivered"
+    bad = client.post(f"/api/v1/contacts/{contact_id}/messages", json={"text": "x", "channel": "fax"}, headers=auth)
+    assert bad.get_json()["field"] == "channel"
+    assert (
+        client.post("/api/v1/contacts/999/messages", json={"text": "x", "channel": "sms"}, headers=auth).status_code
+        == 404
+    )

@@ -82,3 +82,21 @@ def close_handoff(case_id: int) -> Any:
         raise BadInput(str(exc), field=exc.field) from None
     db_session().commit()
     return jsonify({"id": case.id, "status": case.status, "note": case.note})
+
+
+@bp.post("/contacts/<int:contact_id>/messages")
+@requires(Role.OPERATOR)
+def send_direct(contact_id: int) -> Any:
+    """Send one message to one voter through the usual queue: ``{"text": "...", "channel": "sms"}``."""
+    from bot.direct import DirectSendError, direct_message
+
+    body = request.get_json(silent=True) or {}
+    try:
+        message = direct_message(db_session(), contact_id, str(body.get("text", "")), str(body.get("channel", "")))
+    except LookupError as exc:
+        raise NotFound(str(exc)) from None
+    except DirectSendError as exc:
+        raise BadInput(str(exc), field=exc.field) from None
+    db_session().commit()
+    queue_sends(runtime().redis, [message.id])
+    return jsonify({"message_id": message.id, "status": message.status, "channel": message.channel}), 201

@@ -109,6 +109,28 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/contacts/{contact_id}/messages": {
+            "post": {
+                "summary": "Send one message to one voter (operator or above)",
+                "parameters": [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["text", "channel"],
+                                "properties": {
+                                    "text": {"type": "string"},
+                                    "channel": {"type": "string", "enum": ["whatsapp", "sms"]},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {"201": _resp("Queued"), **_ERRORS, "404": _resp("No such contact", _ERROR)},
+            }
+        },
         "/handoffs": {
             "get": {
                 "summary": "Handoff cases (operator or above)",

@@ -1,0 +1,57 @@
+"""Direct sends: one message to one voter (the "send from the voter's page" case).
+
+They take the same path as every reply: a pending message row, the high-priority queue,
+the send job (which checks consent and WhatsApp's 24-hour window at send time).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.models import ConsentStatus, Contact, Message, Sender
+
+CHANNELS = ("whatsapp", "sms")
+
+
+class DirectSendError(ValueError):
+    """The send cannot be queued; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def direct_message(db: Session, contact_id: int, text: str, channel: str) -> Message:
+    """Queue-ready message to a contact on a channel, from its first healthy sender."""
+    contact = db.get(Contact, contact_id)
+    if contact is None:
+        raise LookupError(f"no contact {contact_id}")
+    if channel not in CHANNELS:
+        raise DirectSendError("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
+    text = text.strip()
+    if not text:
+        raise DirectSendError("text", "must not be empty")
+    if len(text) > 4096:
+        raise DirectSendError("text", "must be at most 4096 characters")
+    if contact.consent == ConsentStatus.OPTED_OUT:
+        raise DirectSendError("contact", "the voter opted out; nothing is sent to them")
+    sender_id = db.scalar(
+        select(Sender.id).where(Sender.channel == channel, Sender.healthy.is_(True)).order_by(Sender.id)
+    )
+    if sender_id is None:
+        raise DirectSendError("channel", f"no healthy {channel} sender (canvass senders add ... --channel {channel})")
+    message = Message(
+        contact_id=contact.id,
+        sender_id=sender_id,
+        direction="out",
+        purpose="direct",
+        channel=channel,
+        body=text,
+        status="pending",
+        created_at=utcnow(),
+    )
+    db.add(message)
+    db.flush()
+    return message
