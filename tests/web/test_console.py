@@ -45,3 +45,28 @@ def test_admin_adds_a_user_from_the_console(app, client) -> None:
     )
     assert "Created new@example.org." in ok.get_data(as_text=True)
     assert "<td>editor</td>" in ok.get_data(as_text=True)
+
+
+def test_sandbox_page_talks_to_a_flow(app, client, cli) -> None:
+    from tests.conftest import csrf_token
+
+    assert cli("demo").exit_code == 0
+    assert cli("flows", "load", "flows/booth_locator.yaml").exit_code == 0
+    from bot.flowlibrary import clear_cache
+
+    clear_cache()
+    sign_in(app, client, "operator")
+    page = client.get("/sandbox?phone=9876543210&channel=whatsapp").get_data(as_text=True)
+    assert "No messages yet" in page
+    token = csrf_token(client, "/sandbox?phone=9876543210")
+    client.post("/sandbox", data={"phone": "9876543210", "channel": "whatsapp", "text": "booth", "csrf_token": token})
+    page = client.get("/sandbox?phone=%2B919876543210&channel=whatsapp").get_data(as_text=True)
+    assert "Namaste there! Polling day is 20 November." in page
+    assert '<button type="submit" name="text" value="2" class="secondary">No</button>' in page
+    client.post("/sandbox", data={"phone": "+919876543210", "channel": "whatsapp", "text": "2", "csrf_token": token})
+    page = client.get("/sandbox?phone=%2B919876543210").get_data(as_text=True)
+    assert "Please send your EPIC" in page
+    # Viewers may not speak as voters.
+    viewer = app.test_client()
+    sign_in(app, viewer, "viewer")
+    assert viewer.get("/sandbox").status_code == 403

@@ -99,3 +99,7 @@ def users() -> Any:
             flash(str(exc), "error")
     rows = s.scalars(select(User).order_by(User.email)).all()
     return render_template("console/users.html", users=rows, roles=[r.value for r in Role], me=g.user)
+
+
+# More pages on the same blueprint, one module per area.
+from web.console import sandbox  # noqa: E402, F401
