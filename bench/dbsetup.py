@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import text
 
@@ -24,7 +25,9 @@ def fresh_database(url: str, schema: str | None) -> Database:
             conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
         admin.dispose()
-        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+        # In the URL (not connect_args), so that other processes given the URL see the schema too.
+        sep = "&" if "?" in url else "?"
+        url = f"{url}{sep}options={quote(f'-csearch_path={schema}')}"
     db = Database(url, **kwargs)
     from web.schema import upgrade_database
 

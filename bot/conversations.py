@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from bot.channels.base import Inbound
 from bot.db import utcnow
@@ -33,16 +34,35 @@ def _actions(rt: Runtime):  # type: ignore[no-untyped-def]
     return bridge
 
 
-def receive(rt: Runtime, inbound: Inbound, sender_id: int) -> tuple[Routed, list[Message]]:
-    """Route an inbound message, commit, then queue the replies; return them too."""
+def receive(
+    rt: Runtime, inbound: Inbound, sender_id: int | None = None, *, provider: str = "twilio"
+) -> tuple[Routed, list[Message]]:
+    """Route an inbound message, commit, then queue the replies; return them too.
+
+    Without ``sender_id`` the sender is the one the message was sent to (``inbound.to``),
+    remembered as a new ``provider`` sender the first time: the provider only delivers
+    messages for numbers of our account. One transaction does it all.
+    """
     lock = functools.partial(redis_lock, rt.redis)
     with rt.db.session() as db:
-        sender = db.get(Sender, sender_id)
+        sender = db.get(Sender, sender_id) if sender_id is not None else _sender_for(db, inbound, provider)
         assert sender is not None
-        routed = Router(db, region=rt.settings.default_region, actions=_actions(rt), lock=lock).receive(inbound, sender)
-        replies = list(db.scalars(select(Message).where(Message.id.in_(routed.outbound)).order_by(Message.id)))
+        router = Router(db, region=rt.settings.default_region, actions=_actions(rt), lock=lock)
+        routed = router.receive(inbound, sender)
+        replies = sorted(routed.messages, key=lambda m: m.id)
     queue_sends(rt.redis, routed.outbound)
     return routed, replies
+
+
+def _sender_for(db: Session, inbound: Inbound, provider: str) -> Sender:
+    sender = db.scalar(select(Sender).where(Sender.channel == inbound.channel, Sender.address == inbound.to))
+    if sender is None:
+        sender = Sender(
+            provider=provider, channel=inbound.channel, address=inbound.to, name="added on first message", healthy=True
+        )
+        db.add(sender)
+        db.flush()
+    return sender
 
 
 def fire_due_timeouts(rt: Runtime) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,6 +13,9 @@ from bot.engine import Flow, load_text
 from bot.models import FlowVersion
 
 _cache: dict[tuple[str, int], Flow] = {}
+# A flow loaded with `canvass flows load` is used by every process within this many seconds.
+FRESH_S = 2.0
+_latest_cache: tuple[float, dict[str, int]] | None = None
 _lock = threading.Lock()
 
 
@@ -23,12 +27,16 @@ class FlowLibrary:
         self._latest: dict[str, int] | None = None
 
     def latest_versions(self) -> dict[str, int]:
-        """Name -> newest version."""
+        """Name -> newest version (read at most every ``FRESH_S`` seconds per process)."""
+        global _latest_cache
+        if self._latest is None and _latest_cache is not None and time.monotonic() - _latest_cache[0] < FRESH_S:
+            self._latest = _latest_cache[1]
         if self._latest is None:
             rows = self.session.execute(
                 select(FlowVersion.name, func.max(FlowVersion.version)).group_by(FlowVersion.name)
             )
             self._latest = {str(name): int(version) for name, version in rows}
+            _latest_cache = (time.monotonic(), self._latest)
         return self._latest
 
     def get(self, name: str, version: int | None = None) -> tuple[Flow, int] | None:
@@ -86,9 +94,11 @@ class FlowLibrary:
 
 
 def clear_cache() -> None:
-    """Forget parsed flows (tests)."""
+    """Forget parsed flows and the newest versions (tests, and after loading flows)."""
+    global _latest_cache
     with _lock:
         _cache.clear()
+        _latest_cache = None
 
 
 __all__: list[Any] = ["FlowLibrary", "clear_cache"]

@@ -54,6 +54,7 @@ class Phone:
     timezone: str | None
 
 
+@functools.cache
 def _single_zone_codes() -> dict[int, str]:
     """Country codes whose every number lies in one timezone (most of the world)."""
     by_cc: dict[int, set[str]] = {}

@@ -42,6 +42,8 @@ class Routed:
     outcome: str  # duplicate, opted_out, opted_in, help, ignored_opted_out, handoff, resumed, started, stored
     outbound: list[int] = dataclasses.field(default_factory=list)
     session_id: int | None = None
+    # The outbound messages themselves (the same rows as ``outbound``), for the caller to show.
+    messages: list[Message] = dataclasses.field(default_factory=list)
 
 
 class Router:
@@ -131,14 +133,14 @@ class Router:
             if contact.consent != ConsentStatus.OPTED_OUT:
                 ledger.record(contact, "opted_out", source="keyword", channel=inbound.channel, note=inbound.text[:100])
                 self._end_sessions(contact, "opted_out")
-                return Routed(0, "opted_out", [self._system(contact, sender, inbound.channel, OPT_OUT_REPLY).id])
+                return self._confirm(contact, sender, inbound.channel, OPT_OUT_REPLY, "opted_out")
             return Routed(0, "opted_out")  # already out: exactly one confirmation was sent before
         if keyword is Keyword.OPT_IN and contact.consent == ConsentStatus.OPTED_OUT:
             ledger.record(contact, "opted_in", source="keyword", channel=inbound.channel, note=inbound.text[:100])
-            return Routed(0, "opted_in", [self._system(contact, sender, inbound.channel, OPT_IN_REPLY).id])
+            return self._confirm(contact, sender, inbound.channel, OPT_IN_REPLY, "opted_in")
         # A subscribed voter's "YES" or "START" is an ordinary message (it may answer a question).
         if keyword is Keyword.HELP:
-            return Routed(0, "help", [self._system(contact, sender, inbound.channel, HELP_REPLY).id])
+            return self._confirm(contact, sender, inbound.channel, HELP_REPLY, "help")
         if contact.consent == ConsentStatus.OPTED_OUT:
             return Routed(0, "ignored_opted_out")
         if self.db.scalar(
@@ -216,7 +218,11 @@ class Router:
     ) -> Routed:
         assert host.sprint is not None
         outbound = effects.apply(self.db, fs, contact, flow, events, host.sprint.state, self.now())
-        return Routed(0, outcome, [m.id for m in outbound], fs.id)
+        return Routed(0, outcome, [m.id for m in outbound], fs.id, messages=outbound)
+
+    def _confirm(self, contact: Contact, sender: Sender, channel: str, text: str, outcome: str) -> Routed:
+        message = self._system(contact, sender, channel, text)
+        return Routed(0, outcome, [message.id], messages=[message])
 
     def _system(self, contact: Contact, sender: Sender, channel: str, text: str) -> Message:
         message = Message(

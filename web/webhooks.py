@@ -19,7 +19,7 @@ from bot.channels.base import ParseError
 from bot.channels.twilio_base import TwilioAccount
 from bot.conversations import receive
 from bot.db import utcnow
-from bot.models import Message, MessageStatusEvent, Sender, advances
+from bot.models import Message, MessageStatusEvent, advances
 from web.auth.access import csrf, public
 from web.context import runtime
 from web.errors import BadInput, Forbidden
@@ -84,18 +84,9 @@ def inbound() -> Response:
     # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
     if not rt.redis.set(f"canvass:inbound:{message.provider_id}", "1", nx=True, ex=DEDUP_TTL_S):
         return _twiml()
-    with rt.db.session() as db:
-        sender = db.scalar(select(Sender).where(Sender.channel == message.channel, Sender.address == message.to))
-        if sender is None:
-            # Twilio only posts for numbers of our account: remember this one as a sender.
-            sender = Sender(
-                provider="twilio", channel=message.channel, address=message.to, name="added by webhook", healthy=True
-            )
-            db.add(sender)
-            db.flush()
-        sender_id = sender.id
     try:
-        receive(rt, message, sender_id)
+        # Twilio only posts for numbers of our account: an unknown `To` becomes a sender.
+        receive(rt, message, provider="twilio")
     except BaseException:
         rt.redis.delete(f"canvass:inbound:{message.provider_id}")  # let Twilio's retry through
         raise
