@@ -30,11 +30,7 @@ def direct_message(db: Session, contact_id: int, text: str, channel: str) -> Mes
         raise LookupError(f"no contact {contact_id}")
     if channel not in CHANNELS:
         raise DirectSendError("channel", f"must be one of {', '.join(CHANNELS)}, got {channel!r}")
-    text = text.strip()
-    if not text:
-        raise DirectSendError("text", "must not be empty")
-    if len(text) > 4096:
-        raise DirectSendError("text", "must be at most 4096 characters")
+    text = checked_text(text)
     if contact.consent == ConsentStatus.OPTED_OUT:
         raise DirectSendError("contact", "the voter opted out; nothing is sent to them")
     sender_id = db.scalar(
@@ -42,8 +38,26 @@ def direct_message(db: Session, contact_id: int, text: str, channel: str) -> Mes
     )
     if sender_id is None:
         raise DirectSendError("channel", f"no healthy {channel} sender (canvass senders add ... --channel {channel})")
+    return queued_message(db, contact.id, sender_id, channel, text)
+
+
+def checked_text(text: str) -> str:
+    """A person's message text, stripped; raise ``DirectSendError`` naming ``text``."""
+    text = (text or "").strip()
+    if not text:
+        raise DirectSendError("text", "must not be empty")
+    if len(text) > 4096:
+        raise DirectSendError("text", "must be at most 4096 characters")
+    return text
+
+
+def queued_message(
+    db: Session, contact_id: int, sender_id: int | None, channel: str, text: str, *, session_id: int | None = None
+) -> Message:
+    """A pending message written by a person (not by a flow), ready for the send queue."""
     message = Message(
-        contact_id=contact.id,
+        contact_id=contact_id,
+        session_id=session_id,
         sender_id=sender_id,
         direction="out",
         purpose="direct",

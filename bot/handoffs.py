@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
+from bot.direct import DirectSendError, checked_text, queued_message
 from bot.models import FlowSession, HandoffCase, Message, Sender
 
 MAX_NOTE = 30
@@ -24,11 +25,10 @@ def reply(db: Session, case_id: int, text: str, *, agent_id: int | None) -> Mess
     case = _case(db, case_id)
     if case.status != "open":
         raise CaseError("case", f"case {case_id} is closed")
-    text = (text or "").strip()
-    if not text:
-        raise CaseError("text", "must not be empty")
-    if len(text) > 4096:
-        raise CaseError("text", "must be at most 4096 characters")
+    try:
+        text = checked_text(text)
+    except DirectSendError as exc:
+        raise CaseError(exc.field, str(exc)) from None
     session = db.get(FlowSession, case.session_id) if case.session_id else None
     last_in = db.scalar(
         select(Message)
@@ -41,20 +41,7 @@ def reply(db: Session, case_id: int, text: str, *, agent_id: int | None) -> Mess
         sender_id = db.scalar(select(Sender.id).where(Sender.channel == channel, Sender.healthy.is_(True)))
     if case.assignee_id is None:
         case.assignee_id = agent_id
-    message = Message(
-        contact_id=case.contact_id,
-        session_id=case.session_id,
-        sender_id=sender_id,
-        direction="out",
-        purpose="direct",
-        channel=channel,
-        body=text,
-        status="pending",
-        created_at=utcnow(),
-    )
-    db.add(message)
-    db.flush()
-    return message
+    return queued_message(db, case.contact_id, sender_id, channel, text, session_id=case.session_id)
 
 
 def close(db: Session, case_id: int, *, note: str | None, agent_id: int | None) -> HandoffCase:
