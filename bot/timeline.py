@@ -15,12 +15,15 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
 
 
+def _newest(db: Session, model: Any, contact_id: int, limit: int) -> Any:
+    """The contact's newest ``limit`` rows of a table."""
+    return db.scalars(select(model).where(model.contact_id == contact_id).order_by(model.id.desc()).limit(limit))
+
+
 def timeline(db: Session, contact_id: int, *, limit: int = 200) -> list[dict[str, Any]]:
     """The newest ``limit`` entries of each kind, merged oldest first."""
     entries: list[dict[str, Any]] = []
-    for m in db.scalars(
-        select(Message).where(Message.contact_id == contact_id).order_by(Message.id.desc()).limit(limit)
-    ):
+    for m in _newest(db, Message, contact_id, limit):
         entries.append(
             {
                 "_t": m.created_at,
@@ -40,15 +43,11 @@ def timeline(db: Session, contact_id: int, *, limit: int = 200) -> list[dict[str
                 "read_at": _iso(m.read_at),
             }
         )
-    for f in db.scalars(
-        select(FunnelEvent).where(FunnelEvent.contact_id == contact_id).order_by(FunnelEvent.id.desc()).limit(limit)
-    ):
+    for f in _newest(db, FunnelEvent, contact_id, limit):
         entries.append(
             {"_t": f.reached_at, "kind": "funnel", "at": _iso(f.reached_at), "flow": f.flow_name, "step": f.step}
         )
-    for c in db.scalars(
-        select(ConsentEvent).where(ConsentEvent.contact_id == contact_id).order_by(ConsentEvent.id.desc()).limit(limit)
-    ):
+    for c in _newest(db, ConsentEvent, contact_id, limit):
         entries.append(
             {
                 "_t": c.created_at,
@@ -59,9 +58,7 @@ def timeline(db: Session, contact_id: int, *, limit: int = 200) -> list[dict[str
                 "source": c.source,
             }
         )
-    for h in db.scalars(
-        select(HandoffCase).where(HandoffCase.contact_id == contact_id).order_by(HandoffCase.id.desc()).limit(limit)
-    ):
+    for h in _newest(db, HandoffCase, contact_id, limit):
         entries.append(
             {
                 "_t": h.opened_at,

@@ -62,24 +62,24 @@ def _provider(form: dict[str, str]) -> Any:
     return services[key]
 
 
-def _verified(form: dict[str, str]) -> Any:
+def _verified_parse(kind: str) -> Any:
+    """Check the signature first, then parse the form with the provider's ``parse_<kind>``."""
+    form = request.form.to_dict()
     provider = _provider(form)
     if not provider.verify_request(public_url(), form, request.headers.get("X-Twilio-Signature")):
         log.warning("webhook %s: bad or missing signature (url %s)", request.path, public_url())
         raise Forbidden("The request signature does not match.")
-    return provider
+    try:
+        return getattr(provider, f"parse_{kind}")(form)
+    except ParseError as exc:
+        raise BadInput(str(exc), field=exc.field) from None
 
 
 @bp.post("/webhooks/twilio/messages")
 @public
 def inbound() -> Response:
     """An SMS or WhatsApp message from a voter."""
-    form = request.form.to_dict()
-    provider = _verified(form)
-    try:
-        message = provider.parse_inbound(form)
-    except ParseError as exc:
-        raise BadInput(str(exc), field=exc.field) from None
+    message = _verified_parse("inbound")
     rt = runtime()
     # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
     if not rt.redis.set(f"canvass:inbound:{message.provider_id}", "1", nx=True, ex=DEDUP_TTL_S):
@@ -97,12 +97,7 @@ def inbound() -> Response:
 @public
 def message_status() -> Response:
     """A delivery status callback; statuses only move forward, every callback is kept."""
-    form = request.form.to_dict()
-    provider = _verified(form)
-    try:
-        update = provider.parse_status(form)
-    except ParseError as exc:
-        raise BadInput(str(exc), field=exc.field) from None
+    update = _verified_parse("status")
     with runtime().db.session() as db:
         message = None
         our_id = request.args.get("m", "")

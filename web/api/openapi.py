@@ -14,6 +14,11 @@ def _resp(description: str, schema: dict[str, Any] | None = None) -> dict[str, A
     return body
 
 
+def _path_id(name: str) -> dict[str, Any]:
+    """A whole-number id in the path."""
+    return {"name": name, "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
 _ERRORS = {
     "401": _resp("Missing or invalid Bearer token", _ERROR),
     "403": _resp("The token's user lacks the role", _ERROR),
@@ -101,7 +106,7 @@ SPEC: dict[str, Any] = {
         "/contacts/{contact_id}/timeline": {
             "get": {
                 "summary": "A voter's messages (with statuses), funnel steps, consent changes and handoff cases",
-                "parameters": [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [_path_id("contact_id")],
                 "responses": {
                     "200": _resp("The timeline, oldest first"),
                     "401": _ERRORS["401"],
@@ -112,7 +117,7 @@ SPEC: dict[str, Any] = {
         "/contacts/{contact_id}/messages": {
             "post": {
                 "summary": "Send one message to one voter (operator or above)",
-                "parameters": [{"name": "contact_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [_path_id("contact_id")],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -143,7 +148,7 @@ SPEC: dict[str, Any] = {
         "/handoffs/{case_id}/reply": {
             "post": {
                 "summary": "Send the voter a message as an agent",
-                "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [_path_id("case_id")],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -162,7 +167,7 @@ SPEC: dict[str, Any] = {
         "/handoffs/{case_id}/close": {
             "post": {
                 "summary": "Close a case; the voter is available to flows and campaigns again",
-                "parameters": [{"name": "case_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+                "parameters": [_path_id("case_id")],
                 "requestBody": {
                     "content": {
                         "application/json": {
