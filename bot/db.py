@@ -67,10 +67,17 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take it over so that a
         # transaction really starts at the first statement (and BEGIN IMMEDIATE works).
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+    # A transaction that reads and then writes must hold the write lock from its start:
+    # otherwise, if another connection commits in between, SQLite refuses the write at
+    # once ("database is locked", SQLITE_BUSY_SNAPSHOT) instead of waiting its turn.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("canvass_write") else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -96,9 +103,15 @@ class Database:
         return self.engine.dialect.name
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[Session]:
-        """Yield a session that commits on success and rolls back on error."""
+    def session(self, *, write: bool = False) -> Iterator[Session]:
+        """Yield a session that commits on success and rolls back on error.
+
+        ``write``: the transaction reads and then writes (SQLite then takes its write lock
+        at the start, so the write waits for other writers instead of failing).
+        """
         with self.sessionmaker() as session:
+            if write and self.dialect == "sqlite":
+                session.connection(execution_options={"canvass_write": True})
             try:
                 yield session
                 session.commit()

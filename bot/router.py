@@ -188,6 +188,8 @@ class Router:
         host.attach(fs.state)
         events = host.send(received)
         message.session_id = fs.id
+        if fs.replied_at is None:
+            fs.replied_at = self.now()  # a campaign's "replied_at": the voter's first answer
         return self._store(fs, contact, flow, events, host, "resumed")
 
     def _start(
@@ -210,7 +212,7 @@ class Router:
         self.db.flush()
         message.session_id = fs.id
         host = self._host(flow)
-        events = host.start(_contact_view(contact), channel=channel)
+        events = host.start(contact_view(contact), channel=channel)
         return self._store(fs, contact, flow, events, host, "started")
 
     def _store(
@@ -246,7 +248,8 @@ class Router:
             fs.status, fs.end_reason, fs.ended_at, fs.timeout_at = "ended", reason, self.now(), None
 
 
-def _contact_view(contact: Contact) -> dict[str, Any]:
+def contact_view(contact: Contact) -> dict[str, Any]:
+    """What a flow sees of a contact (its state keeps a copy)."""
     return {
         "name": contact.name,
         "phone": contact.phone,

@@ -20,6 +20,7 @@ from bot.channels.twilio_base import TwilioAccount
 from bot.conversations import receive
 from bot.db import utcnow
 from bot.models import Message, MessageStatusEvent, advances
+from campaigns import tracking
 from web.auth.access import csrf, public
 from web.context import runtime
 from web.errors import BadInput, Forbidden
@@ -118,6 +119,10 @@ def message_status() -> Response:
                 setattr(message, column, utcnow())
             if update.status in ("failed", "undelivered"):
                 message.error_code, message.error_message = update.error_code, update.error_message
+        if message.recipient_id is not None:
+            # A campaign's opening message: its recipient row follows (also when this callback
+            # only settles an "unknown" send or fills a timestamp).
+            tracking.follow(db, message)
         db.add(
             MessageStatusEvent(
                 message_id=message.id,

@@ -92,6 +92,11 @@ def start(
         if at not in flow.nodes:
             raise EngineMisuse(f"node {at!r} is not in flow {flow.name!r}")
         state["node"] = at
+        node = flow.nodes[at]
+        # The template was this node's prompt: the voter has reached its funnel step.
+        if node.funnel:
+            state["funnel"].append(node.funnel)
+            run.emit(FunnelReached(step=node.funnel, at=run.now))
         return _finish(run, Park({"kind": "template"}))
     return _walk(run, Goto(flow.start))
 

@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -59,6 +59,9 @@ class Contact(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_seen_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Whether the number has WhatsApp: None until known (True once they write on WhatsApp,
+    # False once Twilio says it is not a WhatsApp user: errors 63003 / 63024).
+    whatsapp: Mapped[bool | None] = mapped_column(Boolean)
 
     tags: Mapped[list[ContactTag]] = relationship(
         back_populates="contact", cascade="all, delete-orphan", order_by="ContactTag.name"

@@ -91,6 +91,8 @@ class FlowSession(Base):
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The voter's first input after the start (a campaign's "replied_at").
+    replied_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     end_reason: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -105,6 +107,8 @@ class Message(Base):
     session_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("flow_sessions.id", ondelete="SET NULL"))
     sender_id: Mapped[int | None] = mapped_column(ForeignKey("senders.id"))
     campaign_id: Mapped[int | None] = mapped_column(BigId)
+    # A campaign's opening message names its recipient row (status callbacks update it).
+    recipient_id: Mapped[int | None] = mapped_column(BigId)
     direction: Mapped[str] = mapped_column(String(3))  # in, out
     # flow, consent (a STOP confirmation goes out even to an opted-out voter), direct, campaign
     purpose: Mapped[str] = mapped_column(String(16), default="flow")

@@ -1,0 +1,321 @@
+"""Claiming recipients for sending, and settling what the provider said.
+
+A batch job claims a handful of ``pending`` rows at a time with a conditional UPDATE
+(``pending -> sending``), so two jobs working on one batch never both send to a voter.
+In the same transaction it checks consent at send time, renders the template, stores the
+opening message (status ``sending``) and parks the voter's session at the flow's start
+(the template stands in for its first prompt). Only then does it call the provider: a
+row left ``sending`` by a worker that died is never sent again — the reconciler makes it
+``unknown`` and the status callback, which carries the message id, settles it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from bot.engine import Flow, start
+from bot.engine.events import FunnelReached
+from bot.models import ConsentStatus, Contact, FlowSession, FunnelEvent, Message, MessageStatusEvent, Sender
+from bot.router import contact_view
+from campaigns import templates, variables
+from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode, TemplateVersion
+
+R = Recipient.__table__
+M = Message.__table__
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """One recipient ready to send: everything the provider call needs."""
+
+    recipient_id: int
+    message_id: int
+    session_id: int | None
+    contact_id: int
+    to: str
+    text: str
+    choices: tuple[tuple[str, str], ...]
+    content_variables: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What became of one send."""
+
+    claimed: Claimed
+    status: str  # sent, delivered, unknown, failed, retry, not_sent
+    provider_id: str | None = None
+    error_code: str | None = None
+    error_msg: str | None = None
+
+
+def next_pending(db: Session, campaign_id: int, batch: int, limit: int, exclude: set[int]) -> list[int]:
+    """Ids of the batch's next pending rows (those retried in this run left out)."""
+    stmt = (
+        select(Recipient.id)
+        .where(Recipient.campaign_id == campaign_id, Recipient.batch == batch, Recipient.status == "pending")
+        .order_by(Recipient.id)
+        .limit(limit + len(exclude))
+    )
+    return [rid for rid in db.scalars(stmt) if rid not in exclude][:limit]
+
+
+def claim(
+    db: Session,
+    campaign: Campaign,
+    version: TemplateVersion,
+    flow: Flow,
+    sender: Sender,
+    ids: Sequence[int],
+    now: dt.datetime,
+) -> list[Claimed]:
+    """Move ``ids`` from pending to sending and prepare their messages; return those won."""
+    won = list(
+        db.scalars(
+            update(Recipient)
+            .where(Recipient.id.in_(ids), Recipient.status == "pending")
+            .values(status="sending", sending_at=now, attempts=Recipient.attempts + 1)
+            .returning(Recipient.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    if not won:
+        return []
+    rows = db.execute(select(Recipient.id, Recipient.contact_id).where(Recipient.id.in_(won))).all()
+    contacts = {
+        c.id: c
+        for c in db.scalars(
+            select(Contact).options(selectinload(Contact.tags)).where(Contact.id.in_([cid for _, cid in rows]))
+        )
+    }
+    values = variables.Values(db, variables.parse(campaign.variables), contacts.values())
+    out: list[Claimed] = []
+    skipped: list[dict[str, Any]] = []
+    for rid, cid in sorted(rows):
+        contact = contacts[cid]
+        bound = values.for_contact(cid)
+        if contact.consent == ConsentStatus.OPTED_OUT or bound is None:
+            # Consent (and the voter's data) are checked again at send time: a voter who
+            # opted out since the launch is not sent the campaign.
+            code = SkipCode.OPTED_OUT if contact.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
+            skipped.append({"rid": rid, "code": code.value})
+            continue
+        out.append(_prepare(db, campaign, version, flow, sender, rid, contact, bound, now))
+    if skipped:
+        db.execute(
+            update(R)
+            .where(R.c.id == bindparam("rid"))
+            .values(status=RecipientStatus.SKIPPED.value, skip_code=bindparam("code"), batch=None),
+            skipped,
+        )
+    return out
+
+
+def _prepare(
+    db: Session,
+    campaign: Campaign,
+    version: TemplateVersion,
+    flow: Flow,
+    sender: Sender,
+    rid: int,
+    contact: Contact,
+    bound: dict[str, str],
+    now: dt.datetime,
+) -> Claimed:
+    text = templates.render(version, bound)
+    choices = tuple((b, b) for b in version.buttons or [])
+    # The campaign's session replaces whatever the voter had open on this channel.
+    db.execute(
+        update(FlowSession)
+        .where(
+            FlowSession.contact_id == contact.id, FlowSession.channel == campaign.channel, FlowSession.status != "ended"
+        )
+        .values(status="ended", end_reason="superseded", ended_at=now, timeout_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    at = campaign.flow_node or flow.start
+    sprint = start(flow, contact_view(contact), channel=campaign.channel, now=_iso(now), at=at)
+    session = FlowSession(
+        contact_id=contact.id,
+        flow_name=flow.name,
+        flow_version=campaign.flow_version,
+        channel=campaign.channel,
+        sender_id=sender.id,
+        campaign_id=campaign.id,
+        status="waiting",
+        waiting_for="template",
+        state=sprint.state,
+        started_at=now,
+        expires_at=now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None,
+    )
+    db.add(session)
+    db.flush()
+    for event in sprint.events:
+        if isinstance(event, FunnelReached):
+            db.add(
+                FunnelEvent(
+                    session_id=session.id, contact_id=contact.id, flow_name=flow.name, step=event.step, reached_at=now
+                )
+            )
+    message = Message(
+        contact_id=contact.id,
+        session_id=session.id,
+        sender_id=sender.id,
+        campaign_id=campaign.id,
+        recipient_id=rid,
+        direction="out",
+        purpose="campaign",
+        channel=campaign.channel,
+        body=text,
+        media=[{"url": version.media_url, "type": version.media_kind}] if version.media_url else [],
+        choices=[{"key": k, "label": label} for k, label in choices],
+        node=at,
+        status="sending",
+        attempts=1,
+        created_at=now,
+    )
+    db.add(message)
+    db.flush()
+    db.execute(update(R).where(R.c.id == rid).values(message_id=message.id, session_id=session.id))
+    return Claimed(rid, message.id, session.id, contact.id, contact.phone, text, choices, bound)
+
+
+def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
+    """Store what the provider said about each send, in one transaction.
+
+    Statuses only move forward: a status callback that already moved a row on (it can
+    come before the provider's answer is stored) is not overwritten.
+    """
+    accepted = [o for o in outcomes if o.status in ("sent", "delivered", "unknown")]
+    if accepted:
+        params = [
+            {
+                "mid": o.claimed.message_id,
+                "rid": o.claimed.recipient_id,
+                "pid": o.provider_id,
+                "st": o.status,
+                "code": o.error_code,
+                "msg": o.error_msg,
+                "at": now if o.status != "unknown" else None,
+            }
+            for o in accepted
+        ]
+        for table, key in ((M, "mid"), (R, "rid")):
+            # A callback may have moved the row on already: the status only if still sending,
+            # the time it was sent whatever the status.
+            db.execute(
+                update(table)
+                .where(table.c.id == bindparam(key), table.c.status == "sending")
+                .values(status=bindparam("st"), error_code=bindparam("code")),
+                params,
+            )
+            stamped = [p for p in params if p["at"] is not None]
+            if stamped:
+                db.execute(
+                    update(table)
+                    .where(table.c.id == bindparam(key), table.c.sent_at.is_(None))
+                    .values(sent_at=bindparam("at")),
+                    stamped,
+                )
+                delivered = [p for p in stamped if p["st"] == "delivered"]
+                if delivered:
+                    db.execute(
+                        update(table)
+                        .where(table.c.id == bindparam(key), table.c.delivered_at.is_(None))
+                        .values(delivered_at=bindparam("at")),
+                        delivered,
+                    )
+        with_id = [p for p in params if p["pid"]]
+        if with_id:
+            db.execute(
+                update(M)
+                .where(M.c.id == bindparam("mid"), M.c.provider_id.is_(None))
+                .values(provider_id=bindparam("pid")),
+                with_id,
+            )
+    for o in (o for o in outcomes if o.status != "not_sent"):
+        db.add(
+            MessageStatusEvent(
+                message_id=o.claimed.message_id,
+                status=_event_status(o),
+                error_code=o.error_code,
+                raw={"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
+            )
+        )
+    _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
+    _unsent(db, [o for o in outcomes if o.status == "not_sent"])
+
+
+def _event_status(o: Outcome) -> str:
+    return "failed" if o.status == "retry" else o.status
+
+
+def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
+    if not outcomes:
+        return
+    params = [
+        {
+            "mid": o.claimed.message_id,
+            "rid": o.claimed.recipient_id,
+            "sid": o.claimed.session_id,
+            "code": o.error_code,
+            "msg": (o.error_msg or "")[:500],
+            "at": now,
+            "rst": "pending" if o.status == "retry" else "failed",
+        }
+        for o in outcomes
+    ]
+    # The message of a failed attempt stays on the timeline, failed; a retryable failure
+    # puts the recipient back to pending for a later attempt (a new message).
+    db.execute(
+        update(M)
+        .where(M.c.id == bindparam("mid"))
+        .values(
+            status="failed", error_code=bindparam("code"), error_message=bindparam("msg"), failed_at=bindparam("at")
+        ),
+        params,
+    )
+    db.execute(
+        update(R)
+        .where(R.c.id == bindparam("rid"), R.c.status == "sending")
+        .values(
+            status=bindparam("rst"), error_code=bindparam("code"), error_msg=bindparam("msg"), failed_at=bindparam("at")
+        ),
+        params,
+    )
+    S = FlowSession.__table__
+    db.execute(
+        update(S)
+        .where(S.c.id == bindparam("sid"), S.c.status != "ended")
+        .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
+        [p for p in params if p["sid"]],
+    )
+
+
+def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:
+    """Sends stopped before the provider was called (pause, abort): back to pending, no trace."""
+    if not outcomes:
+        return
+    rids = [o.claimed.recipient_id for o in outcomes]
+    db.execute(
+        update(Recipient)
+        .where(Recipient.id.in_(rids), Recipient.status == "sending")
+        .values(status="pending", attempts=Recipient.attempts - 1, message_id=None, session_id=None)
+        .execution_options(synchronize_session=False)
+    )
+    mids = [o.claimed.message_id for o in outcomes]
+    db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.message_id.in_(mids)))
+    db.execute(delete(Message).where(Message.id.in_(mids)))
+    db.execute(
+        delete(FlowSession).where(FlowSession.id.in_([o.claimed.session_id for o in outcomes if o.claimed.session_id]))
+    )
+
+
+def _iso(now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%dT%H:%M:%SZ")

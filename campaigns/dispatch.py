@@ -1,0 +1,195 @@
+"""The batch sender: one RQ job sends one batch of a campaign, at its pace, concurrently.
+
+Provider calls take 100–300 ms, so a batch keeps many in flight: it reserves about a
+second of send slots from the shared pace (``campaigns.ratelimit``), claims that many
+rows, and hands each to a thread that waits for its slot and calls the provider. The
+campaign's status is read at least every half second and checked again right before
+each call, so a pause or an abort holds within a second; rows stopped that way go back
+to ``pending`` untouched. Retryable failures put the row back to ``pending`` and the
+batch is queued again later; permanent ones fail with the provider's code.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import logging
+import math
+import time
+from typing import Any
+
+from sqlalchemy import select, update
+
+from bot.channels import SendError
+from bot.channels.base import Outbound
+from bot.consent import ConsentLedger
+from bot.db import Database, utcnow
+from bot.flowlibrary import FlowLibrary
+from bot.models import Contact, Sender
+from bot.outbox import NoProvider, provider_for
+from bot.settings import Settings
+from campaigns import ratelimit
+from campaigns.claims import Claimed, Outcome, claim, next_pending, settle
+from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
+
+log = logging.getLogger(__name__)
+MAX_IN_FLIGHT = 48
+MAX_ATTEMPTS = 5
+STATUS_EVERY_S = 0.5
+# Twilio errors that say something lasting about the voter's number.
+OPTED_OUT_AT_CARRIER = "21610"
+NOT_ON_WHATSAPP = ("63003", "63024")
+
+
+class BatchSender:
+    """Sends one batch of one campaign (``send_batch`` job)."""
+
+    def __init__(self, db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int) -> None:
+        self.db = db
+        self.settings = settings
+        self.conn = conn
+        self.campaign_id = campaign_id
+        self.batch = batch
+        self._status = ""
+        self._status_read = 0.0
+        self.retried: set[int] = set()
+        self.counts: dict[str, int] = {}
+
+    def run(self) -> dict[str, Any]:
+        """Send every pending row of the batch; return counts by outcome."""
+        with self.db.session() as db:
+            campaign = db.get(Campaign, self.campaign_id)
+            if campaign is None or campaign.status != CampaignStatus.ACTIVE:
+                return {"stopped": f"campaign is {campaign.status if campaign else 'gone'}"}
+            version = db.get(TemplateVersion, campaign.template_version_id)
+            sender = db.get(Sender, campaign.sender_id)
+            found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
+            db.expunge_all()
+        if version is None or sender is None or found is None:
+            return {"stopped": "the campaign's template version, sender or flow is missing"}
+        flow, _ = found
+        try:
+            provider = provider_for(self.settings, sender)
+        except NoProvider as exc:
+            log.error("campaign %s: %s", self.campaign_id, exc)
+            return {"stopped": str(exc)}
+        paces = [
+            ratelimit.campaign_pace(campaign.id, campaign.pace_per_s),
+            ratelimit.sender_pace(sender.id, sender.rate_per_s),
+        ]
+        limiter = ratelimit.Limiter(self.conn)
+        chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(campaign.pace_per_s, sender.rate_per_s))))
+        with cf.ThreadPoolExecutor(
+            max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
+        ) as pool:
+            in_flight: list[cf.Future[Outcome]] = []
+            while self.active():
+                with self.db.session() as db:
+                    ids = next_pending(db, campaign.id, self.batch, chunk, self.retried)
+                if not ids:
+                    break
+                moments = limiter.reserve(paces, len(ids))
+                with self.db.session(write=True) as db:
+                    claimed = claim(db, campaign, version, flow, sender, ids, utcnow())
+                for item, moment in zip(claimed, moments, strict=False):
+                    in_flight.append(pool.submit(self._send, provider, campaign, version, sender, item, moment))
+                # Plan the next second only when this one's slots have come, storing
+                # finished sends meanwhile.
+                while moments and time.time() < moments[-1]:
+                    in_flight = self._store_done(in_flight)
+                    time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
+            cf.wait(in_flight)
+            self._store_done(in_flight)
+        self._finish(campaign)
+        return self.counts
+
+    def active(self) -> bool:
+        """True while the campaign is active (read from the database at most every 0.5 s)."""
+        if time.monotonic() - self._status_read >= STATUS_EVERY_S:
+            with self.db.session() as db:
+                self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
+            self._status_read = time.monotonic()
+        return self._status == CampaignStatus.ACTIVE
+
+    def _send(
+        self, provider: Any, campaign: Campaign, version: TemplateVersion, sender: Sender, item: Claimed, moment: float
+    ) -> Outcome:
+        ratelimit.wait_until(moment)
+        if not self.active():
+            return Outcome(item, "not_sent")
+        outbound = Outbound(
+            message_id=item.message_id,
+            to=item.to,
+            sender=sender.address,
+            channel=campaign.channel,
+            text=item.text,
+            media_urls=(version.media_url,) if version.media_url else (),
+            choices=item.choices,
+            content_sid=version.content_sid,
+            content_variables=item.content_variables if version.content_sid else None,
+            messaging_service_sid=sender.messaging_service_sid,
+            status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
+        )
+        try:
+            sent = provider.send(outbound)
+        except SendError as exc:
+            if exc.code == "timeout":
+                # The provider may have taken it: never send twice; the callback settles it.
+                return Outcome(item, "unknown", error_code="timeout", error_msg=exc.message)
+            retry = exc.retryable and self._attempts(item) < MAX_ATTEMPTS
+            return Outcome(
+                item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message
+            )
+        except Exception as exc:
+            log.exception("campaign %s: provider error sending to recipient %s", campaign.id, item.recipient_id)
+            return Outcome(item, "failed", error_code="provider_error", error_msg=f"{type(exc).__name__}: {exc}")
+        status = "delivered" if sent.status == "delivered" else "sent"
+        return Outcome(item, status, provider_id=sent.provider_id)
+
+    def _attempts(self, item: Claimed) -> int:
+        with self.db.session() as db:
+            return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
+
+    def _store_done(self, futures: list[cf.Future[Outcome]]) -> list[cf.Future[Outcome]]:
+        done = [f for f in futures if f.done()]
+        if not done:
+            return futures
+        outcomes = [f.result() for f in done]
+        with self.db.session(write=True) as db:
+            settle(db, outcomes, utcnow())
+            self._voter_facts(db, outcomes)
+        for o in outcomes:
+            self.counts[o.status] = self.counts.get(o.status, 0) + 1
+            if o.status == "retry":
+                self.retried.add(o.claimed.recipient_id)
+        return [f for f in futures if not f.done() or f not in done]
+
+    def _voter_facts(self, db: Any, outcomes: list[Outcome]) -> None:
+        """What a failure says about the voter: opted out at the carrier, or no WhatsApp."""
+        for o in outcomes:
+            if o.error_code == OPTED_OUT_AT_CARRIER:
+                contact = db.get(Contact, o.claimed.contact_id)
+                if contact is not None and contact.consent != "opted_out":
+                    ConsentLedger(db).record(
+                        contact,
+                        "opted_out",
+                        source="provider",
+                        note="Twilio 21610: the voter replied STOP to the carrier",
+                    )
+            elif o.error_code in NOT_ON_WHATSAPP:
+                db.execute(update(Contact).where(Contact.id == o.claimed.contact_id).values(whatsapp=False))
+
+    def _finish(self, campaign: Campaign) -> None:
+        from campaigns import operations
+
+        if self.retried:
+            operations.requeue_later(self.conn, campaign, self.batch)
+        with self.db.session(write=True) as db:
+            operations.complete_if_done(db, self.campaign_id)
+
+
+def send_batch(db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int) -> dict[str, Any]:
+    """Send one batch; safe to run twice (rows are claimed), logs what it did."""
+    started = time.monotonic()
+    counts = BatchSender(db, settings, conn, campaign_id, batch).run()
+    log.info("campaign %s batch %s: %s in %.1f s", campaign_id, batch, counts, time.monotonic() - started)
+    return counts

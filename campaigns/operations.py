@@ -1,0 +1,290 @@
+"""What operators do to campaigns: create, launch, schedule, pause, resume, abort, end, clone.
+
+Each operation is one transaction; jobs are queued only after it commits (a job that
+ran before the commit would find the campaign not yet active). The CLI, the console and
+the REST API all call these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rq import Queue
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from bot.db import utcnow
+from bot.flowlibrary import FlowLibrary
+from bot.models import FlowSession, Sender
+from bot.phones import InvalidPhone, PhoneParser
+from bot.runtime import Runtime
+from bot.segments import count as segment_count
+from campaigns import lifecycle, planner, readiness, templates
+from campaigns.lifecycle import TransitionRefused
+from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
+
+S = CampaignStatus
+COPY_FIELDS = (
+    "description",
+    "channel",
+    "sender_id",
+    "template_id",
+    "template_language",
+    "variables",
+    "segment",
+    "flow_name",
+    "flow_node",
+    "pace_per_s",
+    "test_numbers",
+    "is_test",
+)
+
+
+class CampaignError(ValueError):
+    """An operation cannot be done; the message says why and what to do."""
+
+
+def find(db: Session, campaign_id: int) -> Campaign:
+    """The campaign, or a ``CampaignError`` naming the id."""
+    campaign = db.get(Campaign, campaign_id)
+    if campaign is None:
+        raise CampaignError(f"no campaign {campaign_id}")
+    return campaign
+
+
+def resolve(db: Session, fields: dict[str, Any], *, region: str) -> dict[str, Any]:
+    """Turn a spec's names (sender number, template name) into ids; unknown ones become problems later."""
+    out = {k: v for k, v in fields.items() if k not in ("sender", "template", "language", "flow")}
+    out["flow_name"] = fields.get("flow")
+    out["template_language"] = fields.get("language")
+    sender = fields.get("sender")
+    if sender is not None:
+        out["sender_id"] = _sender_id(db, str(sender), fields.get("channel"), region)
+    elif fields.get("channel"):
+        # One healthy sender on the channel: take it, as a person would.
+        found = db.scalars(select(Sender.id).where(Sender.channel == fields["channel"], Sender.healthy.is_(True))).all()
+        out["sender_id"] = found[0] if len(found) == 1 else None
+    name = fields.get("template")
+    if name:
+        template_id = db.scalar(select(Template.id).where(Template.name == name))
+        if template_id is None:
+            raise CampaignError(f"template: no template named {name!r} (canvass templates list)")
+        out["template_id"] = template_id
+        if not out["template_language"]:
+            languages = db.scalars(
+                select(TemplateVersion.language).where(TemplateVersion.template_id == template_id)
+            ).all()
+            if len(set(languages)) == 1:
+                out["template_language"] = languages[0]
+    return out
+
+
+def _sender_id(db: Session, text: str, channel: str | None, region: str) -> int:
+    if text.isdigit() and len(text) < 8 and db.get(Sender, int(text)):
+        return int(text)
+    try:
+        e164 = PhoneParser(region).parse(text.removeprefix("whatsapp:")).e164
+    except InvalidPhone as exc:
+        raise CampaignError(f"sender: {text!r}: {exc.reason}") from None
+    stmt = select(Sender.id).where(Sender.address == e164)
+    if channel:
+        stmt = stmt.where(Sender.channel == channel)
+    sender_id = db.scalar(stmt)
+    if sender_id is None:
+        raise CampaignError(
+            f"sender: {e164} is not a {channel or ''} sender (canvass senders add {e164} --channel {channel})"
+        )
+    return sender_id
+
+
+def create(db: Session, fields: dict[str, Any], *, region: str, user: str | None = None) -> Campaign:
+    """Create a campaign from checked spec fields; it is ready at once when nothing is missing."""
+    campaign = Campaign(status=S.DRAFT.value, created_by=user, problems=[], **resolve(db, fields, region=region))
+    db.add(campaign)
+    db.flush()
+    refresh(db, campaign, region=region)
+    return campaign
+
+
+def refresh(db: Session, campaign: Campaign, *, region: str) -> list[str]:
+    """Recheck a draft or ready campaign and move it between draft and ready accordingly."""
+    found = readiness.problems(db, campaign, region=region)
+    campaign.problems = found
+    db.flush()
+    if campaign.status == S.DRAFT and not found:
+        lifecycle.move(db, campaign, S.READY)
+    elif campaign.status == S.READY and found:
+        lifecycle.move(db, campaign, S.DRAFT)
+    return found
+
+
+def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> planner.Plan:
+    """Launch now (ready or scheduled -> active): pin versions, plan recipients, queue batches.
+
+    Launching an active campaign again only queues its pending batches again (harmless:
+    the jobs claim their rows).
+    """
+    now = now or utcnow()
+    region = rt.settings.default_region
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        if campaign.status not in (S.ACTIVE, S.PAUSED):
+            _check_launchable(db, campaign, region)
+            _pin(db, campaign, now)
+            lifecycle.move(db, campaign, S.ACTIVE, now=now)
+        elif campaign.status == S.PAUSED:
+            raise CampaignError(
+                f"campaign {campaign.id} is paused: resume it instead (canvass campaigns resume {campaign.id})"
+            )
+        plan = planner.plan(db, campaign, test_phones=_test_phones(campaign, region), now=now)
+        campaign.planned = plan.total
+        if not plan.pending:
+            complete_if_done(db, campaign.id)
+    planner.enqueue(rt.redis, campaign, plan.batches)
+    return plan
+
+
+def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
+    if not lifecycle.allowed(campaign.status, S.ACTIVE):
+        raise TransitionRefused(campaign.id, campaign.status, S.ACTIVE)
+    found = readiness.problems(db, campaign, region=region)
+    if found:
+        campaign.problems = found
+        raise CampaignError(f"campaign {campaign.id} cannot be launched:\n  " + "\n  ".join(found))
+    if not campaign.is_test and not segment_count(db, campaign.segment):
+        raise CampaignError(f"campaign {campaign.id} cannot be launched: its audience is empty")
+
+
+def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
+    """Fix the template version and flow version this campaign sends and runs."""
+    assert campaign.template_id is not None and campaign.template_language and campaign.flow_name
+    version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
+    assert version is not None  # readiness checked it
+    if version.used_at is None:
+        version.used_at = now
+    campaign.template_version_id = version.id
+    found = FlowLibrary(db).get(campaign.flow_name)
+    assert found is not None
+    campaign.flow_version = found[1]
+
+
+def _test_phones(campaign: Campaign, region: str) -> list[str] | None:
+    if not campaign.is_test:
+        return None
+    parser = PhoneParser(region)
+    return [parser.parse(n).e164 for n in campaign.test_numbers]
+
+
+def schedule(rt: Runtime, campaign_id: int, at: dt.datetime, *, now: dt.datetime | None = None) -> Campaign:
+    """Ready -> scheduled: the scheduler launches it at ``at``."""
+    now = now or utcnow()
+    if at <= now:
+        raise CampaignError(f"{at.isoformat()} is in the past: launch it now instead")
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        if campaign.status == S.READY:
+            _check_launchable(db, campaign, rt.settings.default_region)
+        lifecycle.move(db, campaign, S.SCHEDULED, scheduled_at=at)
+        return campaign
+
+
+def simple_move(rt: Runtime, campaign_id: int, target: CampaignStatus, **values: Any) -> Campaign:
+    """Unschedule (-> ready), pause, complete: a move and nothing else."""
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        lifecycle.move(db, campaign, target, **values)
+        return campaign
+
+
+def resume(rt: Runtime, campaign_id: int) -> planner.Plan:
+    """Paused -> active, and queue the batches that still have pending rows."""
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        lifecycle.move(db, campaign, S.ACTIVE, launched_at=campaign.launched_at)
+        plan = planner.summary(db, campaign)
+    planner.enqueue(rt.redis, campaign, plan.batches)
+    return plan
+
+
+def stop(rt: Runtime, campaign_id: int, target: CampaignStatus) -> Campaign:
+    """Abort, or end a completed campaign: its voters are released, its waiting sessions end."""
+    now = utcnow()
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        lifecycle.move(db, campaign, target, now=now)
+        db.execute(
+            update(FlowSession)
+            .where(FlowSession.campaign_id == campaign.id, FlowSession.status != "ended")
+            .values(status="ended", end_reason=f"campaign_{target.value}", ended_at=now, timeout_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        return campaign
+
+
+def clone(rt: Runtime, campaign_id: int, *, user: str | None = None, **changes: Any) -> Campaign:
+    """A new campaign with the same settings (a draft, or ready when nothing is missing)."""
+    with rt.db.session(write=True) as db:
+        source = find(db, campaign_id)
+        name = changes.pop("name", None) or f"{source.name} (copy)"
+        fields = {f: getattr(source, f) for f in COPY_FIELDS} | changes
+        copy = Campaign(name=name, status=S.DRAFT.value, created_by=user, parent_id=source.id, problems=[], **fields)
+        db.add(copy)
+        db.flush()
+        refresh(db, copy, region=rt.settings.default_region)
+        return copy
+
+
+def test_send(
+    rt: Runtime, campaign_id: int, numbers: list[str], *, user: str | None = None
+) -> tuple[Campaign, planner.Plan]:
+    """Send the campaign to test numbers only, as a test campaign of its own (same rules)."""
+    with rt.db.session(write=True) as db:
+        name = find(db, campaign_id).name
+    copy = clone(rt, campaign_id, user=user, name=f"{name} (test)", is_test=True, test_numbers=list(numbers))
+    if copy.status != S.READY:
+        raise CampaignError(f"test campaign {copy.id} cannot be sent:\n  " + "\n  ".join(copy.problems))
+    return copy, launch(rt, copy.id)
+
+
+def remove(rt: Runtime, campaign_id: int) -> None:
+    """Delete a draft (anything that may have sent is kept for the record)."""
+    with rt.db.session(write=True) as db:
+        campaign = find(db, campaign_id)
+        if campaign.status != S.DRAFT:
+            raise CampaignError(
+                f"campaign {campaign.id} is {campaign.status}: only drafts can be deleted (abort it instead)"
+            )
+        db.execute(delete(Campaign).where(Campaign.id == campaign.id))
+
+
+def complete_if_done(db: Session, campaign_id: int) -> bool:
+    """Active -> completed once no row is pending or sending."""
+    busy = db.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .where(Recipient.campaign_id == campaign_id, Recipient.status.in_(("pending", "sending")))
+    )
+    if busy:
+        return False
+    done = db.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == S.ACTIVE.value)
+        .values(status=S.COMPLETED.value, completed_at=utcnow(), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return bool(done)
+
+
+def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:
+    """Queue a batch again after a back-off (its retryable failures are pending again)."""
+    attempt = int(conn.incr(f"canvass:batch-retries:{campaign.id}:{batch}"))
+    conn.expire(f"canvass:batch-retries:{campaign.id}:{batch}", 7 * 24 * 3600)
+    delay = dt.timedelta(seconds=min(600, 30 * 2 ** (attempt - 1)))
+    Queue(planner.SEND_QUEUE, connection=conn).enqueue_in(
+        delay,
+        "campaigns.tasks.send_batch",
+        campaign.id,
+        batch,
+        job_id=f"{planner.job_id(campaign.id, batch)}-r{attempt}",
+    )

@@ -1,0 +1,182 @@
+"""The planner: at launch, one recipient row per voter of the audience, in one SQL statement.
+
+``INSERT INTO campaign_recipients ... SELECT ... FROM contacts WHERE <segment>``: the
+database decides each voter's skip code and batch number, so planning a million voters
+never loops over them in Python. A voter is skipped (first match wins):
+
+    opted_out          the consent ledger says opted out
+    invalid_number     the number is not a valid number (kind unknown)
+    not_mobile         WhatsApp or SMS to a line that is not a mobile (landlines are for calls)
+    no_whatsapp        WhatsApp to a number known not to have it
+    handoff_open       a person is talking with the voter (an open handoff case)
+    engaged_elsewhere  the voter is in another live campaign (active, paused, or completed
+                       and not yet ended); test campaigns never engage anyone
+    missing_variable   a variable of the template has no value for this voter
+
+Pending rows are numbered into batches of ``batch_size`` in contact order; each batch is
+one RQ job ``batch-{campaign}-{n}``, queued with ``enqueue_many``. Planning twice is
+harmless: the rows exist already, so nothing is inserted again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from rq import Queue
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, literal, not_, null, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.db import utcnow
+from bot.models import ConsentStatus, Contact, HandoffCase
+from bot.phones import MOBILE_KINDS
+from bot.segments import compile_segment
+from campaigns import variables
+from campaigns.lifecycle import ENGAGING
+from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
+
+SEND_QUEUE = "sends"
+MIN_BATCH, MAX_BATCH = 20, 500
+# About this many seconds of sending per batch job: long enough to amortise the job,
+# short enough that a crash or a pause redoes little.
+BATCH_SECONDS = 60
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What launching produced."""
+
+    total: int
+    pending: int
+    skipped: dict[str, int]
+    batches: list[int]
+
+
+def batch_size(pace_per_s: float) -> int:
+    """Recipients per batch job for a pace."""
+    return int(min(MAX_BATCH, max(MIN_BATCH, pace_per_s * BATCH_SECONDS)))
+
+
+def skip_checks(campaign: Campaign, dialect: str) -> list[tuple[SkipCode, ColumnElement[bool]]]:
+    """The SQL test of every skip code, in the order they are applied."""
+    other = aliased(Recipient)
+    others = aliased(Campaign)
+    checks: list[tuple[SkipCode, ColumnElement[bool]]] = [
+        (SkipCode.OPTED_OUT, Contact.consent == ConsentStatus.OPTED_OUT.value),
+        (SkipCode.INVALID_NUMBER, Contact.phone_kind.in_(("unknown", "invalid"))),
+    ]
+    if campaign.channel in ("whatsapp", "sms"):
+        checks.append((SkipCode.NOT_MOBILE, Contact.phone_kind.not_in(sorted(MOBILE_KINDS))))
+    if campaign.channel == "whatsapp":
+        checks.append((SkipCode.NO_WHATSAPP, Contact.whatsapp.is_(False)))
+    checks.append(
+        (SkipCode.HANDOFF_OPEN, exists().where(HandoffCase.contact_id == Contact.id, HandoffCase.status == "open"))
+    )
+    if not campaign.is_test:
+        engaged = (
+            select(literal(1))
+            .select_from(other)
+            .join(others, others.id == other.campaign_id)
+            .where(
+                other.contact_id == Contact.id,
+                other.campaign_id != campaign.id,
+                other.status != RecipientStatus.SKIPPED.value,
+                others.is_test.is_(False),
+                others.status.in_([s.value for s in ENGAGING]),
+            )
+        )
+        checks.append((SkipCode.ENGAGED_ELSEWHERE, engaged.exists()))
+    bindings = variables.parse(campaign.variables)
+    present = variables.present(bindings)
+    checks.append((SkipCode.MISSING_VARIABLE, not_(present)))
+    return checks
+
+
+def audience(db: Session, campaign: Campaign, region_numbers: list[str] | None = None) -> ColumnElement[bool]:
+    """Who the campaign is for: its segment, or for a test campaign its test numbers."""
+    if campaign.is_test:
+        return Contact.phone.in_(region_numbers or []) if region_numbers else false()
+    return compile_segment(campaign.segment, dialect=db.get_bind().dialect.name)
+
+
+def plan(
+    db: Session, campaign: Campaign, *, test_phones: list[str] | None = None, now: dt.datetime | None = None
+) -> Plan:
+    """Insert the campaign's recipient rows (once) and report what they are."""
+    now = now or utcnow()
+    size = campaign.batch_size or batch_size(campaign.pace_per_s)
+    campaign.batch_size = size
+    already = db.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
+    if not already:
+        dialect = db.get_bind().dialect.name
+        skip = case(*[(cond, literal(code.value)) for code, cond in skip_checks(campaign, dialect)], else_=null())
+        voters = (
+            select(Contact.id.label("contact_id"), skip.label("skip_code"))
+            .where(audience(db, campaign, test_phones))
+            .subquery()
+        )
+        waiting = voters.c.skip_code.is_(None)
+        number = func.row_number().over(partition_by=waiting, order_by=voters.c.contact_id) - 1
+        rows = select(
+            literal(campaign.id),
+            voters.c.contact_id,
+            case((waiting, number // size), else_=null()),
+            literal(campaign.channel),
+            case((waiting, literal(RecipientStatus.PENDING.value)), else_=literal(RecipientStatus.SKIPPED.value)),
+            voters.c.skip_code,
+            literal(0),
+            case((waiting, literal(now, type_=Recipient.queued_at.type)), else_=null()),
+        )
+        columns = ["campaign_id", "contact_id", "batch", "channel", "status", "skip_code", "attempts", "queued_at"]
+        db.execute(insert(Recipient).from_select(columns, rows))
+    return summary(db, campaign)
+
+
+def summary(db: Session, campaign: Campaign) -> Plan:
+    """Counts of the planned rows, and the batches that still hold pending rows."""
+    rows = db.execute(
+        select(Recipient.status, Recipient.skip_code, func.count())
+        .where(Recipient.campaign_id == campaign.id)
+        .group_by(Recipient.status, Recipient.skip_code)
+    ).all()
+    skipped = {code: n for status, code, n in rows if status == RecipientStatus.SKIPPED and code}
+    pending = sum(n for status, _, n in rows if status == RecipientStatus.PENDING)
+    batches = list(
+        db.scalars(
+            select(Recipient.batch)
+            .where(and_(Recipient.campaign_id == campaign.id, Recipient.status == RecipientStatus.PENDING.value))
+            .group_by(Recipient.batch)
+            .order_by(Recipient.batch)
+        )
+    )
+    return Plan(
+        total=sum(n for *_, n in rows), pending=pending, skipped=skipped, batches=[b for b in batches if b is not None]
+    )
+
+
+def job_id(campaign_id: int, batch: int) -> str:
+    """The fixed RQ job id of a batch (RQ allows letters, digits, _ and -)."""
+    return f"batch-{campaign_id}-{batch}"
+
+
+def enqueue(conn: object, campaign: Campaign, batches: list[int]) -> int:
+    """Queue one send job per batch in one round trip; return how many were queued."""
+    if not batches:
+        return 0
+    queue = Queue(SEND_QUEUE, connection=conn)  # type: ignore[arg-type]
+    size = campaign.batch_size or MAX_BATCH
+    timeout = int(size / max(campaign.pace_per_s, 0.01) * 3 + 300)
+    queue.enqueue_many(
+        [
+            Queue.prepare_data(
+                "campaigns.tasks.send_batch",
+                args=(campaign.id, n),
+                job_id=job_id(campaign.id, n),
+                timeout=timeout,
+                result_ttl=3600,
+                failure_ttl=7 * 24 * 3600,
+            )
+            for n in batches
+        ]
+    )
+    return len(batches)

@@ -1,0 +1,120 @@
+"""Live numbers of a campaign: counts by status and skip code, rates, why some were not sent.
+
+Progress shows what operators watch: **pending** (not sent yet: pending and sending),
+**completed** (handed to the provider: sent, delivered, read, and unknown — sent but not
+yet confirmed), **failed** (failed, undelivered) and **skipped**. Rates are over the
+messages handed to the provider.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.models import FlowSession
+from campaigns.models import Campaign, Recipient
+
+GROUPS = {
+    "pending": ("pending", "sending"),
+    "completed": ("sent", "delivered", "read", "unknown"),
+    "failed": ("failed", "undelivered"),
+    "skipped": ("skipped",),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """A campaign's numbers at one moment."""
+
+    campaign_id: int
+    status: str
+    total: int
+    by_status: dict[str, int]
+    skipped: dict[str, int]  # by skip code
+    failed: dict[str, int]  # by error code
+    replied: int
+    flows_completed: int
+
+    def group(self, name: str) -> int:
+        """Pending, completed, failed or skipped."""
+        return sum(self.by_status.get(s, 0) for s in GROUPS[name])
+
+    @property
+    def handed_over(self) -> int:
+        """Messages the provider took (the denominator of the rates)."""
+        return self.group("completed") + self.group("failed")
+
+    def rate(self, numerator: int) -> float:
+        """``numerator`` over the messages handed over (0 when none)."""
+        return round(numerator / self.handed_over, 4) if self.handed_over else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """For the API and ``campaigns status --json``."""
+        received = self.by_status.get("delivered", 0) + self.by_status.get("read", 0)
+        return {
+            "campaign_id": self.campaign_id,
+            "status": self.status,
+            "total": self.total,
+            "progress": {name: self.group(name) for name in GROUPS},
+            "by_status": self.by_status,
+            "not_sent": {"skipped": self.skipped, "failed": self.failed},
+            "replied": self.replied,
+            "flows_completed": self.flows_completed,
+            "rates": {
+                "received": self.rate(received),
+                "read": self.rate(self.by_status.get("read", 0)),
+                "replied": self.rate(self.replied),
+            },
+        }
+
+
+def measure(db: Session, campaign: Campaign) -> Progress:
+    """Count everything in three grouped queries."""
+    by_status: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    failed: dict[str, int] = {}
+    rows = db.execute(
+        select(Recipient.status, Recipient.skip_code, Recipient.error_code, func.count())
+        .where(Recipient.campaign_id == campaign.id)
+        .group_by(Recipient.status, Recipient.skip_code, Recipient.error_code)
+    )
+    for status, skip, error, n in rows:
+        by_status[status] = by_status.get(status, 0) + n
+        if status == "skipped" and skip:
+            skipped[skip] = skipped.get(skip, 0) + n
+        elif status in GROUPS["failed"]:
+            failed[error or "unknown"] = failed.get(error or "unknown", 0) + n
+    replied, completed = db.execute(
+        select(
+            func.count(FlowSession.replied_at),
+            func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
+        )
+        .select_from(Recipient)
+        .join(FlowSession, FlowSession.id == Recipient.session_id)
+        .where(Recipient.campaign_id == campaign.id)
+    ).one()
+    return Progress(
+        campaign_id=campaign.id,
+        status=campaign.status,
+        total=sum(by_status.values()),
+        by_status=by_status,
+        skipped=skipped,
+        failed=failed,
+        replied=replied or 0,
+        flows_completed=completed or 0,
+    )
+
+
+def bar(progress: Progress, width: int = 40) -> str:
+    """A one-line text bar: ``[####=====.....] 120/500 sent, 3 failed, 40 skipped``."""
+    total = max(progress.total, 1)
+    done, bad, skip = progress.group("completed"), progress.group("failed"), progress.group("skipped")
+    cells = [("#", done), ("x", bad), ("-", skip)]
+    drawn = "".join(ch * round(width * n / total) for ch, n in cells)[:width]
+    return (
+        f"[{drawn.ljust(width, '.')}] {done + bad + skip}/{progress.total}: "
+        f"{done} sent, {bad} failed, {skip} skipped, {progress.group('pending')} pending; {progress.replied} replied"
+    )

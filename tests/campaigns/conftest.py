@@ -1,0 +1,104 @@
+"""A small world for campaign tests: flows, templates, senders and voters on a real database."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.consent import ConsentLedger
+from bot.contacts import apply_tags, parse_tag
+from bot.engine import load_path
+from bot.flowlibrary import clear_cache
+from bot.flowstore import store
+from bot.models import Contact, Sender
+from bot.runtime import Runtime
+from campaigns import operations, spec, templates
+from campaigns.models import Campaign
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "campaigns" / "examples"
+WHATSAPP, SMS = "+919999900001", "+919999900002"
+
+
+@dataclasses.dataclass
+class World:
+    """The runtime plus helpers to add voters and campaigns."""
+
+    rt: Runtime
+
+    def voter(
+        self,
+        phone: str,
+        *tags: str,
+        name: str | None = "Asha",
+        kind: str = "mobile",
+        consent: str | None = None,
+        whatsapp: bool | None = None,
+        fields: dict[str, Any] | None = None,
+    ) -> int:
+        with self.rt.db.session() as db:
+            contact = Contact(phone=phone, phone_kind=kind, name=name, fields=fields or {}, whatsapp=whatsapp)
+            db.add(contact)
+            db.flush()
+            apply_tags(db, contact, [parse_tag(t) for t in tags])
+            if consent:
+                ConsentLedger(db).record(contact, consent, source="import")
+            return contact.id
+
+    def campaign(self, text: str, **changes: Any) -> Campaign:
+        fields = spec.parse(text, "spec.yaml")
+        fields.update(changes)
+        with self.rt.db.session() as db:
+            return operations.create(db, fields, region="IN")
+
+    def get(self, campaign_id: int) -> Campaign:
+        with self.rt.db.session() as db:
+            campaign = db.get(Campaign, campaign_id)
+            assert campaign is not None
+            return campaign
+
+
+BOOTH_SPEC = """
+name: Booth reminder
+channel: whatsapp
+sender: "+919999900001"
+template: {name: booth_reminder, language: en}
+variables:
+  1: {contact: name}
+  2: {tag: ward}
+audience: {tag: ward}
+flow: {name: booth_locator, at: knows}
+pace: 50/s
+"""
+
+
+@pytest.fixture
+def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    app = make_app(CANVASS_ACTIONS="flows.actions")
+    rt: Runtime = app.extensions["canvass"]
+    with rt.db.session() as db:
+        for name in ("booth_locator", "turnout_reminder"):
+            path = ROOT / "flows" / f"{name}.yaml"
+            store(db, load_path(path), path.read_text())
+        db.add(Sender(provider="sandbox", channel="whatsapp", address=WHATSAPP, healthy=True, rate_per_s=100))
+        db.add(Sender(provider="sandbox", channel="sms", address=SMS, healthy=True, rate_per_s=100))
+        for name in ("booth_reminder", "turnout_sms"):
+            path = EXAMPLES / f"{name}.template.yaml"
+            templates.store(db, templates.parse_file(path.read_text(), str(path)))
+        version = templates.latest_version(db, db.scalar(select_template_id("booth_reminder")), "en")
+        assert version is not None
+        templates.approve_in_sandbox(version)
+    clear_cache()
+    yield World(rt)
+    clear_cache()
+
+
+def select_template_id(name: str):  # type: ignore[no-untyped-def]
+    from campaigns.models import Template
+
+    return select(Template.id).where(Template.name == name)

@@ -1,0 +1,182 @@
+"""The batch sender: claims, send-time checks, pause within a second, provider failures."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from rq import Queue
+from sqlalchemy import func, select
+
+from bot.channels import SendError
+from bot.channels.base import Outbound, Sent
+from bot.consent import ConsentLedger
+from bot.models import Contact, FlowSession, FunnelEvent, Message
+from campaigns import dispatch, operations
+from campaigns.models import Recipient
+from tests.campaigns.conftest import BOOTH_SPEC, World
+
+
+def send(world: World, campaign_id: int, batch: int = 0) -> dict[str, int]:
+    return dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign_id, batch)
+
+
+def recipients(world: World, campaign_id: int) -> list[Recipient]:
+    with world.rt.db.session() as db:
+        return list(db.scalars(select(Recipient).where(Recipient.campaign_id == campaign_id).order_by(Recipient.id)))
+
+
+class Scripted:
+    """A provider whose answer per voter is scripted (a fake at the interface, for failures)."""
+
+    def __init__(self, answer: Callable[[Outbound], Sent]) -> None:
+        self.answer = answer
+        self.sent: list[Outbound] = []
+        self.lock = threading.Lock()
+
+    def send(self, message: Outbound) -> Sent:
+        with self.lock:
+            self.sent.append(message)
+        return self.answer(message)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Outbound], Sent]], Scripted]:
+    def install(answer: Callable[[Outbound], Sent]) -> Scripted:
+        provider = Scripted(answer)
+        monkeypatch.setattr(dispatch, "provider_for", lambda settings, sender: provider)
+        return provider
+
+    return install
+
+
+def test_a_batch_is_sent_once_with_sessions_parked_at_the_question(world: World) -> None:
+    ids = [world.voter(f"+91980000{i:04d}", "ward=3", name=f"V{i}") for i in range(3)]
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    assert send(world, campaign.id) == {"delivered": 3}
+    assert send(world, campaign.id) == {"stopped": "campaign is completed"}  # a second run sends nothing
+    rows = recipients(world, campaign.id)
+    assert [r.status for r in rows] == ["delivered"] * 3
+    assert all(r.attempts == 1 and r.sent_at and r.delivered_at for r in rows)
+    assert world.get(campaign.id).status == "completed"
+    with world.rt.db.session() as db:
+        messages = db.scalars(select(Message).where(Message.campaign_id == campaign.id).order_by(Message.id)).all()
+        assert next(m.body for m in messages).startswith("Namaste V0! Polling in ward 3")
+        assert messages[0].choices == [{"key": "Yes", "label": "Yes"}, {"key": "No", "label": "No"}]
+        assert {m.purpose for m in messages} == {"campaign"} and [m.recipient_id for m in messages] == [
+            r.id for r in rows
+        ]
+        sessions = db.scalars(select(FlowSession).where(FlowSession.campaign_id == campaign.id)).all()
+        assert {(s.status, s.waiting_for, s.state["node"]) for s in sessions} == {("waiting", "template", "knows")}
+        # The question the template stood in for is a funnel step the voter reached.
+        steps = db.scalars(select(FunnelEvent.step).where(FunnelEvent.contact_id == ids[0])).all()
+        assert steps == ["answered"]
+
+
+def test_consent_is_checked_again_at_send_time(world: World) -> None:
+    voter = world.voter("+919800000001", "ward=3")
+    world.voter("+919800000002", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    with world.rt.db.session() as db:
+        contact = db.get(Contact, voter)
+        assert contact is not None
+        ConsentLedger(db).record(contact, "opted_out", source="keyword", channel="whatsapp")
+    assert send(world, campaign.id) == {"delivered": 1}
+    skipped = next(r for r in recipients(world, campaign.id) if r.contact_id == voter)
+    assert (skipped.status, skipped.skip_code, skipped.message_id) == ("skipped", "opted_out", None)
+
+
+def test_pause_holds_within_a_second_and_resume_carries_on(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    provider = scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="queued"))
+    for i in range(40):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10)
+    operations.launch(world.rt, campaign.id)
+    runner = threading.Thread(target=send, args=(world, campaign.id))
+    runner.start()
+    time.sleep(1.0)
+    operations.simple_move(world.rt, campaign.id, operations.S.PAUSED)
+    paused_at = time.monotonic()
+    runner.join(timeout=10)
+    assert not runner.is_alive()
+    sent_by_pause = len(provider.sent)
+    time.sleep(0.5)
+    assert len(provider.sent) == sent_by_pause  # nothing after the pause
+    assert time.monotonic() - paused_at < 2.5
+    statuses = [r.status for r in recipients(world, campaign.id)]
+    assert "sending" not in statuses  # stopped sends went back to pending, untouched
+    assert 5 <= statuses.count("sent") == sent_by_pause <= 20, statuses
+    with world.rt.db.session() as db:
+        assert (
+            db.scalar(select(func.count()).select_from(Message).where(Message.campaign_id == campaign.id))
+            == sent_by_pause
+        )
+    plan = operations.resume(world.rt, campaign.id)
+    assert plan.pending == 40 - sent_by_pause and plan.batches == [0]
+    send(world, campaign.id)
+    assert [r.status for r in recipients(world, campaign.id)] == ["sent"] * 40
+    assert len({m.to for m in provider.sent}) == 40 == len(provider.sent)  # nobody twice
+
+
+def test_provider_failures(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    errors = {
+        "+919800000001": SendError("Too many requests", retryable=True, code="20429", status=429),
+        "+919800000002": SendError("Invalid 'To' number", retryable=False, code="21211", status=400),
+        "+919800000003": SendError("read timed out", retryable=True, code="timeout"),
+        "+919800000004": SendError("Attempt to send to unsubscribed recipient", retryable=False, code="21610"),
+        "+919800000005": SendError("not a WhatsApp user", retryable=False, code="63003"),
+    }
+
+    def answer(message: Outbound) -> Sent:
+        if message.to in errors:
+            raise errors[message.to]
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
+
+    scripted(answer)
+    ids = {phone: world.voter(phone, "ward=3") for phone in [*errors, "+919800000006"]}
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    counts = send(world, campaign.id)
+    assert counts == {"retry": 1, "failed": 3, "unknown": 1, "sent": 1}
+    got = {r.contact_id: r for r in recipients(world, campaign.id)}
+    retry = got[ids["+919800000001"]]
+    assert (retry.status, retry.attempts, retry.error_code) == ("pending", 1, "20429")
+    assert (got[ids["+919800000002"]].status, got[ids["+919800000002"]].error_code) == ("failed", "21211")
+    assert got[ids["+919800000003"]].status == "unknown"  # never re-sent blindly
+    assert got[ids["+919800000006"]].status == "sent"
+    # The retry is queued for later, under a job id of its own.
+    scheduled = Queue("sends", connection=world.rt.redis).scheduled_job_registry.get_job_ids()
+    assert scheduled == [f"batch-{campaign.id}-0-r1"]
+    with world.rt.db.session() as db:
+        assert db.get(Contact, ids["+919800000004"]).consent == "opted_out"  # type: ignore[union-attr]
+        assert db.get(Contact, ids["+919800000005"]).whatsapp is False  # type: ignore[union-attr]
+        failed_session = db.get(FlowSession, got[ids["+919800000002"]].session_id)
+        assert failed_session is not None and failed_session.end_reason == "not_sent"
+    assert world.get(campaign.id).status == "active"  # a row is still pending
+    # The retry succeeds: a new attempt, a new message; the failed one stays on the timeline.
+    del errors["+919800000001"]
+    assert send(world, campaign.id) == {"sent": 1}
+    retry = next(r for r in recipients(world, campaign.id) if r.contact_id == ids["+919800000001"])
+    assert (retry.status, retry.attempts) == ("sent", 2)
+    with world.rt.db.session() as db:
+        attempts = db.scalars(select(Message.status).where(Message.recipient_id == retry.id).order_by(Message.id)).all()
+    assert attempts == ["failed", "sent"]
+    assert world.get(campaign.id).status == "completed"
+
+
+def test_a_row_left_sending_by_a_dead_worker_is_never_sent_again(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    provider = scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="queued"))
+    world.voter("+919800000001", "ward=3")
+    world.voter("+919800000002", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    with world.rt.db.session() as db:
+        first = db.scalar(select(Recipient).where(Recipient.campaign_id == campaign.id).order_by(Recipient.id))
+        assert first is not None
+        first.status = "sending"  # what a worker killed mid-send leaves behind
+    send(world, campaign.id)
+    assert [m.to for m in provider.sent] == ["+919800000002"]
