@@ -96,11 +96,28 @@ def _purge_bodies(rt: runtime.Runtime) -> None:
         log.info("scheduler: purged the bodies of %d message(s) older than %d days", purged, rt.settings.retention_days)
 
 
+def _launch_due(rt: runtime.Runtime) -> None:
+    from campaigns.reconciler import launch_due
+
+    launch_due(rt)
+
+
+def _reconcile(rt: runtime.Runtime) -> None:
+    # The database is the truth: batches whose job vanished are queued again.
+    from campaigns.reconciler import reconcile
+
+    done = reconcile(rt)
+    if any(done.values()):
+        log.info("scheduler: campaigns reconciled: %s", done)
+
+
 PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
     Periodic("session-timeouts", 5, _fire_timeouts),
     Periodic("retention", 3600, _purge_bodies),
+    Periodic("campaign-schedule", 5, _launch_due),
+    Periodic("campaign-reconcile", 60, _reconcile),
 ]
 
 

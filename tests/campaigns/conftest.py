@@ -18,7 +18,7 @@ from bot.flowstore import store
 from bot.models import Contact, Sender
 from bot.runtime import Runtime
 from campaigns import operations, spec, templates
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Template
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "campaigns" / "examples"
@@ -77,10 +77,8 @@ pace: 50/s
 """
 
 
-@pytest.fixture
-def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
-    app = make_app(CANVASS_ACTIONS="flows.actions")
-    rt: Runtime = app.extensions["canvass"]
+def seed(rt: Runtime) -> None:
+    """Flows, sandbox senders, and the example templates (booth_reminder's English approved)."""
     with rt.db.session() as db:
         for name in ("booth_locator", "turnout_reminder"):
             path = ROOT / "flows" / f"{name}.yaml"
@@ -90,15 +88,17 @@ def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
         for name in ("booth_reminder", "turnout_sms"):
             path = EXAMPLES / f"{name}.template.yaml"
             templates.store(db, templates.parse_file(path.read_text(), str(path)))
-        version = templates.latest_version(db, db.scalar(select_template_id("booth_reminder")), "en")
+        template_id = db.scalar(select(Template.id).where(Template.name == "booth_reminder"))
+        version = templates.latest_version(db, template_id, "en")  # type: ignore[arg-type]
         assert version is not None
         templates.approve_in_sandbox(version)
     clear_cache()
+
+
+@pytest.fixture
+def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
+    app = make_app(CANVASS_ACTIONS="flows.actions")
+    rt: Runtime = app.extensions["canvass"]
+    seed(rt)
     yield World(rt)
     clear_cache()
-
-
-def select_template_id(name: str):  # type: ignore[no-untyped-def]
-    from campaigns.models import Template
-
-    return select(Template.id).where(Template.name == name)
