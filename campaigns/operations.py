@@ -146,9 +146,11 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
 
 
 def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
-    if not lifecycle.allowed(campaign.status, S.ACTIVE):
+    if not lifecycle.allowed(campaign.status, S.ACTIVE) and campaign.status != S.DRAFT:
         raise TransitionRefused(campaign.id, campaign.status, S.ACTIVE)
     found = readiness.problems(db, campaign, region=region)
+    if campaign.status == S.DRAFT and not found:
+        lifecycle.move(db, campaign, S.READY)  # it became complete since it was last checked
     if found:
         campaign.problems = found
         raise CampaignError(f"campaign {campaign.id} cannot be launched:\n  " + "\n  ".join(found))

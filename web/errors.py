@@ -8,6 +8,9 @@ from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from campaigns.lifecycle import TransitionRefused
+from campaigns.operations import CampaignError
+
 log = logging.getLogger(__name__)
 
 
@@ -92,6 +95,15 @@ def init_app(app: Flask) -> None:
         if isinstance(exc, Unauthorized) and wants_json():
             response.headers["WWW-Authenticate"] = 'Bearer realm="canvass"'
         return response
+
+    @app.errorhandler(TransitionRefused)
+    def campaign_status(exc: TransitionRefused) -> Response:
+        # The campaign's status does not allow it: a conflict with its current state.
+        return _render(409, "campaign_status", str(exc), "status")
+
+    @app.errorhandler(CampaignError)
+    def campaign_error(exc: CampaignError) -> Response:
+        return _render(422, "invalid", str(exc), "campaign")
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError) -> Response:

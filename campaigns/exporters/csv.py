@@ -12,7 +12,9 @@ voter's ``error_code`` is the skip code.
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections.abc import Iterator
 from typing import IO, Any
 
 from bot.spreadsheet import formula_safe
@@ -62,11 +64,20 @@ class FunnelCsv(Exporter):
 
     def write(self, out: IO[str]) -> int:
         """Write the CSV to a text stream; return the number of rows."""
-        writer = csv.writer(out, lineterminator="\r\n")
+        n = 0
+        for text, rows in self.chunks():
+            out.write(text)
+            n += rows
+        return n
+
+    def chunks(self) -> Iterator[tuple[str, int]]:
+        """The CSV as pieces of text (header first, then a piece per chunk of rows) and their row counts."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(self.header())
+        yield _drain(buffer), 0
         voice = self.campaign.channel == "voice"
         steps, saves = self.steps, self.saves
-        n = 0
         for chunk in self.rows():
             lines = []
             for row in chunk:
@@ -89,10 +100,16 @@ class FunnelCsv(Exporter):
                     iso(completed),
                 ]
                 if voice:
-                    line += ["", ""]  # filled once call campaigns land (IVR)
+                    line += ["", ""]  # answered_by, call_duration_s: call campaigns fill them (IVR)
                 line += [iso(row.funnel.get(s)) for s in steps]
                 line += [answer_cell(row.answers.get(a)) for a in saves]
                 lines.append(line)
             writer.writerows(lines)
-            n += len(lines)
-        return n
+            yield _drain(buffer), len(lines)
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

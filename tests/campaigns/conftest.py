@@ -30,6 +30,7 @@ class World:
     """The runtime plus helpers to add voters and campaigns."""
 
     rt: Runtime
+    app: Any = None
 
     def voter(
         self,
@@ -100,5 +101,5 @@ def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
     app = make_app(CANVASS_ACTIONS="flows.actions")
     rt: Runtime = app.extensions["canvass"]
     seed(rt)
-    yield World(rt)
+    yield World(rt, app)
     clear_cache()

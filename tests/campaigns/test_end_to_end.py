@@ -67,7 +67,7 @@ def test_a_campaign_from_spec_to_export(cli, app, backend, tmp_path: Path) -> No
     campaign_id = draft.output.strip().splitlines()[0]
     assert "is draft" in draft.output and "not approved (canvass templates submit)" in draft.output
     refused = cli("campaigns", "launch", campaign_id)
-    assert refused.exit_code == 1 and "cannot launch it" in refused.output
+    assert refused.exit_code == 1 and "cannot be launched:\n  template: booth_reminder (en) is draft" in refused.output
     assert "approved" in cli("templates", "submit", "booth_reminder", "--language", "en").output
     assert cli("campaigns", "create", str(spec)).exit_code == 0  # a second one, ready at once
     campaign_id = str(int(campaign_id) + 1)

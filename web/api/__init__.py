@@ -120,4 +120,4 @@ def segment_count() -> Any:
 
 
 # More routes on the same blueprint, one module per area.
-from web.api import conversations  # noqa: E402, F401
+from web.api import campaigns, conversations, templates  # noqa: E402, F401
