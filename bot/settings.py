@@ -49,6 +49,9 @@ class Settings:
     testing: bool = False
     # Message bodies older than this are purged (statuses, times and funnel steps stay).
     retention_days: int = 30
+    # Send windows and blackouts every campaign obeys, whatever its own settings say.
+    send_windows: tuple[Any, ...] = ()
+    blackouts: tuple[Any, ...] = ()
 
     @property
     def cookies_secure(self) -> bool:
@@ -123,6 +126,7 @@ class Settings:
             raise SettingsError(
                 "CANVASS_RETENTION_DAYS", f"must be a whole number of days from 1 to 3650, got {retention_text!r}"
             )
+        windows, blackouts = _policy(get("CANVASS_SEND_WINDOW"), get("CANVASS_BLACKOUTS"))
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -141,6 +145,8 @@ class Settings:
             var_dir=var,
             testing=str(env.get("TESTING", "")).lower() in ("1", "true", "yes"),
             retention_days=int(retention_text),
+            send_windows=windows,
+            blackouts=blackouts,
         )
 
 
@@ -162,7 +168,25 @@ _FIELD_VARIABLES = {
     "var_dir": "CANVASS_VAR_DIR",
     "testing": "TESTING",
     "retention_days": "CANVASS_RETENTION_DAYS",
+    "send_windows": "CANVASS_SEND_WINDOW",
+    "blackouts": "CANVASS_BLACKOUTS",
 }
+
+
+def _policy(windows: str | None, blackouts: str | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    from bot.sendwindows import PolicyError, load_blackouts_file, parse_setting
+
+    try:
+        parsed_windows = parse_setting(windows) if windows else ()
+    except PolicyError as exc:
+        raise SettingsError("CANVASS_SEND_WINDOW", str(exc).removeprefix("send_window: ")) from None
+    try:
+        parsed_blackouts = load_blackouts_file(blackouts) if blackouts else ()
+    except OSError as exc:
+        raise SettingsError("CANVASS_BLACKOUTS", f"cannot read {blackouts!r}: {exc.strerror}") from None
+    except (PolicyError, ValueError) as exc:
+        raise SettingsError("CANVASS_BLACKOUTS", f"{blackouts}: {exc}") from None
+    return parsed_windows, parsed_blackouts
 
 
 def normalize_database_url(url: str) -> str:

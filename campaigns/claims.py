@@ -23,7 +23,9 @@ from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
 from bot.models import ConsentStatus, Contact, FlowSession, FunnelEvent, Message, MessageStatusEvent, Sender
 from bot.router import contact_view
+from bot.sendwindows import Policy
 from campaigns import templates, variables
+from campaigns.compliance import FALLBACK_ZONE
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode, TemplateVersion
 
 R = Recipient.__table__
@@ -42,6 +44,8 @@ class Claimed:
     text: str
     choices: tuple[tuple[str, str], ...]
     content_variables: dict[str, str]
+    # Seconds the provider may keep trying (SMS): never past the end of the voter's window.
+    validity_s: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,8 +78,14 @@ def claim(
     sender: Sender,
     ids: Sequence[int],
     now: dt.datetime,
-) -> list[Claimed]:
-    """Move ``ids`` from pending to sending and prepare their messages; return those won."""
+    policy: Policy | None = None,
+) -> tuple[list[Claimed], dict[int, dt.datetime]]:
+    """Move ``ids`` from pending to sending and prepare their messages.
+
+    Returns the rows won, and the rows whose voter may not be sent now (a send window or
+    a blackout), with the moment they may: those are back to ``pending``, untouched.
+    """
+    policy = policy or Policy()
     won = list(
         db.scalars(
             update(Recipient)
@@ -86,7 +96,7 @@ def claim(
         )
     )
     if not won:
-        return []
+        return [], {}
     rows = db.execute(select(Recipient.id, Recipient.contact_id).where(Recipient.id.in_(won))).all()
     contacts = {
         c.id: c
@@ -97,8 +107,14 @@ def claim(
     values = variables.Values(db, variables.parse(campaign.variables), contacts.values())
     out: list[Claimed] = []
     skipped: list[dict[str, Any]] = []
+    deferred: dict[int, dt.datetime] = {}
     for rid, cid in sorted(rows):
         contact = contacts[cid]
+        zone, tags = contact.timezone or FALLBACK_ZONE, {t.name: t.value for t in contact.tags}
+        allowed_at = policy.next_allowed(now, zone, tags)
+        if allowed_at > now:
+            deferred[rid] = allowed_at
+            continue
         bound = values.for_contact(cid)
         if contact.consent == ConsentStatus.OPTED_OUT or bound is None:
             # Consent (and the voter's data) are checked again at send time: a voter who
@@ -106,7 +122,11 @@ def claim(
             code = SkipCode.OPTED_OUT if contact.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
             skipped.append({"rid": rid, "code": code.value})
             continue
-        out.append(_prepare(db, campaign, version, flow, sender, rid, contact, bound, now))
+        claimed = _prepare(db, campaign, version, flow, sender, rid, contact, bound, now)
+        until = policy.open_until(now, zone, tags)
+        if until is not None:
+            claimed = dataclasses.replace(claimed, validity_s=max(1, int((until - now).total_seconds())))
+        out.append(claimed)
     if skipped:
         db.execute(
             update(R)
@@ -114,7 +134,14 @@ def claim(
             .values(status=RecipientStatus.SKIPPED.value, skip_code=bindparam("code"), batch=None),
             skipped,
         )
-    return out
+    if deferred:
+        db.execute(
+            update(Recipient)
+            .where(Recipient.id.in_(list(deferred)), Recipient.status == "sending")
+            .values(status="pending", sending_at=None, attempts=Recipient.attempts - 1)
+            .execution_options(synchronize_session=False)
+        )
+    return out, deferred
 
 
 def _prepare(

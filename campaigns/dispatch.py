@@ -12,6 +12,7 @@ batch is queued again later; permanent ones fail with the provider's code.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import datetime as dt
 import logging
 import math
 import time
@@ -27,7 +28,7 @@ from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
-from campaigns import ratelimit
+from campaigns import compliance, ratelimit
 from campaigns.claims import Claimed, Outcome, claim, next_pending, settle
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 
@@ -52,6 +53,8 @@ class BatchSender:
         self._status = ""
         self._status_read = 0.0
         self.retried: set[int] = set()
+        # Rows whose voters may not be sent yet (send window, blackout): when they may.
+        self.deferred: dict[int, dt.datetime] = {}
         self.counts: dict[str, int] = {}
 
     def run(self) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class BatchSender:
         except NoProvider as exc:
             log.error("campaign %s: %s", self.campaign_id, exc)
             return {"stopped": str(exc)}
+        policy = compliance.policy_for(self.settings, campaign)
         paces = [
             ratelimit.campaign_pace(campaign.id, campaign.pace_per_s),
             ratelimit.sender_pace(sender.id, sender.rate_per_s),
@@ -84,12 +88,13 @@ class BatchSender:
             in_flight: list[cf.Future[Outcome]] = []
             while self.active():
                 with self.db.session() as db:
-                    ids = next_pending(db, campaign.id, self.batch, chunk, self.retried)
+                    ids = next_pending(db, campaign.id, self.batch, chunk, self.retried | set(self.deferred))
                 if not ids:
                     break
                 moments = limiter.reserve(paces, len(ids))
                 with self.db.session(write=True) as db:
-                    claimed = claim(db, campaign, version, flow, sender, ids, utcnow())
+                    claimed, deferred = claim(db, campaign, version, flow, sender, ids, utcnow(), policy)
+                self.deferred.update(deferred)
                 for item, moment in zip(claimed, moments, strict=False):
                     in_flight.append(pool.submit(self._send, provider, campaign, version, sender, item, moment))
                 # Plan the next second only when this one's slots have come, storing
@@ -127,6 +132,7 @@ class BatchSender:
             content_sid=version.content_sid,
             content_variables=item.content_variables if version.content_sid else None,
             messaging_service_sid=sender.messaging_service_sid,
+            validity_s=item.validity_s if campaign.channel == "sms" else None,
             status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
         )
         try:
@@ -183,6 +189,8 @@ class BatchSender:
 
         if self.retried:
             operations.requeue_later(self.conn, campaign, self.batch)
+        if self.deferred:
+            operations.requeue_at(self.conn, campaign, self.batch, min(self.deferred.values()))
         with self.db.session(write=True) as db:
             operations.complete_if_done(db, self.campaign_id)
 

@@ -141,6 +141,12 @@ class Campaign(Base):
     flow_node: Mapped[str | None] = mapped_column(String(64))
     scheduled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     pace_per_s: Mapped[float] = mapped_column(Float, default=1.0)
+    # Send windows (preset names or {start, end, timezone}) and blackouts of its own, on top
+    # of the deployment's (CANVASS_SEND_WINDOW, CANVASS_BLACKOUTS); see bot.sendwindows.
+    send_windows: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    blackouts: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # When it must be done by (polls closing): a voter blacked out until then is skipped.
+    deadline: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     batch_size: Mapped[int | None] = mapped_column(Integer)
     created_by: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -20,7 +20,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
-from campaigns import lifecycle, planner, readiness, templates
+from campaigns import compliance, lifecycle, planner, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -137,7 +137,8 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
             raise CampaignError(
                 f"campaign {campaign.id} is paused: resume it instead (canvass campaigns resume {campaign.id})"
             )
-        plan = planner.plan(db, campaign, test_phones=_test_phones(campaign, region), now=now)
+        policy = compliance.policy_for(rt.settings, campaign)
+        plan = planner.plan(db, campaign, test_phones=_test_phones(campaign, region), now=now, policy=policy)
         campaign.planned = plan.total
         if not plan.pending:
             complete_if_done(db, campaign.id)
@@ -276,6 +277,14 @@ def complete_if_done(db: Session, campaign_id: int) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     return bool(done)
+
+
+def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> None:
+    """Queue a batch for when its waiting voters' send window opens (or their blackout ends)."""
+    job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
+    Queue(planner.SEND_QUEUE, connection=conn).enqueue_at(
+        when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job
+    )
 
 
 def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:

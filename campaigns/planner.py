@@ -5,6 +5,8 @@ database decides each voter's skip code and batch number, so planning a million 
 never loops over them in Python. A voter is skipped (first match wins):
 
     opted_out          the consent ledger says opted out
+    outside_blackout   a blackout for the voter (their constituency's silence before the
+                       poll) lasts past the campaign's deadline
     invalid_number     the number is not a valid number (kind unknown)
     not_mobile         WhatsApp or SMS to a line that is not a mobile (landlines are for calls)
     no_whatsapp        WhatsApp to a number known not to have it
@@ -31,7 +33,9 @@ from bot.db import utcnow
 from bot.models import ConsentStatus, Contact, HandoffCase
 from bot.phones import MOBILE_KINDS
 from bot.segments import compile_segment
+from bot.sendwindows import Policy
 from campaigns import variables
+from campaigns.compliance import blacked_out_until_deadline
 from campaigns.lifecycle import ENGAGING
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
 
@@ -57,12 +61,15 @@ def batch_size(pace_per_s: float) -> int:
     return int(min(MAX_BATCH, max(MIN_BATCH, pace_per_s * BATCH_SECONDS)))
 
 
-def skip_checks(campaign: Campaign, dialect: str) -> list[tuple[SkipCode, ColumnElement[bool]]]:
+def skip_checks(
+    campaign: Campaign, dialect: str, policy: Policy | None = None, now: dt.datetime | None = None
+) -> list[tuple[SkipCode, ColumnElement[bool]]]:
     """The SQL test of every skip code, in the order they are applied."""
     other = aliased(Recipient)
     others = aliased(Campaign)
     checks: list[tuple[SkipCode, ColumnElement[bool]]] = [
         (SkipCode.OPTED_OUT, Contact.consent == ConsentStatus.OPTED_OUT.value),
+        (SkipCode.OUTSIDE_BLACKOUT, blacked_out_until_deadline(policy or Policy(), campaign, now or utcnow())),
         (SkipCode.INVALID_NUMBER, Contact.phone_kind.in_(("unknown", "invalid"))),
     ]
     if campaign.channel in ("whatsapp", "sms"):
@@ -100,7 +107,12 @@ def audience(db: Session, campaign: Campaign, region_numbers: list[str] | None =
 
 
 def plan(
-    db: Session, campaign: Campaign, *, test_phones: list[str] | None = None, now: dt.datetime | None = None
+    db: Session,
+    campaign: Campaign,
+    *,
+    test_phones: list[str] | None = None,
+    now: dt.datetime | None = None,
+    policy: Policy | None = None,
 ) -> Plan:
     """Insert the campaign's recipient rows (once) and report what they are."""
     now = now or utcnow()
@@ -109,7 +121,9 @@ def plan(
     already = db.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
     if not already:
         dialect = db.get_bind().dialect.name
-        skip = case(*[(cond, literal(code.value)) for code, cond in skip_checks(campaign, dialect)], else_=null())
+        skip = case(
+            *[(cond, literal(code.value)) for code, cond in skip_checks(campaign, dialect, policy, now)], else_=null()
+        )
         voters = (
             select(Contact.id.label("contact_id"), skip.label("skip_code"))
             .where(audience(db, campaign, test_phones))

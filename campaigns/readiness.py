@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.phones import InvalidPhone, PhoneParser
@@ -44,6 +45,11 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         found.append("pace: must be more than 0 messages per second")
     if campaign.is_test:
         found += _test_numbers(db, campaign, region)
+    if campaign.deadline is not None:
+        if campaign.deadline <= utcnow():
+            found.append("deadline: it has passed")
+        elif campaign.scheduled_at is not None and campaign.scheduled_at >= campaign.deadline:
+            found.append("schedule: it is after the deadline")
     return found
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer
 # than this, with no job running its batch, was left by a worker that died.
 STALE_SENDING = dt.timedelta(minutes=2)
+RETRY = re.compile(r"-[rw]\d+$")
 
 
 def launch_due(rt: Runtime, now: dt.datetime | None = None) -> list[int]:
@@ -63,8 +65,9 @@ def _jobs_alive(rt: Runtime) -> set[str]:
     alive = set(queue.job_ids)
     alive |= set(StartedJobRegistry(queue=queue).get_job_ids())
     alive |= set(ScheduledJobRegistry(queue=queue).get_job_ids())
-    # A retry job (batch-7-3-r2) speaks for its batch too.
-    return alive | {job.rsplit("-r", 1)[0] for job in alive if "-r" in job}
+    # A retry (batch-7-3-r2) or a job waiting for a send window (batch-7-3-w1764000000)
+    # speaks for its batch too.
+    return alive | {RETRY.sub("", job) for job in alive}
 
 
 def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:

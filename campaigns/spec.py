@@ -8,13 +8,14 @@ example per channel, is in campaigns/README.md.
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Any
 
+from bot import sendwindows
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
 from bot.segments import SegmentError, compile_segment
+from bot.sendwindows import parse_when
 from campaigns import variables
 
 KEYS = {
@@ -50,22 +51,6 @@ def parse_pace(value: Any) -> float:
     if not 0 < rate <= MAX_PACE_PER_S:
         raise ValueError(f"pace: must be more than 0 and at most {MAX_PACE_PER_S:g}/s; got {value!r}")
     return rate
-
-
-def parse_when(value: Any) -> dt.datetime:
-    """An ISO-8601 time with its offset (``2026-12-01T09:00:00+05:30``), as UTC."""
-    if isinstance(value, dt.datetime):
-        when = value
-    elif isinstance(value, str):
-        try:
-            when = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"not an ISO-8601 time: {value!r} (e.g. 2026-12-01T09:00:00+05:30)") from None
-    else:
-        raise ValueError(f"not an ISO-8601 time: {value!r}")
-    if when.tzinfo is None:
-        raise ValueError(f"{value!r} has no UTC offset: add one, e.g. +05:30 or Z")
-    return when.astimezone(dt.UTC)
 
 
 def parse(text: str, path: str) -> dict[str, Any]:
@@ -130,7 +115,20 @@ def parse(text: str, path: str) -> dict[str, Any]:
     if (flow is not None and not isinstance(flow, str)) or (node is not None and not isinstance(node, str)):
         bad("flow", "the name of a loaded flow (canvass flows load), or {name: ..., at: NODE}")
     out["flow"], out["flow_node"] = flow, node
-    for key, parser, target in (("pace", parse_pace, "pace_per_s"), ("schedule", parse_when, "scheduled_at")):
+    try:
+        out["send_windows"] = sendwindows.dump_windows(sendwindows.parse_windows(_plain(data.get("send_window"))))
+    except sendwindows.PolicyError as exc:
+        bad("send_window", str(exc).removeprefix("send_window: "))
+    try:
+        out["blackouts"] = sendwindows.dump_blackouts(sendwindows.parse_blackouts(_plain(data.get("blackouts"))))
+    except sendwindows.PolicyError as exc:
+        bad("blackouts", str(exc).removeprefix("blackouts: "))
+    timed = (
+        ("pace", parse_pace, "pace_per_s"),
+        ("schedule", parse_when, "scheduled_at"),
+        ("deadline", parse_when, "deadline"),
+    )
+    for key, parser, target in timed:
         if data.get(key) is not None:
             try:
                 out[target] = parser(data[key])

@@ -90,6 +90,8 @@ def parse_file(text: str, path: str) -> dict[str, Any]:
         "description": data.get("description"),
         "languages": {},
     }
+    if channel not in CHANNELS:
+        raise FlowInvalid(problems)  # each language's rules depend on the channel
     if not isinstance(languages, dict) or not languages:
         problems.append(Problem(path, loc("languages"), "languages: give at least one language, e.g. en: {body: ...}"))
         raise FlowInvalid(problems)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from bot.channels.base import Outbound, Sent
 from bot.consent import ConsentLedger
 from bot.contacts import apply_tags, parse_tag
 from bot.engine import load_path
@@ -17,7 +19,7 @@ from bot.flowlibrary import clear_cache
 from bot.flowstore import store
 from bot.models import Contact, Sender
 from bot.runtime import Runtime
-from campaigns import operations, spec, templates
+from campaigns import dispatch, operations, spec, templates
 from campaigns.models import Campaign, Template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +105,27 @@ def world(make_app) -> Iterator[World]:  # type: ignore[no-untyped-def]
     seed(rt)
     yield World(rt, app)
     clear_cache()
+
+
+class Scripted:
+    """A provider whose answer per voter is scripted (a fake at the interface, for failures)."""
+
+    def __init__(self, answer: Callable[[Outbound], Sent]) -> None:
+        self.answer = answer
+        self.sent: list[Outbound] = []
+        self.lock = threading.Lock()
+
+    def send(self, message: Outbound) -> Sent:
+        with self.lock:
+            self.sent.append(message)
+        return self.answer(message)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Outbound], Sent]], Scripted]:
+    def install(answer: Callable[[Outbound], Sent]) -> Scripted:
+        provider = Scripted(answer)
+        monkeypatch.setattr(dispatch, "provider_for", lambda settings, sender: provider)
+        return provider
+
+    return install

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 
-import pytest
 from rq import Queue
 from sqlalchemy import func, select
 
@@ -26,30 +24,6 @@ def send(world: World, campaign_id: int, batch: int = 0) -> dict[str, int]:
 def recipients(world: World, campaign_id: int) -> list[Recipient]:
     with world.rt.db.session() as db:
         return list(db.scalars(select(Recipient).where(Recipient.campaign_id == campaign_id).order_by(Recipient.id)))
-
-
-class Scripted:
-    """A provider whose answer per voter is scripted (a fake at the interface, for failures)."""
-
-    def __init__(self, answer: Callable[[Outbound], Sent]) -> None:
-        self.answer = answer
-        self.sent: list[Outbound] = []
-        self.lock = threading.Lock()
-
-    def send(self, message: Outbound) -> Sent:
-        with self.lock:
-            self.sent.append(message)
-        return self.answer(message)
-
-
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Outbound], Sent]], Scripted]:
-    def install(answer: Callable[[Outbound], Sent]) -> Scripted:
-        provider = Scripted(answer)
-        monkeypatch.setattr(dispatch, "provider_for", lambda settings, sender: provider)
-        return provider
-
-    return install
 
 
 def test_a_batch_is_sent_once_with_sessions_parked_at_the_question(world: World) -> None:

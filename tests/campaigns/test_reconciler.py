@@ -83,7 +83,7 @@ def test_a_send_lost_with_its_worker_becomes_unknown_and_its_callback_settles_it
         version, sender = db.get(TemplateVersion, c.template_version_id), db.get(Sender, c.sender_id)
         assert version is not None and sender is not None
         ids = next_pending(db, c.id, 0, 10, set())
-        claimed = claim(db, c, version, found[0], sender, ids, utcnow() - dt.timedelta(minutes=5))
+        claimed, _ = claim(db, c, version, found[0], sender, ids, utcnow() - dt.timedelta(minutes=5))
     rt.redis.flushdb()
     assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "completed": 1}
     assert world.get(campaign.id).status == "completed"

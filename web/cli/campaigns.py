@@ -163,6 +163,11 @@ def delete_cmd(campaign_id: int) -> None:
 def status_cmd(campaign_id: int, watch: bool, as_json: bool) -> None:
     """Progress: pending / sent / failed / skipped, rates and why some were not sent."""
     rt = runtime()
+    with rt.db.session(write=True) as db:
+        campaign = operations.find(db, campaign_id)
+        if campaign.status in (S.DRAFT, S.READY):
+            # A template approved or a flow loaded since: say so now.
+            operations.refresh(db, campaign, region=rt.settings.default_region)
     while True:
         with rt.db.session() as db:
             campaign = operations.find(db, campaign_id)

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-29 09:24:38.685717
+Create Date: 2026-11-29 09:42:59.867587
 """
 
 from alembic import op
@@ -71,6 +71,9 @@ def upgrade() -> None:
     sa.Column('flow_node', sa.String(length=64), nullable=True),
     sa.Column('scheduled_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('pace_per_s', sa.Float(), nullable=False),
+    sa.Column('send_windows', sa.JSON(), nullable=False),
+    sa.Column('blackouts', sa.JSON(), nullable=False),
+    sa.Column('deadline', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('batch_size', sa.Integer(), nullable=True),
     sa.Column('created_by', sa.String(length=254), nullable=True),
     sa.Column('created_at', bot.db.UTCDateTime(timezone=True), nullable=False),

@@ -1,0 +1,44 @@
+"""The law as it applies to one campaign: the deployment's windows and blackouts, then its own.
+
+Operators add windows and blackouts to a campaign; they can never remove the
+deployment's (``CANVASS_SEND_WINDOW``, ``CANVASS_BLACKOUTS``): every window applies, and
+every blackout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import ColumnElement, exists, false, or_, true
+
+from bot.models import Contact, ContactTag
+from bot.sendwindows import Blackout, Policy, parse_blackouts, parse_windows
+from bot.settings import Settings
+from campaigns.models import Campaign
+
+# Voters whose contact has no time zone are held to this one (imports derive it from the number).
+FALLBACK_ZONE = "UTC"
+
+
+def policy_for(settings: Settings, campaign: Campaign) -> Policy:
+    """Every window and blackout the campaign must obey."""
+    return Policy(
+        windows=tuple(settings.send_windows) + parse_windows(campaign.send_windows or None),
+        blackouts=tuple(settings.blackouts) + parse_blackouts(campaign.blackouts or None),
+    )
+
+
+def blacked_out_until_deadline(policy: Policy, campaign: Campaign, now: dt.datetime) -> ColumnElement[bool]:
+    """SQL: the voter is in a blackout that lasts past the campaign's deadline (skip: outside_blackout)."""
+    if campaign.deadline is None:
+        return false()
+    conditions = [_concerns(b) for b in policy.outlasting(now, campaign.deadline)]
+    return or_(false(), *conditions)
+
+
+def _concerns(blackout: Blackout) -> ColumnElement[bool]:
+    if blackout.tag is None:
+        return true()
+    return exists().where(
+        ContactTag.contact_id == Contact.id, ContactTag.name == blackout.tag, ContactTag.value == blackout.value
+    )

@@ -1,0 +1,158 @@
+"""Send windows and blackouts applied to campaigns: at launch, at send time, and from the settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from rq import Queue
+from sqlalchemy import select
+
+from bot.channels.base import Outbound, Sent
+from bot.db import utcnow
+from bot.settings import Settings, SettingsError
+from campaigns import dispatch, operations
+from campaigns.models import Recipient
+from tests.campaigns.conftest import BOOTH_SPEC, World, seed
+
+SMS_SPEC = """
+name: SMS
+channel: sms
+sender: "+919999900002"
+template: turnout_sms
+variables: {1: {contact: name}}
+audience: {tag: ward}
+flow: {name: turnout_reminder, at: rsvp}
+pace: 50/s
+"""
+
+
+def closed_window() -> tuple[str, str, dt.datetime]:
+    """A one-hour UTC window starting two hours from now (so closed now), and when it opens."""
+    now = utcnow()
+    opens = (now + dt.timedelta(hours=2)).replace(minute=0, second=0, microsecond=0)
+    closes = opens + dt.timedelta(hours=1)
+    return opens.strftime("%H:%M"), closes.strftime("%H:%M"), opens
+
+
+def statuses(world: World, campaign_id: int) -> dict[int, tuple[str, str | None]]:
+    with world.rt.db.session() as db:
+        rows = db.execute(
+            select(Recipient.contact_id, Recipient.status, Recipient.skip_code).where(
+                Recipient.campaign_id == campaign_id
+            )
+        )
+        return {cid: (status, code) for cid, status, code in rows}
+
+
+def test_outside_its_window_a_batch_waits_for_the_opening(world: World) -> None:
+    voter = world.voter("+919800000001", "ward=3")
+    start, end, opens = closed_window()
+    campaign = world.campaign(BOOTH_SPEC, send_windows=[{"start": start, "end": end, "timezone": "UTC"}])
+    operations.launch(world.rt, campaign.id)
+    assert dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0) == {}
+    assert statuses(world, campaign.id)[voter] == ("pending", None)
+    with world.rt.db.session() as db:
+        row = db.scalar(select(Recipient).where(Recipient.campaign_id == campaign.id))
+        assert row is not None and (row.attempts, row.message_id) == (0, None)
+    scheduled = Queue("sends", connection=world.rt.redis).scheduled_job_registry
+    assert scheduled.get_job_ids() == [f"batch-{campaign.id}-0-w{int(opens.timestamp())}"]
+    assert world.get(campaign.id).status == "active"
+
+
+def test_the_deployments_window_applies_whatever_the_campaign_says(make_app) -> None:  # type: ignore[no-untyped-def]
+    start, end, _ = closed_window()
+    app = make_app(CANVASS_ACTIONS="flows.actions", CANVASS_SEND_WINDOW=f"{start}-{end}@UTC")
+    world = World(app.extensions["canvass"], app)
+    seed(world.rt)
+    voter = world.voter("+919800000001", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)  # no window of its own
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    assert statuses(world, campaign.id)[voter] == ("pending", None)
+
+
+def test_sms_validity_ends_with_the_window(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    provider = scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="queued"))
+    world.voter("+919800000001", "ward=3")
+    now = utcnow()
+    closes = now + dt.timedelta(minutes=90)
+    window = {
+        "start": (now - dt.timedelta(hours=1)).strftime("%H:%M"),
+        "end": closes.strftime("%H:%M"),
+        "timezone": "UTC",
+    }
+    campaign = world.campaign(SMS_SPEC, send_windows=[window])
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    [sent] = provider.sent
+    assert isinstance(sent, Outbound) and sent.validity_s is not None
+    left = (closes.replace(second=0, microsecond=0) - now).total_seconds()
+    assert left - 120 <= sent.validity_s <= left
+
+
+def test_a_blackout_that_outlasts_the_campaign_skips_its_voters(world: World) -> None:
+    now = utcnow()
+    silenced = world.voter("+919800000001", "ward=3", "constituency=kothrud")
+    elsewhere = world.voter("+919800000002", "ward=3", "constituency=pune-central")
+    short = world.voter("+919800000003", "ward=3", "constituency=baner")
+    blackouts = [
+        {
+            "from": (now - dt.timedelta(hours=1)).isoformat(),
+            "to": (now + dt.timedelta(days=3)).isoformat(),
+            "tag": "constituency",
+            "value": "kothrud",
+            "reason": "48 h silence",
+        },
+        {
+            "from": (now - dt.timedelta(hours=1)).isoformat(),
+            "to": (now + dt.timedelta(hours=2)).isoformat(),
+            "tag": "constituency",
+            "value": "baner",
+            "reason": "local silence",
+        },
+    ]
+    campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1))
+    plan = operations.launch(world.rt, campaign.id)
+    assert plan.skipped == {"outside_blackout": 1}
+    got = statuses(world, campaign.id)
+    assert got[silenced] == ("skipped", "outside_blackout")
+    # A blackout that ends before the deadline only delays: the voter waits at send time.
+    assert got[short] == got[elsewhere] == ("pending", None)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    got = statuses(world, campaign.id)
+    assert got[elsewhere][0] == "delivered" and got[short] == ("pending", None)
+
+
+def test_a_passed_deadline_is_a_problem(world: World) -> None:
+    campaign = world.campaign(BOOTH_SPEC, deadline=utcnow() - dt.timedelta(minutes=1))
+    assert campaign.status == "draft" and "deadline: it has passed" in campaign.problems
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CANVASS_SEND_WINDOW": "night"}, "CANVASS_SEND_WINDOW: 'night': a preset"),
+        ({"CANVASS_SEND_WINDOW": "09:00-21:00@Mars/Olympus"}, "CANVASS_SEND_WINDOW: send_window[0].timezone: unknown"),
+        ({"CANVASS_BLACKOUTS": "/nonexistent/blackouts.yaml"}, "CANVASS_BLACKOUTS: cannot read"),
+    ],
+)
+def test_bad_policy_settings_name_the_variable(env: dict[str, str], message: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(SettingsError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        Settings.from_env({"SECRET_KEY": "x", **env}, var_dir=tmp_path)
+
+
+def test_policy_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "blackouts.yaml"
+    path.write_text(
+        "- {from: '2026-11-18T18:00:00+05:30', to: '2026-11-20T18:00:00+05:30', tag: constituency, value: kothrud}\n"
+    )
+    settings = Settings.from_env(
+        {"SECRET_KEY": "x", "CANVASS_SEND_WINDOW": "india_election, 09:00-21:00", "CANVASS_BLACKOUTS": str(path)},
+        var_dir=tmp_path,
+    )
+    assert [w.name for w in settings.send_windows] == ["india_election", "custom"]
+    assert settings.blackouts[0].value == "kothrud"
+    path.write_text("- {from: tomorrow, to: '2026-11-20T18:00:00+05:30'}\n")
+    with pytest.raises(SettingsError, match=r"CANVASS_BLACKOUTS: .*not an ISO-8601 time"):
+        Settings.from_env({"SECRET_KEY": "x", "CANVASS_BLACKOUTS": str(path)}, var_dir=tmp_path)
