@@ -24,6 +24,8 @@ import codecs
 import dataclasses
 from pathlib import PurePosixPath
 
+from campaigns.errors import FieldError
+
 MB = 1_000_000
 LIMITS_MB = {"image": 5, "video": 16, "document": 100}
 HEAD_BYTES = 512  # how much of the file check_media_bytes wants to see
@@ -79,13 +81,8 @@ MP4_BRANDS = frozenset(
 )
 
 
-class MediaError(ValueError):
+class MediaError(FieldError):
     """The media is not allowed; ``field`` is content_type, size, filename or content."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True)

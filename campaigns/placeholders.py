@@ -79,14 +79,16 @@ def errors(body: str) -> list[PlaceholderError]:
         what = "{{ without a closing }}" if stray.group() == "{{" else "}} without an opening {{"
         found.append(PlaceholderError(stray.start(), what))
     # A gap is reported once, at the first placeholder numbered above it.
-    seen = placeholders(body)
+    numbered = _numbered(body)
+    seen = {number for _match, number in numbered}
     gaps: dict[int, list[int]] = {}
-    for gap in sorted(set(range(1, max(seen, default=0) + 1)) - set(seen)):
-        gaps.setdefault(next(m.start() for m, n in _numbered(body) if n > gap), []).append(gap)
-    for position, missing in gaps.items():
+    for gap in sorted(set(range(1, max(seen, default=0) + 1)) - seen):
+        gaps.setdefault(next(i for i, (_m, n) in enumerate(numbered) if n > gap), []).append(gap)
+    for index, missing in gaps.items():
+        match = numbered[index][0]
         names = ", ".join(f"{{{{{n}}}}}" for n in missing)
-        token = TOKEN.match(body, position).group()  # type: ignore[union-attr]
-        found.append(PlaceholderError(position, f"{token} comes without {names}: number them 1, 2, 3 ... without gaps"))
+        message = f"{match.group()} comes without {names}: number them 1, 2, 3 ... without gaps"
+        found.append(PlaceholderError(match.start(), message))
     return sorted(found, key=lambda error: error.position)
 
 

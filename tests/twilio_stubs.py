@@ -201,3 +201,20 @@ def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
         "more_info": f"https://www.twilio.com/docs/errors/{code}",
         "status": status,
     }
+
+
+# Refusals that every Twilio API answers alike: (HTTP status, body, retryable, Twilio code).
+REFUSALS = [
+    (429, twilio_error(20429, 429, "Too Many Requests"), True, "20429"),
+    (429, "", True, None),
+    (500, "<html>Internal Server Error</html>", True, None),
+    (503, twilio_error(20503, 503, "Service Unavailable"), True, "20503"),
+    (401, twilio_error(20003, 401, "Authenticate"), False, "20003"),
+    # The RFC 9457 shape, which the SDK raises as TwilioServiceException.
+    (
+        400,
+        {"type": "https://www.twilio.com/docs/errors/20001", "title": "Invalid", "status": 400, "code": 20001},
+        False,
+        "20001",
+    ),
+]

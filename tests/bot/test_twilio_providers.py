@@ -28,6 +28,7 @@ from bot.channels.twilio_whatsapp import TwilioWhatsApp
 from tests.twilio_stubs import (
     ACCOUNT_SID,
     FIXTURES,
+    REFUSALS,
     FakeTwilio,
     PrismHttpClient,
     free_port,
@@ -288,21 +289,10 @@ def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: p
 @pytest.mark.parametrize(
     ("status", "body", "retryable", "code"),
     [
-        (429, twilio_error(20429, 429, "Too Many Requests"), True, "20429"),
-        (429, "", True, None),
-        (500, "<html>Internal Server Error</html>", True, None),
-        (503, twilio_error(20503, 503, "Service Unavailable"), True, "20503"),
+        *REFUSALS,
         (400, twilio_error(21211, 400, "The 'To' number +91 is not a valid phone number."), False, "21211"),
         (400, twilio_error(21610, 400, "Attempt to send to unsubscribed recipient"), False, "21610"),
         (400, twilio_error(63016, 400, "Failed to send freeform message outside the window"), False, "63016"),
-        (401, twilio_error(20003, 401, "Authenticate"), False, "20003"),
-        # The RFC 9457 shape, which the SDK raises as TwilioServiceException.
-        (
-            400,
-            {"type": "https://www.twilio.com/docs/errors/21211", "title": "Invalid To", "status": 400, "code": 21211},
-            False,
-            "21211",
-        ),
     ],
 )
 def test_refusals_map_to_send_errors(

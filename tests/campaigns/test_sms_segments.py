@@ -33,33 +33,25 @@ def test_gsm7_alphabet_is_complete() -> None:
 
 
 @pytest.mark.parametrize(
-    ("length", "segments", "per_segment", "remaining"),
+    ("char", "length", "segments", "per_segment", "remaining"),
     [
-        (1, 1, 160, 159),
-        (159, 1, 160, 1),
-        (160, 1, 160, 0),
-        (161, 2, 153, 145),
-        (306, 2, 153, 0),
-        (307, 3, 153, 152),
-        (459, 3, 153, 0),
-        (460, 4, 153, 152),
+        ("a", 1, 1, 160, 159),
+        ("a", 159, 1, 160, 1),
+        ("a", 160, 1, 160, 0),
+        ("a", 161, 2, 153, 145),
+        ("a", 306, 2, 153, 0),
+        ("a", 307, 3, 153, 152),
+        ("a", 459, 3, 153, 0),
+        ("a", 460, 4, 153, 152),
+        ("क", 70, 1, 70, 0),
+        ("क", 71, 2, 67, 63),
+        ("क", 134, 2, 67, 0),
+        ("क", 135, 3, 67, 66),
     ],
 )
-def test_gsm7_boundaries(length: int, segments: int, per_segment: int, remaining: int) -> None:
-    assert count("a" * length) == SegmentCount("GSM-7", length, segments, per_segment, remaining)
-
-
-@pytest.mark.parametrize(
-    ("length", "segments", "per_segment", "remaining"),
-    [
-        (70, 1, 70, 0),
-        (71, 2, 67, 63),
-        (134, 2, 67, 0),
-        (135, 3, 67, 66),
-    ],
-)
-def test_ucs2_boundaries(length: int, segments: int, per_segment: int, remaining: int) -> None:
-    assert count("क" * length) == SegmentCount("UCS-2", length, segments, per_segment, remaining)
+def test_boundaries(char: str, length: int, segments: int, per_segment: int, remaining: int) -> None:
+    chosen = "GSM-7" if char == "a" else "UCS-2"
+    assert count(char * length) == SegmentCount(chosen, length, segments, per_segment, remaining)
 
 
 def test_hindi_text_is_ucs2() -> None:
