@@ -84,11 +84,12 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     return client
 
 
-def send_error(exc: Exception) -> SendError:
+def send_error(exc: Exception, subject: str = "the message") -> SendError:
     """Translate an SDK or ``requests`` error into a ``SendError``.
 
     Retryable: HTTP 429 (Twilio 20429), 5xx, timeouts and connection failures. Permanent:
     every other refusal, keeping Twilio's error code (21211, 21610, 63016, ...).
+    ``subject`` names what Twilio was asked about ("the message", "the template").
     """
     if isinstance(exc, TwilioRestException | TwilioServiceException):
         status = int(exc.status)
@@ -96,13 +97,13 @@ def send_error(exc: Exception) -> SendError:
         code = str(exc.code) if exc.code is not None and exc.code != status else None
         text = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
         retryable = status == 429 or code == "20429" or status >= 500
-        message = f"Twilio refused the message (HTTP {status}): {text}"
+        message = f"Twilio refused {subject} (HTTP {status}): {text}"
         return SendError(message, retryable=retryable, code=code, status=status)
     if isinstance(exc, requests.Timeout):
         return SendError(f"Twilio did not answer in time: {exc}", retryable=True, code="timeout")
     if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
         return SendError(f"could not reach Twilio: {exc}", retryable=True, code="connection")
-    return SendError(f"could not send to Twilio: {type(exc).__name__}: {exc}", retryable=False)
+    return SendError(f"could not send {subject} to Twilio: {type(exc).__name__}: {exc}", retryable=False)
 
 
 class TwilioMessaging(Provider):

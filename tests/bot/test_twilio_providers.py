@@ -12,24 +12,12 @@ Three kinds of check:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
-import requests
-from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from bot.channels import REGISTRY
@@ -37,12 +25,20 @@ from bot.channels.base import Outbound, ParseError, SendError
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
+from tests.twilio_stubs import (
+    ACCOUNT_SID,
+    FIXTURES,
+    REFUSALS,
+    FakeTwilio,
+    PrismHttpClient,
+    free_port,
+    running,
+    start_prism,
+    twilio_error,
+    unavailable,
+)
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "twilio" / "twilio_api_v2010.json"
-PRISM_START_S = 180  # the first npx run downloads Prism from the npm registry
-
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+SPEC = FIXTURES / "twilio_api_v2010.json"
 AUTH_TOKEN = "test-auth-token"
 MESSAGING_SERVICE = "MG" + "89abcdef01234567" * 2
 CONTENT_SID = "HX" + "fedcba9876543210" * 2
@@ -50,12 +46,6 @@ VOTER = "+919876543210"
 OUR_NUMBER = "+15005550006"
 PUBLIC = "https://canvass.example.org"
 CALLBACK = f"{PUBLIC}/webhooks/twilio/message-status?m=7"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def account(api_base: str, **kwargs: Any) -> TwilioAccount:
@@ -79,84 +69,11 @@ def test_providers_are_registered() -> None:
 # --- Request shapes against Twilio's OpenAPI document (Prism) -----------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}; CI=true requires the Prism schema check", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Prism serving Twilio's API 2010 document on a free port, for the whole session."""
-    npx, node = shutil.which("npx"), shutil.which("node")
-    if not (npx and node):
-        _unavailable("npx/node not found: the Twilio schema check needs Node.js to run Stoplight Prism")
-    if not SPEC.is_file():
-        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
-    assert npx
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
-    command = [npx, "--yes", "@stoplight/prism-cli@5", "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)]
-    with log_path.open("wb") as log:
-        # A session of its own, so that npx, its shell and Prism's node stop together.
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + PRISM_START_S
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1):
-                    break  # any answer (Prism says 404 for "/") means it is up
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-1500:]
-                why = f"exited with {proc.returncode}" if proc.returncode is not None else "did not answer"
-                _unavailable(f"Prism {why} within {PRISM_START_S} s: {tail}")
-            time.sleep(0.25)
+    with start_prism(SPEC, tmp_path_factory.mktemp("prism")) as url:
         yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-class PrismHttpClient(HttpClient):
-    """Test only: Prism wants list fields as ``MediaUrl[]=a&MediaUrl[]=b`` (stoplightio/prism#2473).
-
-    The twilio SDK, like real Twilio, repeats the key (``MediaUrl=a&MediaUrl=b``); this
-    client renames list-valued keys before forwarding, and records what the SDK sent.
-    """
-
-    def __init__(self, inner: TwilioHttpClient) -> None:
-        super().__init__(inner.logger, False, inner.timeout)
-        self.inner = inner
-        self.session = inner.session  # so that TwilioMessaging.close() closes it
-        self.sent: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-
-    def request(
-        self,
-        method: str,
-        uri: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        self.sent.append(dict(data or {}))
-        renamed = {f"{key}[]" if isinstance(value, list) else key: value for key, value in (data or {}).items()}
-        response = self.inner.request(
-            method, uri, params, renamed, headers, auth, timeout=timeout, allow_redirects=allow_redirects
-        )
-        self.statuses.append(response.status_code)
-        return response
 
 
 @pytest.fixture
@@ -336,58 +253,10 @@ def test_make_client_points_the_sdk_at_api_base() -> None:
 # --- Behaviour against a fake of Twilio's REST API ----------------------------------------
 
 
-class FakeTwilio:
-    """Answers ``POST .../Messages.json`` with the next queued answer (status, body, delay)."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, Any, float]] = []
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        self.release = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                fake.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
-                status, body, delay = fake.answers.pop(0) if fake.answers else (201, fake.message(), 0.0)
-                if delay and fake.release.wait(delay):
-                    return  # the test is over; the client gave up long ago
-                payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass  # quiet
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def message(self) -> dict[str, Any]:
-        return {"sid": f"SM{len(self.requests):032x}", "status": "queued", "account_sid": ACCOUNT_SID}
-
-    def answer(self, status: int, body: Any, delay: float = 0.0) -> None:
-        self.answers.append((status, body, delay))
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
 def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.thread.start()
-    yield server
-    server.stop()
+    with running(FakeTwilio()) as server:
+        yield server
 
 
 @pytest.fixture
@@ -395,15 +264,6 @@ def fake_sms(fake: FakeTwilio) -> Iterator[TwilioSMS]:
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
     yield provider
     provider.close()
-
-
-def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
 
 
 def test_send_through_the_fake(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
@@ -429,21 +289,10 @@ def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: p
 @pytest.mark.parametrize(
     ("status", "body", "retryable", "code"),
     [
-        (429, twilio_error(20429, 429, "Too Many Requests"), True, "20429"),
-        (429, "", True, None),
-        (500, "<html>Internal Server Error</html>", True, None),
-        (503, twilio_error(20503, 503, "Service Unavailable"), True, "20503"),
+        *REFUSALS,
         (400, twilio_error(21211, 400, "The 'To' number +91 is not a valid phone number."), False, "21211"),
         (400, twilio_error(21610, 400, "Attempt to send to unsubscribed recipient"), False, "21610"),
         (400, twilio_error(63016, 400, "Failed to send freeform message outside the window"), False, "63016"),
-        (401, twilio_error(20003, 401, "Authenticate"), False, "20003"),
-        # The RFC 9457 shape, which the SDK raises as TwilioServiceException.
-        (
-            400,
-            {"type": "https://www.twilio.com/docs/errors/21211", "title": "Invalid To", "status": 400, "code": 21211},
-            False,
-            "21211",
-        ),
     ],
 )
 def test_refusals_map_to_send_errors(
@@ -581,7 +430,7 @@ def test_parse_status_mapping(offline: tuple[TwilioSMS, TwilioWhatsApp], twilio_
 
 def test_status_mapping_covers_every_outbound_twilio_status() -> None:
     if not SPEC.is_file():
-        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
+        unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
     enum = json.loads(SPEC.read_text())["components"]["schemas"]["message_enum_status"]["enum"]
     assert set(enum) - set(STATUSES) <= {"receiving", "received"}
 
