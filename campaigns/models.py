@@ -156,6 +156,8 @@ class Campaign(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     aborted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     planned: Mapped[int] = mapped_column(Integer, default=0)  # recipient rows made at launch
+    # The most it may spend, in millionths of the price table's currency (exact on every backend).
+    budget_micros: Mapped[int | None] = mapped_column(BigId)
 
 
 class Recipient(Base):
@@ -187,3 +189,19 @@ class Recipient(Base):
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The estimated price of this voter's message, in millionths (see campaigns.pricing).
+    cost_micros: Mapped[int | None] = mapped_column(BigId)
+
+
+class Price(Base):
+    """What one message costs on a channel to a country (per segment for SMS)."""
+
+    __tablename__ = "prices"
+    __table_args__ = (UniqueConstraint("channel", "calling_code", name="uq_prices_channel_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    calling_code: Mapped[str] = mapped_column(String(3))  # 91, 1, 44 ... (no "+")
+    micros: Mapped[int] = mapped_column(BigId)  # millionths of the currency
+    currency: Mapped[str] = mapped_column(String(3))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -20,7 +20,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
-from campaigns import compliance, lifecycle, planner, readiness, templates
+from campaigns import compliance, lifecycle, planner, pricing, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -138,7 +138,14 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
                 f"campaign {campaign.id} is paused: resume it instead (canvass campaigns resume {campaign.id})"
             )
         policy = compliance.policy_for(rt.settings, campaign)
-        plan = planner.plan(db, campaign, test_phones=_test_phones(campaign, region), now=now, policy=policy)
+        plan = planner.plan(
+            db,
+            campaign,
+            test_phones=_test_phones(campaign, region),
+            now=now,
+            policy=policy,
+            segments=_segments(db, campaign),
+        )
         campaign.planned = plan.total
         if not plan.pending:
             complete_if_done(db, campaign.id)
@@ -170,6 +177,27 @@ def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
     found = FlowLibrary(db).get(campaign.flow_name)
     assert found is not None
     campaign.flow_version = found[1]
+
+
+def _segments(db: Session, campaign: Campaign) -> int:
+    """How many price units one message takes: SMS segments of the template's text, else 1."""
+    if campaign.channel != "sms" or campaign.template_version_id is None:
+        return 1
+    version = db.get(TemplateVersion, campaign.template_version_id)
+    return templates.segments(version) if version is not None else 1
+
+
+def estimate(db: Session, campaign: Campaign, *, region: str) -> pricing.Estimate:
+    """What sending to the campaign's audience once would cost.
+
+    An upper bound: voters who will be skipped are counted too.
+    """
+    version = None
+    if campaign.template_id and campaign.template_language:
+        version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
+    segments = templates.segments(version) if version is not None and campaign.channel == "sms" else 1
+    who = planner.audience(db, campaign, _test_phones(campaign, region))
+    return pricing.estimate(db, campaign.channel, who, segments)
 
 
 def _test_phones(campaign: Campaign, region: str) -> list[str] | None:

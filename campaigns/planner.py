@@ -34,7 +34,7 @@ from bot.models import ConsentStatus, Contact, HandoffCase
 from bot.phones import MOBILE_KINDS
 from bot.segments import compile_segment
 from bot.sendwindows import Policy
-from campaigns import variables
+from campaigns import pricing, variables
 from campaigns.compliance import blacked_out_until_deadline
 from campaigns.lifecycle import ENGAGING
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
@@ -113,8 +113,13 @@ def plan(
     test_phones: list[str] | None = None,
     now: dt.datetime | None = None,
     policy: Policy | None = None,
+    segments: int = 1,
 ) -> Plan:
-    """Insert the campaign's recipient rows (once) and report what they are."""
+    """Insert the campaign's recipient rows (once) and report what they are.
+
+    ``segments``: how many SMS segments one message takes (its price is per segment).
+    With a budget, the voters past it in send order are skipped with ``over_budget``.
+    """
     now = now or utcnow()
     size = campaign.batch_size or batch_size(campaign.pace_per_s)
     campaign.batch_size = size
@@ -124,8 +129,14 @@ def plan(
         skip = case(
             *[(cond, literal(code.value)) for code, cond in skip_checks(campaign, dialect, policy, now)], else_=null()
         )
+        price, joins = pricing.unit_price(campaign.channel, segments)
         voters = (
-            select(Contact.id.label("contact_id"), skip.label("skip_code"))
+            pricing.with_prices(
+                select(Contact.id.label("contact_id"), skip.label("skip_code"), price.label("cost")).select_from(
+                    Contact
+                ),
+                joins,
+            )
             .where(audience(db, campaign, test_phones))
             .subquery()
         )
@@ -140,9 +151,21 @@ def plan(
             voters.c.skip_code,
             literal(0),
             case((waiting, literal(now, type_=Recipient.queued_at.type)), else_=null()),
+            case((waiting, voters.c.cost), else_=null()),
         )
-        columns = ["campaign_id", "contact_id", "batch", "channel", "status", "skip_code", "attempts", "queued_at"]
+        columns = [
+            "campaign_id",
+            "contact_id",
+            "batch",
+            "channel",
+            "status",
+            "skip_code",
+            "attempts",
+            "queued_at",
+            "cost_micros",
+        ]
         db.execute(insert(Recipient).from_select(columns, rows))
+        pricing.cap(db, campaign)
     return summary(db, campaign)
 
 

@@ -15,7 +15,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import FlowSession
-from campaigns.models import Campaign, Recipient
+from campaigns import pricing
+from campaigns.models import Campaign, Price, Recipient
+from campaigns.pricing import Money
 
 GROUPS = {
     "pending": ("pending", "sending"),
@@ -37,6 +39,9 @@ class Progress:
     failed: dict[str, int]  # by error code
     replied: int
     flows_completed: int
+    spent: Money = dataclasses.field(default_factory=Money)
+    budget: Money | None = None
+    currency: str | None = None
 
     def group(self, name: str) -> int:
         """Pending, completed, failed or skipped."""
@@ -63,6 +68,11 @@ class Progress:
             "not_sent": {"skipped": self.skipped, "failed": self.failed},
             "replied": self.replied,
             "flows_completed": self.flows_completed,
+            "spend": {
+                "spent": str(self.spent),
+                "budget": None if self.budget is None else str(self.budget),
+                "currency": self.currency,
+            },
             "rates": {
                 "received": self.rate(received),
                 "read": self.rate(self.by_status.get("read", 0)),
@@ -105,6 +115,9 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         failed=failed,
         replied=replied or 0,
         flows_completed=completed or 0,
+        spent=pricing.spent(db, campaign.id),
+        budget=None if campaign.budget_micros is None else pricing.money(campaign.budget_micros),
+        currency=db.scalar(select(Price.currency).limit(1)),
     )
 
 

@@ -15,7 +15,7 @@ from bot.models import Contact, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.segments import SegmentError, compile_segment
 from campaigns import placeholders, templates, variables
-from campaigns.models import Campaign, Template, TemplateStatus, TemplateVersion
+from campaigns.models import Campaign, Price, Template, TemplateStatus, TemplateVersion
 
 SENDABLE = ("whatsapp", "sms")
 
@@ -45,6 +45,10 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         found.append("pace: must be more than 0 messages per second")
     if campaign.is_test:
         found += _test_numbers(db, campaign, region)
+    if campaign.budget_micros is not None and not db.scalar(select(Price.id).where(Price.channel == campaign.channel)):
+        found.append(
+            f"budget: no {campaign.channel} prices to count it with (canvass prices set {campaign.channel} ...)"
+        )
     if campaign.deadline is not None:
         if campaign.deadline <= utcnow():
             found.append("deadline: it has passed")

@@ -16,7 +16,7 @@ from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
 from bot.segments import SegmentError, compile_segment
 from bot.sendwindows import parse_when
-from campaigns import variables
+from campaigns import pricing, variables
 
 KEYS = {
     "name",
@@ -32,6 +32,10 @@ KEYS = {
     "pace",
     "test",
     "test_numbers",
+    "send_window",
+    "blackouts",
+    "deadline",
+    "budget",
 }
 CHANNELS = ("whatsapp", "sms", "voice")
 PACE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per\s+)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
@@ -118,11 +122,16 @@ def parse(text: str, path: str) -> dict[str, Any]:
     try:
         out["send_windows"] = sendwindows.dump_windows(sendwindows.parse_windows(_plain(data.get("send_window"))))
     except sendwindows.PolicyError as exc:
-        bad("send_window", str(exc).removeprefix("send_window: "))
+        problems.append(Problem(path, data.value_loc("send_window"), str(exc)))
     try:
         out["blackouts"] = sendwindows.dump_blackouts(sendwindows.parse_blackouts(_plain(data.get("blackouts"))))
     except sendwindows.PolicyError as exc:
-        bad("blackouts", str(exc).removeprefix("blackouts: "))
+        problems.append(Problem(path, data.value_loc("blackouts"), str(exc)))
+    if data.get("budget") is not None:
+        try:
+            out["budget_micros"] = pricing.to_micros(data["budget"], "budget")
+        except pricing.PriceError as exc:
+            bad("budget", str(exc).removeprefix("budget: "))
     timed = (
         ("pace", parse_pace, "pace_per_s"),
         ("schedule", parse_when, "scheduled_at"),

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
-from campaigns import placeholders
+from campaigns import placeholders, sms_segments
 from campaigns.models import Template, TemplateStatus, TemplateVersion
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -217,6 +217,29 @@ def _store_version(
     db.add(version)
     db.flush()
     return (lang, version.version, "new")
+
+
+def notes(channel: str, body: str, samples: Mapping[str, str] | None = None) -> list[str]:
+    """What an author should know about a body: WhatsApp's review rules, SMS segments."""
+    if channel == "whatsapp":
+        return [str(w) for w in placeholders.warnings(body)]
+    sample = _sample(body, samples or {})
+    parts = sms_segments.count(sample)
+    note = f"{parts.segments} SMS segment(s), {parts.encoding}, {parts.units} characters"
+    if parts.encoding == "UCS-2":
+        note += " (Devanagari, emoji or other characters outside GSM-7: 70 per segment, 67 when split)"
+    return [note]
+
+
+def _sample(body: str, samples: Mapping[str, str]) -> str:
+    # Unknown values are counted as 10 characters, a typical name.
+    values = {str(n): samples.get(str(n)) or "x" * 10 for n in placeholders.placeholders(body)}
+    return placeholders.render(body, values) if values else body
+
+
+def segments(version: TemplateVersion) -> int:
+    """SMS segments of a version's text with its sample values (what an SMS is priced by)."""
+    return sms_segments.count(_sample(version.body, version.samples or {})).segments
 
 
 def latest_version(db: Session, template_id: int, language: str, *, approved: bool = False) -> TemplateVersion | None:

@@ -81,3 +81,24 @@ def test_unsafe_yaml_is_refused() -> None:
         spec.parse("name: &a x\nchannel: sms\naudience: all\ndescription: *a\n", "c.yaml")
     with pytest.raises(FlowInvalid):
         spec.parse("name: !!python/object/apply:os.system ['true']\nchannel: sms\naudience: all\n", "c.yaml")
+
+
+def test_windows_blackouts_deadline_and_budget() -> None:
+    text = "\n".join(
+        [
+            "name: x",
+            "channel: sms",
+            "audience: all",
+            "send_window: [india_election, {start: '10:00', end: '18:00'}]",
+            "blackouts:",
+            "  - {from: '2026-11-18T18:00:00+05:30', to: '2026-11-20T18:00:00+05:30', tag: constituency, value: kothrud}",
+            "deadline: '2026-11-20T07:00:00+05:30'",
+            "budget: 125.50",
+        ]
+    )
+    fields = spec.parse(text, "c.yaml")
+    assert fields["send_windows"] == ["india_election", {"start": "10:00", "end": "18:00"}]
+    assert fields["blackouts"][0]["value"] == "kothrud" and fields["budget_micros"] == 125_500_000
+    assert fields["deadline"] == dt.datetime(2026, 11, 20, 1, 30, tzinfo=dt.UTC)
+    with pytest.raises(FlowInvalid, match=r"c.yaml:4:14: send_window\[0\]: unknown preset 'dawn'"):
+        spec.parse(text.replace("india_election", "dawn"), "c.yaml")

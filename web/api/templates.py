@@ -40,6 +40,7 @@ def template_json(t: Template, versions: list[TemplateVersion]) -> dict[str, Any
                 "status_reason": v.status_reason,
                 "content_sid": v.content_sid,
                 "in_use": v.used_at is not None,
+                "notes": templates.notes(t.channel, v.body, v.samples),
                 "created_at": iso(v.created_at),
             }
             for v in versions

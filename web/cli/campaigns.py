@@ -98,6 +98,27 @@ def launch_cmd(campaign_id: int, tests: tuple[str, ...]) -> None:
     click.echo(f"campaign {campaign_id} launched: {_plan_text(plan)}")
 
 
+@campaigns_group.command("estimate")
+@click.argument("campaign_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
+@with_appcontext
+def estimate_cmd(campaign_id: int, as_json: bool) -> None:
+    """What sending to the audience would cost, by country (prices: canvass prices list)."""
+    rt = runtime()
+    with rt.db.session() as db:
+        found = operations.estimate(db, operations.find(db, campaign_id), region=rt.settings.default_region)
+    if as_json:
+        click.echo(json.dumps(found.as_dict()))
+        return
+    if found.currency is None:
+        raise click.ClickException("no prices yet: canvass prices set whatsapp 91 0.0107 --currency USD")
+    click.echo(f"at most {found.total} {found.currency} for the campaign's audience")
+    for code, (voters, cost) in sorted(found.by_code.items()):
+        click.echo(f"  +{code}: {voters} voter(s), {cost} {found.currency}")
+    if found.unpriced:
+        click.echo(f"  {found.unpriced} voter(s) in countries without a price (canvass prices set ...)")
+
+
 @campaigns_group.command("schedule")
 @click.argument("campaign_id", type=int)
 @click.argument("at", metavar="AT")
@@ -195,6 +216,10 @@ def _print_status(name: str, numbers: progress.Progress, problems: list[str]) ->
     click.echo("  " + progress.bar(numbers))
     rates = data["rates"]
     click.echo(f"  received {rates['received']:.1%}, read {rates['read']:.1%}, replied {rates['replied']:.1%}")
+    spend = data["spend"]
+    if spend["currency"]:
+        budget = f" of a budget of {spend['budget']}" if spend["budget"] else ""
+        click.echo(f"  spent {spend['spent']} {spend['currency']}{budget}")
     for kind, counts in data["not_sent"].items():
         if counts:
             click.echo(f"  {kind}: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items())))

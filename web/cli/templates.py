@@ -44,6 +44,9 @@ def load_cmd(files: tuple[Path, ...]) -> None:
                 raise click.ClickException(str(exc)) from None
             versions = ", ".join(f"{lang} v{v} ({what})" for lang, v, what in loaded.versions)
             click.echo(f"template {loaded.name} {'created' if loaded.created else 'updated'}: {versions}")
+            for lang, spec in item["languages"].items():
+                for note in templates.notes(item["channel"], spec["body"], spec["samples"]):
+                    click.echo(f"  {lang}: {note}")
 
 
 @templates_group.command("list")
