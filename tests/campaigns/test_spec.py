@@ -91,7 +91,8 @@ def test_windows_blackouts_deadline_and_budget() -> None:
             "audience: all",
             "send_window: [india_election, {start: '10:00', end: '18:00'}]",
             "blackouts:",
-            "  - {from: '2026-11-18T18:00:00+05:30', to: '2026-11-20T18:00:00+05:30', tag: constituency, value: kothrud}",
+            "  - {from: '2026-11-18T18:00:00+05:30', to: '2026-11-20T18:00:00+05:30',",
+            "     tag: constituency, value: kothrud}",
             "deadline: '2026-11-20T07:00:00+05:30'",
             "budget: 125.50",
         ]
