@@ -14,8 +14,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.models import FlowSession
-from campaigns import pricing
+from bot.db import utcnow
+from bot.models import Contact, FlowSession, Sender
+from bot.settings import Settings
+from campaigns import compliance, eta, pricing
 from campaigns.models import Campaign, Price, Recipient
 from campaigns.pricing import Money
 
@@ -131,3 +133,32 @@ def bar(progress: Progress, width: int = 40) -> str:
         f"[{drawn.ljust(width, '.')}] {done + bad + skip}/{progress.total}: "
         f"{done} sent, {bad} failed, {skip} skipped, {progress.group('pending')} pending; {progress.replied} replied"
     )
+
+
+def eta_for(db: Session, settings: Settings, campaign: Campaign, numbers: Progress) -> eta.Eta:
+    """When the campaign's pending voters will have been sent, at its pace, inside its windows."""
+    sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
+    rate = min(campaign.pace_per_s, sender.rate_per_s) if sender is not None else campaign.pace_per_s
+    zone = db.scalar(
+        select(Contact.timezone)
+        .join(Recipient, Recipient.contact_id == Contact.id)
+        .where(Recipient.campaign_id == campaign.id, Recipient.status == "pending", Contact.timezone.is_not(None))
+        .group_by(Contact.timezone)
+        .order_by(func.count().desc())
+        .limit(1)
+    )
+    policy = compliance.policy_for(settings, campaign)
+    return eta.estimate(
+        utcnow(), numbers.group("pending"), rate, policy, zone or compliance.FALLBACK_ZONE, campaign.deadline
+    )
+
+
+def eta_json(found: eta.Eta) -> dict[str, Any]:
+    """The ETA as the API and ``status --json`` show it."""
+    return {
+        "remaining": found.remaining,
+        "finishes_at": found.finishes_at.strftime("%Y-%m-%dT%H:%M:%SZ") if found.finishes_at else None,
+        "deadline": found.deadline.strftime("%Y-%m-%dT%H:%M:%SZ") if found.deadline else None,
+        "late": found.late,
+        "warning": found.warning(),
+    }

@@ -78,3 +78,21 @@ def test_templates_commands(world: World, run, tmp_path) -> None:  # type: ignor
     bad.write_text("template: x\nchannel: fax\nlanguages: {en: {body: hi}}\n")
     result = run("templates", "load", str(bad))
     assert result.exit_code == 1 and f"{bad}:2:10: channel: must be whatsapp or sms" in result.output
+
+
+def test_status_warns_when_the_deadline_cannot_be_met(world: World, run) -> None:  # type: ignore[no-untyped-def]
+    import datetime as dt
+
+    from bot.db import utcnow
+
+    for i in range(30):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    deadline = utcnow() + dt.timedelta(seconds=20)
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=0.5, deadline=deadline)
+    assert run("campaigns", "launch", str(campaign.id)).exit_code == 0
+    shown = run("campaigns", "status", str(campaign.id)).output
+    assert "warning: cannot finish before the deadline" in shown and "30 left at 0.5/s" in shown
+    numbers = json.loads(run("campaigns", "status", str(campaign.id), "--json").output)
+    assert numbers["eta"]["late"] is True and numbers["eta"]["remaining"] == 30
+    ok = world.campaign(BOOTH_SPEC.replace("Booth reminder", "Later"), pace_per_s=50)
+    assert run("campaigns", "estimate", str(ok.id)).exit_code == 1  # no prices yet: says how to set them

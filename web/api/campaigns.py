@@ -117,14 +117,20 @@ def create_campaign() -> Any:
 def get_campaign(campaign_id: int) -> Any:
     """A campaign with its live numbers."""
     campaign = _campaign(campaign_id)
-    return jsonify({**campaign_json(campaign), "stats": progress.measure(db_session(), campaign).as_dict()})
+    return jsonify({**campaign_json(campaign), "stats": _stats(campaign)})
 
 
 @bp.get("/campaigns/<int:campaign_id>/stats")
 @requires(Role.VIEWER)
 def campaign_stats(campaign_id: int) -> Any:
-    """Counts by status and skip code, rates, and why some were not sent."""
-    return jsonify(progress.measure(db_session(), _campaign(campaign_id)).as_dict())
+    """Counts by status and skip code, rates, spend, why some were not sent, and the ETA."""
+    return jsonify(_stats(_campaign(campaign_id)))
+
+
+def _stats(campaign: Campaign) -> dict[str, Any]:
+    s = db_session()
+    numbers = progress.measure(s, campaign)
+    return {**numbers.as_dict(), "eta": progress.eta_json(progress.eta_for(s, runtime().settings, campaign, numbers))}
 
 
 @bp.delete("/campaigns/<int:campaign_id>")
@@ -134,6 +140,14 @@ def delete_campaign(campaign_id: int) -> Any:
     _campaign(campaign_id)
     operations.remove(runtime(), campaign_id)
     return Response(status=204)
+
+
+@bp.get("/campaigns/<int:campaign_id>/estimate")
+@requires(Role.VIEWER)
+def campaign_estimate(campaign_id: int) -> Any:
+    """What sending to the audience would cost, by country."""
+    found = operations.estimate(db_session(), _campaign(campaign_id), region=runtime().settings.default_region)
+    return jsonify(found.as_dict())
 
 
 @bp.post("/campaigns/<int:campaign_id>/launch")

@@ -76,6 +76,8 @@ SCHEMAS: dict[str, Any] = {
             "not_sent": {"type": "object"},
             "replied": {"type": "integer"},
             "rates": {"type": "object", "additionalProperties": {"type": "number"}},
+            "spend": {"type": "object"},
+            "eta": {"type": "object", "description": "finishes_at, deadline, late, warning"},
         },
     },
 }
@@ -106,6 +108,13 @@ PATHS: dict[str, Any] = {
             "summary": "Counts by status and skip code, rates, not-sent reasons",
             "parameters": [CID],
             "responses": {"200": resp("The numbers", STATS), **FAIL},
+        }
+    },
+    "/campaigns/{campaign_id}/estimate": {
+        "get": {
+            "summary": "What sending to the audience would cost, by country calling code",
+            "parameters": [CID],
+            "responses": {"200": resp("The estimate"), **FAIL},
         }
     },
     "/campaigns/{campaign_id}/launch": {

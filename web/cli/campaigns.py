@@ -194,8 +194,13 @@ def status_cmd(campaign_id: int, watch: bool, as_json: bool) -> None:
             campaign = operations.find(db, campaign_id)
             numbers = progress.measure(db, campaign)
             name, problems = campaign.name, list(campaign.problems or [])
+            eta = progress.eta_for(db, rt.settings, campaign, numbers)
+            if eta.warning():
+                problems.append(f"warning: {eta.warning()}")
+            elif eta.remaining and eta.finishes_at is not None:
+                problems.append(f"{eta.remaining} to send; done by {eta.finishes_at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if as_json:
-            click.echo(json.dumps(numbers.as_dict()))
+            click.echo(json.dumps({**numbers.as_dict(), "eta": progress.eta_json(eta)}))
         elif watch and sys.stdout.isatty():
             click.echo(f"\r\x1b[2K{numbers.status:<9} {progress.bar(numbers)}", nl=False)
         else:
@@ -212,7 +217,7 @@ def _print_status(name: str, numbers: progress.Progress, problems: list[str]) ->
     data = numbers.as_dict()
     click.echo(f"campaign {numbers.campaign_id} {name!r}: {numbers.status}")
     for problem in problems:
-        click.echo(f"  missing: {problem}")
+        click.echo(f"  {problem}" if problem.startswith(("warning:", tuple("0123456789"))) else f"  missing: {problem}")
     click.echo("  " + progress.bar(numbers))
     rates = data["rates"]
     click.echo(f"  received {rates['received']:.1%}, read {rates['read']:.1%}, replied {rates['replied']:.1%}")

@@ -1,0 +1,48 @@
+"""When a campaign will finish, counting only the time its windows allow."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from bot.sendwindows import PRESETS, Blackout, Policy, SendWindow
+from campaigns.eta import estimate
+
+IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
+
+
+def ist(day: int, hour: int, minute: int = 0) -> dt.datetime:
+    return dt.datetime(2026, 11, day, hour, minute, tzinfo=IST).astimezone(dt.UTC)
+
+
+def test_without_windows_it_is_remaining_over_rate() -> None:
+    eta = estimate(ist(1, 12), 3600, 2.0, Policy(), "Asia/Kolkata")
+    assert eta.finishes_at == ist(1, 12, 30) and not eta.late and eta.warning() is None
+
+
+def test_windows_carry_the_rest_to_the_next_morning() -> None:
+    policy = Policy((PRESETS["india_promotional"],))  # 09:00-21:00 IST
+    eta = estimate(ist(1, 20), 7200, 1.0, policy, "Europe/London")  # an hour tonight, an hour tomorrow
+    assert eta.finishes_at == ist(2, 10)
+    # Started at night, it begins at 09:00.
+    assert estimate(ist(1, 23), 1800, 1.0, policy, "UTC").finishes_at == ist(2, 9, 30)
+
+
+def test_a_blackout_for_everyone_is_skipped_over() -> None:
+    silence = Blackout(ist(2, 0), ist(3, 12))
+    eta = estimate(ist(1, 20), 7200, 1.0, Policy((PRESETS["india_promotional"],), (silence,)), "UTC")
+    assert eta.finishes_at == ist(3, 13)
+
+
+def test_a_deadline_that_cannot_be_met_is_a_warning() -> None:
+    policy = Policy((PRESETS["india_election"],))
+    eta = estimate(ist(19, 12), 100_000, 1.0, policy, "UTC", deadline=ist(20, 7))
+    assert eta.late
+    assert eta.warning().startswith("cannot finish before the deadline 2026-11-20T01:30:00Z: 100000 left at 1/s")  # type: ignore[union-attr]
+    assert not estimate(ist(19, 12), 1000, 1.0, policy, "UTC", deadline=ist(20, 7)).late
+
+
+def test_windows_that_never_open_have_no_eta() -> None:
+    policy = Policy((SendWindow(dt.time(8), dt.time(9), "UTC"), SendWindow(dt.time(20), dt.time(21), "UTC")))
+    eta = estimate(ist(1, 12), 10, 1.0, policy, "UTC", deadline=ist(2, 12))
+    assert eta.finishes_at is None and eta.late and "finish at never" in (eta.warning() or "")
+    assert estimate(ist(1, 12), 0, 1.0, policy, "UTC").finishes_at == ist(1, 12)
