@@ -33,6 +33,19 @@ M = Message.__table__
 
 
 @dataclasses.dataclass(frozen=True)
+class Step:
+    """What one attempt sends: the channel, the sender, the template version and its bindings.
+
+    The first attempt is the campaign's own; a fallback (WhatsApp failed -> SMS) is another.
+    """
+
+    channel: str
+    sender: Sender
+    version: TemplateVersion
+    bindings: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
 class Claimed:
     """One recipient ready to send: everything the provider call needs."""
 
@@ -73,9 +86,8 @@ def next_pending(db: Session, campaign_id: int, batch: int, limit: int, exclude:
 def claim(
     db: Session,
     campaign: Campaign,
-    version: TemplateVersion,
+    step: Step,
     flow: Flow,
-    sender: Sender,
     ids: Sequence[int],
     now: dt.datetime,
     policy: Policy | None = None,
@@ -104,7 +116,7 @@ def claim(
             select(Contact).options(selectinload(Contact.tags)).where(Contact.id.in_([cid for _, cid in rows]))
         )
     }
-    values = variables.Values(db, variables.parse(campaign.variables), contacts.values())
+    values = variables.Values(db, variables.parse(step.bindings), contacts.values())
     out: list[Claimed] = []
     skipped: list[dict[str, Any]] = []
     deferred: dict[int, dt.datetime] = {}
@@ -122,7 +134,7 @@ def claim(
             code = SkipCode.OPTED_OUT if contact.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
             skipped.append({"rid": rid, "code": code.value})
             continue
-        claimed = _prepare(db, campaign, version, flow, sender, rid, contact, bound, now)
+        claimed = _prepare(db, campaign, step, flow, rid, contact, bound, now)
         until = policy.open_until(now, zone, tags)
         if until is not None:
             claimed = dataclasses.replace(claimed, validity_s=max(1, int((until - now).total_seconds())))
@@ -147,32 +159,30 @@ def claim(
 def _prepare(
     db: Session,
     campaign: Campaign,
-    version: TemplateVersion,
+    step: Step,
     flow: Flow,
-    sender: Sender,
     rid: int,
     contact: Contact,
     bound: dict[str, str],
     now: dt.datetime,
 ) -> Claimed:
+    version, sender, channel = step.version, step.sender, step.channel
     text = templates.render(version, bound)
     choices = tuple((b, b) for b in version.buttons or [])
     # The campaign's session replaces whatever the voter had open on this channel.
     db.execute(
         update(FlowSession)
-        .where(
-            FlowSession.contact_id == contact.id, FlowSession.channel == campaign.channel, FlowSession.status != "ended"
-        )
+        .where(FlowSession.contact_id == contact.id, FlowSession.channel == channel, FlowSession.status != "ended")
         .values(status="ended", end_reason="superseded", ended_at=now, timeout_at=None)
         .execution_options(synchronize_session=False)
     )
     at = campaign.flow_node or flow.start
-    sprint = start(flow, contact_view(contact), channel=campaign.channel, now=_iso(now), at=at)
+    sprint = start(flow, contact_view(contact), channel=channel, now=_iso(now), at=at)
     session = FlowSession(
         contact_id=contact.id,
         flow_name=flow.name,
         flow_version=campaign.flow_version,
-        channel=campaign.channel,
+        channel=channel,
         sender_id=sender.id,
         campaign_id=campaign.id,
         status="waiting",
@@ -198,7 +208,7 @@ def _prepare(
         recipient_id=rid,
         direction="out",
         purpose="campaign",
-        channel=campaign.channel,
+        channel=channel,
         body=text,
         media=[{"url": version.media_url, "type": version.media_kind}] if version.media_url else [],
         choices=[{"key": k, "label": label} for k, label in choices],

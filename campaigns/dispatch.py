@@ -29,7 +29,8 @@ from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
 from campaigns import compliance, ratelimit
-from campaigns.claims import Claimed, Outcome, claim, next_pending, settle
+from campaigns.claims import Claimed, Outcome, Step, claim, next_pending, settle
+from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 
 log = logging.getLogger(__name__)
@@ -63,13 +64,13 @@ class BatchSender:
             campaign = db.get(Campaign, self.campaign_id)
             if campaign is None or campaign.status != CampaignStatus.ACTIVE:
                 return {"stopped": f"campaign is {campaign.status if campaign else 'gone'}"}
-            version = db.get(TemplateVersion, campaign.template_version_id)
-            sender = db.get(Sender, campaign.sender_id)
+            step = self._step(db, campaign)
             found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
             db.expunge_all()
-        if version is None or sender is None or found is None:
+        if step is None or found is None:
             return {"stopped": "the campaign's template version, sender or flow is missing"}
         flow, _ = found
+        sender = step.sender
         try:
             provider = provider_for(self.settings, sender)
         except NoProvider as exc:
@@ -93,10 +94,10 @@ class BatchSender:
                     break
                 moments = limiter.reserve(paces, len(ids))
                 with self.db.session(write=True) as db:
-                    claimed, deferred = claim(db, campaign, version, flow, sender, ids, utcnow(), policy)
+                    claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy)
                 self.deferred.update(deferred)
                 for item, moment in zip(claimed, moments, strict=False):
-                    in_flight.append(pool.submit(self._send, provider, campaign, version, sender, item, moment))
+                    in_flight.append(pool.submit(self._send, provider, campaign, step, item, moment))
                 # Plan the next second only when this one's slots have come, storing
                 # finished sends meanwhile.
                 while moments and time.time() < moments[-1]:
@@ -115,24 +116,39 @@ class BatchSender:
             self._status_read = time.monotonic()
         return self._status == CampaignStatus.ACTIVE
 
-    def _send(
-        self, provider: Any, campaign: Campaign, version: TemplateVersion, sender: Sender, item: Claimed, moment: float
-    ) -> Outcome:
+    def _step(self, db: Any, campaign: Campaign) -> Step | None:
+        """The first attempt's channel, sender and template, or for a fallback batch the fallback's."""
+        if self.batch >= FALLBACK_BASE:
+            cfg = campaign.fallback or {}
+            channel, bindings = cfg.get("channel", ""), cfg.get("variables") or campaign.variables
+            version, sender = (
+                db.get(TemplateVersion, cfg.get("template_version_id")),
+                db.get(Sender, cfg.get("sender_id")),
+            )
+        else:
+            channel, bindings = campaign.channel, campaign.variables
+            version, sender = db.get(TemplateVersion, campaign.template_version_id), db.get(Sender, campaign.sender_id)
+        if version is None or sender is None:
+            return None
+        return Step(channel, sender, version, bindings)
+
+    def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
         ratelimit.wait_until(moment)
+        version, sender = step.version, step.sender
         if not self.active():
             return Outcome(item, "not_sent")
         outbound = Outbound(
             message_id=item.message_id,
             to=item.to,
             sender=sender.address,
-            channel=campaign.channel,
+            channel=step.channel,
             text=item.text,
             media_urls=(version.media_url,) if version.media_url else (),
             choices=item.choices,
             content_sid=version.content_sid,
             content_variables=item.content_variables if version.content_sid else None,
             messaging_service_sid=sender.messaging_service_sid,
-            validity_s=item.validity_s if campaign.channel == "sms" else None,
+            validity_s=item.validity_s if step.channel == "sms" else None,
             status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
         )
         try:

@@ -156,6 +156,9 @@ class Campaign(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     aborted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     planned: Mapped[int] = mapped_column(Integer, default=0)  # recipient rows made at launch
+    # A second attempt on another channel for voters the first did not reach (campaigns.fallback):
+    # {"channel", "sender_id", "template_id", "language", "variables", "after_s", "template_version_id"}.
+    fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The most it may spend, in millionths of the price table's currency (exact on every backend).
     budget_micros: Mapped[int | None] = mapped_column(BigId)
 

@@ -20,7 +20,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
-from campaigns import compliance, lifecycle, planner, pricing, readiness, templates
+from campaigns import compliance, fallback, lifecycle, planner, pricing, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -55,29 +55,44 @@ def find(db: Session, campaign_id: int) -> Campaign:
 
 def resolve(db: Session, fields: dict[str, Any], *, region: str) -> dict[str, Any]:
     """Turn a spec's names (sender number, template name) into ids; unknown ones become problems later."""
-    out = {k: v for k, v in fields.items() if k not in ("sender", "template", "language", "flow")}
+    out = {k: v for k, v in fields.items() if k not in ("sender", "template", "language", "flow", "fallback")}
     out["flow_name"] = fields.get("flow")
-    out["template_language"] = fields.get("language")
-    sender = fields.get("sender")
-    if sender is not None:
-        out["sender_id"] = _sender_id(db, str(sender), fields.get("channel"), region)
-    elif fields.get("channel"):
-        # One healthy sender on the channel: take it, as a person would.
-        found = db.scalars(select(Sender.id).where(Sender.channel == fields["channel"], Sender.healthy.is_(True))).all()
-        out["sender_id"] = found[0] if len(found) == 1 else None
-    name = fields.get("template")
-    if name:
-        template_id = db.scalar(select(Template.id).where(Template.name == name))
-        if template_id is None:
-            raise CampaignError(f"template: no template named {name!r} (canvass templates list)")
-        out["template_id"] = template_id
-        if not out["template_language"]:
-            languages = db.scalars(
-                select(TemplateVersion.language).where(TemplateVersion.template_id == template_id)
-            ).all()
-            if len(set(languages)) == 1:
-                out["template_language"] = languages[0]
+    out["sender_id"] = _sender_for(db, fields.get("sender"), fields.get("channel"), region)
+    out["template_id"], out["template_language"] = _template_for(db, fields.get("template"), fields.get("language"))
+    step = fields.get("fallback")
+    if step:
+        template_id, language = _template_for(db, step.get("template"), step.get("language"))
+        out["fallback"] = {
+            "channel": step["channel"],
+            "sender_id": _sender_for(db, step.get("sender"), step["channel"], region),
+            "template_id": template_id,
+            "language": language,
+            "variables": step.get("variables"),
+            "after_s": step.get("after_s"),
+        }
     return out
+
+
+def _sender_for(db: Session, sender: Any, channel: str | None, region: str) -> int | None:
+    if sender is not None:
+        return _sender_id(db, str(sender), channel, region)
+    if not channel:
+        return None
+    # One healthy sender on the channel: take it, as a person would.
+    found = db.scalars(select(Sender.id).where(Sender.channel == channel, Sender.healthy.is_(True))).all()
+    return found[0] if len(found) == 1 else None
+
+
+def _template_for(db: Session, name: str | None, language: str | None) -> tuple[int | None, str | None]:
+    if not name:
+        return None, language
+    template_id = db.scalar(select(Template.id).where(Template.name == name))
+    if template_id is None:
+        raise CampaignError(f"template: no template named {name!r} (canvass templates list)")
+    if not language:
+        languages = set(db.scalars(select(TemplateVersion.language).where(TemplateVersion.template_id == template_id)))
+        language = languages.pop() if len(languages) == 1 else None
+    return template_id, language
 
 
 def _sender_id(db: Session, text: str, channel: str | None, region: str) -> int:
@@ -174,6 +189,13 @@ def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
     if version.used_at is None:
         version.used_at = now
     campaign.template_version_id = version.id
+    if campaign.fallback and campaign.fallback.get("template_id"):
+        step = dict(campaign.fallback)
+        backup = templates.latest_version(db, step["template_id"], step["language"], approved=True)
+        assert backup is not None  # readiness checked it
+        if backup.used_at is None:
+            backup.used_at = now
+        campaign.fallback = {**step, "template_version_id": backup.id}  # a new dict: the JSON column sees it
     found = FlowLibrary(db).get(campaign.flow_name)
     assert found is not None
     campaign.flow_version = found[1]
@@ -259,6 +281,9 @@ def clone(rt: Runtime, campaign_id: int, *, user: str | None = None, **changes: 
         source = find(db, campaign_id)
         name = changes.pop("name", None) or f"{source.name} (copy)"
         fields = {f: getattr(source, f) for f in COPY_FIELDS} | changes
+        if fields.get("fallback"):
+            # The copy pins its own versions when it launches.
+            fields["fallback"] = {k: v for k, v in fields["fallback"].items() if k != "template_version_id"}
         copy = Campaign(name=name, status=S.DRAFT.value, created_by=user, parent_id=source.id, problems=[], **fields)
         db.add(copy)
         db.flush()
@@ -290,13 +315,16 @@ def remove(rt: Runtime, campaign_id: int) -> None:
 
 
 def complete_if_done(db: Session, campaign_id: int) -> bool:
-    """Active -> completed once no row is pending or sending."""
+    """Active -> completed once no row is pending or sending, and no fallback can still come."""
     busy = db.scalar(
         select(func.count())
         .select_from(Recipient)
         .where(Recipient.campaign_id == campaign_id, Recipient.status.in_(("pending", "sending")))
     )
     if busy:
+        return False
+    campaign = db.get(Campaign, campaign_id)
+    if campaign is not None and campaign.fallback and fallback.waiting(db, campaign):
         return False
     done = db.execute(
         update(Campaign)

@@ -45,6 +45,8 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         found.append("pace: must be more than 0 messages per second")
     if campaign.is_test:
         found += _test_numbers(db, campaign, region)
+    if campaign.fallback:
+        found += _fallback(db, campaign)
     if campaign.budget_micros is not None and not db.scalar(select(Price.id).where(Price.channel == campaign.channel)):
         found.append(
             f"budget: no {campaign.channel} prices to count it with (canvass prices set {campaign.channel} ...)"
@@ -55,6 +57,31 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         elif campaign.scheduled_at is not None and campaign.scheduled_at >= campaign.deadline:
             found.append("schedule: it is after the deadline")
     return found
+
+
+def _fallback(db: Session, campaign: Campaign) -> list[str]:
+    """The fallback step is checked like the campaign itself, its problems prefixed."""
+    step = campaign.fallback or {}
+    if step.get("channel") == campaign.channel:
+        return [f"fallback: it must use another channel than {campaign.channel}"]
+    shadow = Campaign(
+        channel=step.get("channel"),
+        sender_id=step.get("sender_id"),
+        template_id=step.get("template_id"),
+        template_language=step.get("language"),
+        template_version_id=step.get("template_version_id"),
+        variables=step.get("variables") or campaign.variables,
+        flow_name=campaign.flow_name,
+        flow_version=campaign.flow_version,
+        flow_node=campaign.flow_node,
+    )
+    found: list[str] = []
+    if shadow.channel not in SENDABLE:
+        found.append(f"channel: {shadow.channel!r} cannot be a fallback yet (whatsapp or sms)")
+    found += _sender(db, shadow)
+    version = _template(db, shadow, found)
+    found += _variables(shadow, version) + _flow(db, shadow)
+    return [f"fallback: {problem}" for problem in found]
 
 
 def _sender(db: Session, campaign: Campaign) -> list[str]:

@@ -7,6 +7,7 @@ The database is the truth; Redis only holds jobs. Every minute the reconciler:
 - turns rows left ``sending`` by a worker that died into ``unknown`` — never sent
   again; the status callback that carries the message id settles them, or they are
   reported as uncertain;
+- gives the voters the first attempt did not reach their fallback attempt (campaigns.fallback);
 - completes active campaigns with nothing left to send (the last batch may have died).
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy import select, update
 from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
-from campaigns import operations, planner
+from campaigns import fallback, operations, planner
 from campaigns.models import Campaign, CampaignStatus, Recipient
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
                 log.warning(
                     "campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, len(stale)
                 )
+            moved = fallback.move(db, campaign, now, campaign.batch_size or planner.MAX_BATCH)
+            if moved:
+                log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)
             lost = [b for b in planner.summary(db, campaign).batches if planner.job_id(campaign.id, b) not in alive]
             if not lost:
                 completed += operations.complete_if_done(db, campaign.id)

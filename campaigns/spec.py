@@ -16,7 +16,7 @@ from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
 from bot.segments import SegmentError, compile_segment
 from bot.sendwindows import parse_when
-from campaigns import pricing, variables
+from campaigns import fallback, pricing, variables
 
 KEYS = {
     "name",
@@ -36,7 +36,9 @@ KEYS = {
     "blackouts",
     "deadline",
     "budget",
+    "fallback",
 }
+FALLBACK_KEYS = {"channel", "sender", "template", "language", "variables", "after"}
 CHANNELS = ("whatsapp", "sms", "voice")
 PACE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per\s+)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
 PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
@@ -127,6 +129,8 @@ def parse(text: str, path: str) -> dict[str, Any]:
         out["blackouts"] = sendwindows.dump_blackouts(sendwindows.parse_blackouts(_plain(data.get("blackouts"))))
     except sendwindows.PolicyError as exc:
         problems.append(Problem(path, data.value_loc("blackouts"), str(exc)))
+    if data.get("fallback") is not None:
+        out["fallback"] = _fallback(data["fallback"], lambda message: bad("fallback", message))
     if data.get("budget") is not None:
         try:
             out["budget_micros"] = pricing.to_micros(data["budget"], "budget")
@@ -155,6 +159,40 @@ def parse(text: str, path: str) -> dict[str, Any]:
         bad("test", "a test campaign needs test_numbers")
     if problems:
         raise FlowInvalid(problems)
+    return out
+
+
+def _fallback(raw: Any, bad: Any) -> dict[str, Any] | None:
+    """The fallback step as plain data (names still to resolve), or None after reporting."""
+    if not isinstance(raw, dict):
+        bad("a mapping: {channel: sms, sender: ..., template: ..., after: 2h}")
+        return None
+    unknown = sorted(set(raw) - FALLBACK_KEYS)
+    if unknown:
+        bad(f"unknown key {unknown[0]!r} (expected one of {', '.join(sorted(FALLBACK_KEYS))})")
+        return None
+    if raw.get("channel") not in CHANNELS:
+        bad(f"channel must be one of {', '.join(CHANNELS)}; got {raw.get('channel')!r}")
+        return None
+    template, language = raw.get("template"), raw.get("language")
+    if isinstance(template, dict):
+        template, language = template.get("name"), template.get("language", language)
+    out: dict[str, Any] = {
+        "channel": raw["channel"],
+        "sender": None if raw.get("sender") is None else str(raw["sender"]),
+        "template": template,
+        "language": language,
+    }
+    try:
+        out["variables"] = (
+            variables.dump(variables.parse(_plain(raw["variables"]), field="fallback.variables"))
+            if "variables" in raw
+            else None
+        )
+        out["after_s"] = fallback.parse_after(raw["after"]) if raw.get("after") is not None else None
+    except (variables.BindingError, ValueError) as exc:
+        bad(str(exc))
+        return None
     return out
 
 

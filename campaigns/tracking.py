@@ -20,8 +20,8 @@ def follow(db: Session, message: Message) -> bool:
     if message.recipient_id is None:
         return False
     recipient = db.get(Recipient, message.recipient_id, with_for_update=True)
-    # Only the recipient's current attempt speaks for it.
-    if recipient is None or recipient.message_id != message.id:
+    # Only the recipient's current attempt speaks for it (a fallback moved it to another channel).
+    if recipient is None or recipient.message_id != message.id or recipient.channel != message.channel:
         return False
     moved = advances(recipient.status, message.status)
     if moved:

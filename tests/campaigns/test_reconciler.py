@@ -11,7 +11,7 @@ from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Message, Sender
 from campaigns import dispatch, operations, reconciler
-from campaigns.claims import claim, next_pending
+from campaigns.claims import Step, claim, next_pending
 from campaigns.models import Campaign, Recipient, TemplateVersion
 from tests.campaigns.conftest import BOOTH_SPEC, World, seed
 from tests.web.test_webhooks import SID, post
@@ -83,7 +83,8 @@ def test_a_send_lost_with_its_worker_becomes_unknown_and_its_callback_settles_it
         version, sender = db.get(TemplateVersion, c.template_version_id), db.get(Sender, c.sender_id)
         assert version is not None and sender is not None
         ids = next_pending(db, c.id, 0, 10, set())
-        claimed, _ = claim(db, c, version, found[0], sender, ids, utcnow() - dt.timedelta(minutes=5))
+        step = Step(c.channel, sender, version, c.variables)
+        claimed, _ = claim(db, c, step, found[0], ids, utcnow() - dt.timedelta(minutes=5))
     rt.redis.flushdb()
     assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "completed": 1}
     assert world.get(campaign.id).status == "completed"

@@ -2,7 +2,7 @@
 
 Revision ID: 0004
 Revises: 0003
-Create Date: 2026-11-29 09:57:23.467130
+Create Date: 2026-11-29 10:04:50.428886
 """
 
 from alembic import op
@@ -93,6 +93,7 @@ def upgrade() -> None:
     sa.Column('ended_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('aborted_at', bot.db.UTCDateTime(timezone=True), nullable=True),
     sa.Column('planned', sa.Integer(), nullable=False),
+    sa.Column('fallback', sa.JSON(), nullable=True),
     sa.Column('budget_micros', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.ForeignKeyConstraint(['parent_id'], ['campaigns.id'], name=op.f('fk_campaigns_parent_id_campaigns'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['sender_id'], ['senders.id'], name=op.f('fk_campaigns_sender_id_senders')),

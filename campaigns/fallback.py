@@ -1,0 +1,127 @@
+"""Channel fallback: a voter the campaign's WhatsApp message did not reach gets it by SMS.
+
+A campaign may name one fallback step in its spec::
+
+    fallback:
+      channel: sms
+      sender: "+919999900002"
+      template: turnout_sms           # or {name: ..., language: ...}
+      variables: {1: {contact: name}} # optional: the campaign's own bindings by default
+      after: 2h                       # optional: also when still not delivered after this long
+
+A recipient whose first attempt **failed or was undelivered** (or, with ``after``, was
+sent but not delivered in time) is given a new attempt on the fallback channel: the
+same recipient row, back to ``pending`` with the new channel, in a batch of its own
+(numbers from ``FALLBACK_BASE``), sent by the same batch jobs. The export shows it in the
+``attempts`` and ``channel`` columns; the first attempt's message stays on the timeline.
+The scheduler's reconciler moves the recipients every minute; a campaign with fallbacks
+still possible is not completed yet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, or_, select, true, update
+from sqlalchemy.orm import Session
+
+from bot.models import ConsentStatus, Contact
+from bot.phones import MOBILE_KINDS
+from campaigns.models import Campaign, Recipient
+
+FALLBACK_BASE = 1_000_000
+DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)\s*$")
+SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_after(value: Any) -> int:
+    """Seconds from ``90m``, ``2h``, ``1d`` (or a number of seconds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    match = DURATION.match(str(value)) if isinstance(value, str) else None
+    if match is None or int(match.group(1)) <= 0:
+        raise ValueError(f"after: a duration such as 30m, 2h or 1d, got {value!r}")
+    return int(match.group(1)) * SECONDS[match.group(2)]
+
+
+def _eligible(campaign: Campaign, now: dt.datetime) -> Any:
+    step = campaign.fallback or {}
+    reached_not = Recipient.status.in_(("failed", "undelivered"))
+    if step.get("after_s"):
+        too_long = and_(
+            Recipient.status == "sent", Recipient.sent_at < now - dt.timedelta(seconds=int(step["after_s"]))
+        )
+        reached_not = or_(reached_not, too_long)
+    return and_(Recipient.campaign_id == campaign.id, Recipient.channel == campaign.channel, reached_not)
+
+
+def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> list[int]:
+    """Give every recipient the first attempt did not reach a fallback attempt; return the new batches."""
+    step = campaign.fallback
+    if not step:
+        return []
+    ids = list(
+        db.scalars(
+            select(Recipient.id)
+            .join(Contact, Contact.id == Recipient.contact_id)
+            .where(
+                _eligible(campaign, now),
+                Contact.consent != ConsentStatus.OPTED_OUT.value,
+                _reachable(step),
+            )
+            .order_by(Recipient.id)
+        )
+    )
+    if not ids:
+        return []
+    first = (
+        db.scalar(
+            select(func.max(Recipient.batch)).where(
+                Recipient.campaign_id == campaign.id, Recipient.batch >= FALLBACK_BASE
+            )
+        )
+        or FALLBACK_BASE - 1
+    ) + 1
+    rows = [{"rid": rid, "b": first + i // batch_size} for i, rid in enumerate(ids)]
+    table = Recipient.__table__
+    db.execute(
+        update(table)
+        .where(table.c.id == bindparam("rid"), table.c.channel == campaign.channel)
+        .values(status="pending", channel=step["channel"], batch=bindparam("b"), queued_at=now),
+        rows,
+    )
+    return sorted({r["b"] for r in rows})
+
+
+def _reachable(step: dict[str, Any]) -> Any:
+    # SMS and WhatsApp need a mobile line; calls take any.
+    return true() if step["channel"] == "voice" else Contact.phone_kind.in_(sorted(MOBILE_KINDS))
+
+
+def waiting(db: Session, campaign: Campaign) -> int:
+    """Recipients a fallback may still reach (the campaign is not complete while there are).
+
+    Failed and undelivered first attempts (the reconciler moves them within a minute), and
+    with ``after`` the sent ones not yet delivered (they fall back once it has passed).
+    """
+    step = campaign.fallback
+    if not step:
+        return 0
+    could = Recipient.status.in_(("failed", "undelivered"))
+    if step.get("after_s"):
+        could = or_(could, Recipient.status == "sent")
+    count = db.scalar(
+        select(func.count())
+        .select_from(Recipient)
+        .join(Contact, Contact.id == Recipient.contact_id)
+        .where(
+            Recipient.campaign_id == campaign.id,
+            Recipient.channel == campaign.channel,
+            could,
+            Contact.consent != ConsentStatus.OPTED_OUT.value,
+            _reachable(step),
+        )
+    )
+    return int(count or 0)

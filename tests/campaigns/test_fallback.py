@@ -1,0 +1,81 @@
+"""Channel fallback: WhatsApp failed or stayed undelivered -> the same recipient's SMS attempt."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select, update
+
+from bot.channels.base import Outbound, SendError, Sent
+from bot.db import utcnow
+from bot.models import Message
+from campaigns import dispatch, operations, reconciler
+from campaigns.fallback import FALLBACK_BASE
+from campaigns.models import Recipient
+from tests.campaigns.conftest import BOOTH_SPEC, World
+
+FALLBACK = """fallback:
+  channel: sms
+  sender: "+919999900002"
+  template: turnout_sms
+  variables: {1: {contact: name}}
+  after: 1h
+"""
+
+
+def test_whatsapp_failures_fall_back_to_sms(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    def answer(message: Outbound) -> Sent:
+        if message.channel == "whatsapp" and message.to == "+919800000001":
+            raise SendError("outside the 24 hour window", retryable=False, code="63016")
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="sent")
+
+    provider = scripted(answer)
+    failed = world.voter("+919800000001", "ward=3", name="Asha")
+    silent = world.voter("+919800000002", "ward=3", name="Ravi")
+    fine = world.voter("+919800000003", "ward=3", name="Meena")
+    landline = world.voter("+912024567890", "volunteer", kind="fixed_line")
+    del landline
+    campaign = world.campaign(BOOTH_SPEC + FALLBACK)
+    assert campaign.status == "ready", campaign.problems
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    # The fine voter's message was delivered; the silent one's stays "sent"; the campaign
+    # waits: fallbacks may still come.
+    with world.rt.db.session() as db:
+        db.execute(update(Recipient).where(Recipient.contact_id == fine).values(status="delivered"))
+        # Two hours later, the silent voter's WhatsApp message was never delivered.
+        db.execute(
+            update(Recipient).where(Recipient.contact_id == silent).values(sent_at=utcnow() - dt.timedelta(hours=2))
+        )
+    assert world.get(campaign.id).status == "active"
+    done = reconciler.reconcile(world.rt)
+    assert done["requeued"] == 1  # the fallback batch, queued
+    with world.rt.db.session() as db:
+        rows = {r.contact_id: r for r in db.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))}
+    assert (rows[failed].channel, rows[failed].status, rows[failed].batch) == ("sms", "pending", FALLBACK_BASE)
+    assert (rows[silent].channel, rows[silent].status) == ("sms", "pending")
+    assert rows[fine].channel == "whatsapp"
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, FALLBACK_BASE)
+    sms = [m for m in provider.sent if m.channel == "sms"]
+    assert sorted(m.to for m in sms) == ["+919800000001", "+919800000002"]
+    assert sms[0].text.startswith("Hi Asha, polling day is 20 Nov") and sms[0].sender == "+919999900002"
+    with world.rt.db.session() as db:
+        rows = {r.contact_id: r for r in db.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))}
+        first = db.scalars(select(Message.channel).where(Message.contact_id == failed).order_by(Message.id)).all()
+    assert (rows[failed].attempts, rows[failed].status, rows[failed].channel) == (2, "sent", "sms")
+    assert first == ["whatsapp", "sms"]  # the failed WhatsApp attempt stays on the timeline
+    # Once the SMS attempts are sent, nothing more can fall back: completed.
+    reconciler.reconcile(world.rt)
+    assert world.get(campaign.id).status == "completed"
+
+
+def test_the_fallback_is_checked_like_the_campaign(world: World) -> None:
+    bad = (
+        FALLBACK.replace("turnout_sms", "booth_reminder")
+        .replace("channel: sms", "channel: whatsapp")
+        .replace("+919999900002", "+919999900001")
+    )
+    campaign = world.campaign(BOOTH_SPEC + bad)
+    assert "fallback: it must use another channel than whatsapp" in campaign.problems
+    wrong_template = world.campaign(BOOTH_SPEC + FALLBACK.replace("turnout_sms", "booth_reminder"))
+    assert any(p.startswith("fallback: template: booth_reminder is for whatsapp") for p in wrong_template.problems)
