@@ -122,6 +122,9 @@ def message_status() -> Response:
                 setattr(message, column, utcnow())
             if update.status in ("failed", "undelivered"):
                 message.error_code, message.error_message = update.error_code, update.error_message
+            else:
+                # It went out after all: the "timeout" or "worker_lost" of an unknown send is void.
+                message.error_code = message.error_message = None
         if message.recipient_id is not None:
             # A campaign's opening message: its recipient row follows (also when this callback
             # only settles an "unknown" send or fills a timestamp).

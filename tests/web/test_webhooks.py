@@ -178,6 +178,17 @@ def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ign
         assert (message.status, message.error_code, message.provider_id) == ("undelivered", "30003", "SM" + "8" * 32)
 
 
+def test_a_callback_that_settles_an_unknown_send_clears_its_timeout(app, client) -> None:  # type: ignore[no-untyped-def]
+    post(client, "/webhooks/twilio/messages", inbound_form())
+    with app.extensions["canvass"].db.session() as db:
+        out = db.scalars(select(Message).where(Message.direction == "out")).first()
+        out.status, out.error_code, message_id = "unknown", "timeout", out.id  # the answer never came
+    assert _status(client, message_id, "delivered", "SM" + "6" * 32).status_code == 204
+    with app.extensions["canvass"].db.session() as db:
+        message = db.get(Message, message_id)
+        assert (message.status, message.error_code, message.delivered_at is not None) == ("delivered", None, True)
+
+
 @pytest.mark.parametrize("webhook", ["message-status", "messages"])
 def test_a_webhook_waits_for_another_writer(app, client, webhook: str) -> None:  # type: ignore[no-untyped-def]
     """On SQLite, a webhook that reads and then writes must not fail "database is locked".
