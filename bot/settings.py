@@ -49,6 +49,9 @@ class Settings:
     testing: bool = False
     # Message bodies older than this are purged (statuses, times and funnel steps stay).
     retention_days: int = 30
+    # How long a call to Twilio's REST API may wait for an answer (a send that times out
+    # is "unknown", never sent again: its status callback settles it).
+    twilio_timeout_s: float = 10.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -123,6 +126,15 @@ class Settings:
             raise SettingsError(
                 "CANVASS_RETENTION_DAYS", f"must be a whole number of days from 1 to 3650, got {retention_text!r}"
             )
+        timeout_text = get("TWILIO_TIMEOUT_S") or "10"
+        try:
+            twilio_timeout = float(timeout_text)
+        except ValueError:
+            twilio_timeout = 0.0
+        if not 0 < twilio_timeout <= 120:
+            raise SettingsError(
+                "TWILIO_TIMEOUT_S", f"must be a number of seconds above 0 and up to 120, got {timeout_text!r}"
+            )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -141,6 +153,7 @@ class Settings:
             var_dir=var,
             testing=str(env.get("TESTING", "")).lower() in ("1", "true", "yes"),
             retention_days=int(retention_text),
+            twilio_timeout_s=twilio_timeout,
         )
 
 
@@ -162,6 +175,7 @@ _FIELD_VARIABLES = {
     "var_dir": "CANVASS_VAR_DIR",
     "testing": "TESTING",
     "retention_days": "CANVASS_RETENTION_DAYS",
+    "twilio_timeout_s": "TWILIO_TIMEOUT_S",
 }
 
 
