@@ -12,24 +12,11 @@ Three kinds of check:
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
 
 import pytest
-import requests
-from twilio.http import HttpClient
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 
 from bot.channels import REGISTRY
@@ -37,10 +24,10 @@ from bot.channels.base import Outbound, ParseError, SendError
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "twilio" / "twilio_api_v2010.json"
-PRISM_START_S = 180  # the first npx run downloads Prism from the npm registry
+from tests.conftest import unavailable
+from tests.fakes.prism import SPEC, PrismHttpClient, prism_provider
+from tests.fakes.twilio_http import free_port
+from tests.fakes.twilio_messages import Answer, FakeTwilioMessages
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
@@ -50,12 +37,6 @@ VOTER = "+919876543210"
 OUR_NUMBER = "+15005550006"
 PUBLIC = "https://canvass.example.org"
 CALLBACK = f"{PUBLIC}/webhooks/twilio/message-status?m=7"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def account(api_base: str, **kwargs: Any) -> TwilioAccount:
@@ -79,95 +60,13 @@ def test_providers_are_registered() -> None:
 # --- Request shapes against Twilio's OpenAPI document (Prism) -----------------------------
 
 
-def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}; CI=true requires the Prism schema check", pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Prism serving Twilio's API 2010 document on a free port, for the whole session."""
-    npx, node = shutil.which("npx"), shutil.which("node")
-    if not (npx and node):
-        _unavailable("npx/node not found: the Twilio schema check needs Node.js to run Stoplight Prism")
-    if not SPEC.is_file():
-        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
-    assert npx
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path_factory.mktemp("prism") / "prism.log"
-    command = [npx, "--yes", "@stoplight/prism-cli@5", "mock", "-h", "127.0.0.1", "-p", str(port), str(SPEC)]
-    with log_path.open("wb") as log:
-        # A session of its own, so that npx, its shell and Prism's node stop together.
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        deadline = time.monotonic() + PRISM_START_S
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1):
-                    break  # any answer (Prism says 404 for "/") means it is up
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-1500:]
-                why = f"exited with {proc.returncode}" if proc.returncode is not None else "did not answer"
-                _unavailable(f"Prism {why} within {PRISM_START_S} s: {tail}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-class PrismHttpClient(HttpClient):
-    """Test only: Prism wants list fields as ``MediaUrl[]=a&MediaUrl[]=b`` (stoplightio/prism#2473).
-
-    The twilio SDK, like real Twilio, repeats the key (``MediaUrl=a&MediaUrl=b``); this
-    client renames list-valued keys before forwarding, and records what the SDK sent.
-    """
-
-    def __init__(self, inner: TwilioHttpClient) -> None:
-        super().__init__(inner.logger, False, inner.timeout)
-        self.inner = inner
-        self.session = inner.session  # so that TwilioMessaging.close() closes it
-        self.sent: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-
-    def request(
-        self,
-        method: str,
-        uri: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        self.sent.append(dict(data or {}))
-        renamed = {f"{key}[]" if isinstance(value, list) else key: value for key, value in (data or {}).items()}
-        response = self.inner.request(
-            method, uri, params, renamed, headers, auth, timeout=timeout, allow_redirects=allow_redirects
-        )
-        self.statuses.append(response.status_code)
-        return response
-
-
 @pytest.fixture
 def prism(prism_url: str) -> Iterator[Callable[[type[TwilioMessaging]], tuple[TwilioMessaging, PrismHttpClient]]]:
     """Build a provider whose SDK client talks to Prism through ``PrismHttpClient``."""
     made: list[TwilioMessaging] = []
 
     def build(kind: type[TwilioMessaging]) -> tuple[TwilioMessaging, PrismHttpClient]:
-        acc = account(prism_url)
-        http = PrismHttpClient(TwilioHttpClient(timeout=acc.timeout_s))
-        provider = kind(acc, client=make_client(acc, http_client=http))
+        provider, http = prism_provider(kind, account(prism_url))
         made.append(provider)
         return provider, http
 
@@ -336,62 +235,15 @@ def test_make_client_points_the_sdk_at_api_base() -> None:
 # --- Behaviour against a fake of Twilio's REST API ----------------------------------------
 
 
-class FakeTwilio:
-    """Answers ``POST .../Messages.json`` with the next queued answer (status, body, delay)."""
-
-    def __init__(self) -> None:
-        self.answers: list[tuple[int, Any, float]] = []
-        self.requests: list[tuple[str, dict[str, list[str]]]] = []
-        self.release = threading.Event()
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                fake.requests.append((self.path, parse_qs(self.rfile.read(length).decode())))
-                status, body, delay = fake.answers.pop(0) if fake.answers else (201, fake.message(), 0.0)
-                if delay and fake.release.wait(delay):
-                    return  # the test is over; the client gave up long ago
-                payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
-
-            def log_message(self, *args: Any) -> None:
-                pass  # quiet
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05})
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def message(self) -> dict[str, Any]:
-        return {"sid": f"SM{len(self.requests):032x}", "status": "queued", "account_sid": ACCOUNT_SID}
-
-    def answer(self, status: int, body: Any, delay: float = 0.0) -> None:
-        self.answers.append((status, body, delay))
-
-    def stop(self) -> None:
-        self.release.set()
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
-
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.thread.start()
+def fake() -> Iterator[FakeTwilioMessages]:
+    server = FakeTwilioMessages(ACCOUNT_SID, AUTH_TOKEN).start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def fake_sms(fake: FakeTwilio) -> Iterator[TwilioSMS]:
+def fake_sms(fake: FakeTwilioMessages) -> Iterator[TwilioSMS]:
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
     yield provider
     provider.close()
@@ -406,16 +258,16 @@ def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
     }
 
 
-def test_send_through_the_fake(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
+def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
     sent = fake_sms.send(sms(text="hi", media_urls=("https://x.example/a.jpg", "https://x.example/b.jpg")))
     assert sent.provider_id.startswith("SM")
     assert sent.status == "sending"
-    ((path, form),) = fake.requests
-    assert path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-    assert form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
+    (request,) = fake.requests
+    assert (request.path, request.sid) == (f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", sent.provider_id)
+    assert request.form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
 
 
-def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilioMessages, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_EDGE", "sydney")
     monkeypatch.setenv("TWILIO_REGION", "au1")
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
@@ -447,29 +299,37 @@ def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: p
     ],
 )
 def test_refusals_map_to_send_errors(
-    fake: FakeTwilio, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
 ) -> None:
-    fake.answer(status, body)
+    fake.next_requests(Answer(status=status, body=body))
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     assert (caught.value.retryable, caught.value.code, caught.value.status) == (retryable, code, status)
 
 
-def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
-    fake.answer(201, "this is not json")
+def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer(body="this is not json"))
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     assert (caught.value.retryable, caught.value.code) == (False, "bad_response")
 
 
-def test_a_stalled_server_times_out(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
-    fake.answer(201, fake.message(), delay=30.0)
+def test_a_stalled_server_times_out(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer.stalled())  # until the fake stops
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     elapsed = time.monotonic() - started
     assert (caught.value.retryable, caught.value.code) == (True, "timeout")
     assert 0.9 <= elapsed < 2.0, elapsed
+
+
+def test_a_reset_connection_is_retryable(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer.connection_reset())
+    with pytest.raises(SendError) as caught:
+        fake_sms.send(sms(text="hi"))
+    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+    assert fake_sms.send(sms(text="hi")).provider_id.startswith("SM")  # the pool recovers
 
 
 def test_a_refused_connection_is_retryable() -> None:
@@ -581,7 +441,7 @@ def test_parse_status_mapping(offline: tuple[TwilioSMS, TwilioWhatsApp], twilio_
 
 def test_status_mapping_covers_every_outbound_twilio_status() -> None:
     if not SPEC.is_file():
-        _unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
+        unavailable(f"Twilio's OpenAPI document is missing: {SPEC}")
     enum = json.loads(SPEC.read_text())["components"]["schemas"]["message_enum_status"]["enum"]
     assert set(enum) - set(STATUSES) <= {"receiving", "received"}
 
