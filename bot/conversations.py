@@ -44,7 +44,10 @@ def receive(
     messages for numbers of our account. One transaction does it all.
     """
     lock = functools.partial(redis_lock, rt.redis)
-    with rt.db.session() as db:
+    # write=True: on SQLite the write lock comes first (then the per-contact lock), so a reply
+    # that lands while a campaign batch stores its sends waits instead of failing "database
+    # is locked" (a deferred transaction cannot take the write lock once another commits).
+    with rt.db.session(write=True) as db:
         sender = db.get(Sender, sender_id) if sender_id is not None else _sender_for(db, inbound, provider)
         assert sender is not None
         router = Router(db, region=rt.settings.default_region, actions=_actions(rt), lock=lock)
@@ -79,7 +82,7 @@ def fire_due_timeouts(rt: Runtime) -> int:
             )
         )
     for session_id in due:
-        with rt.db.session() as db:
+        with rt.db.session(write=True) as db:  # reads, then writes (see receive)
             fs = db.get(FlowSession, session_id)
             if fs is None:
                 continue

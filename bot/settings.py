@@ -52,6 +52,9 @@ class Settings:
     # Send windows and blackouts every campaign obeys, whatever its own settings say.
     send_windows: tuple[Any, ...] = ()
     blackouts: tuple[Any, ...] = ()
+    # How long a call to Twilio's REST API may wait for an answer (a send that times out
+    # is "unknown", never sent again: its status callback settles it).
+    twilio_timeout_s: float = 10.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -127,6 +130,15 @@ class Settings:
                 "CANVASS_RETENTION_DAYS", f"must be a whole number of days from 1 to 3650, got {retention_text!r}"
             )
         windows, blackouts = _policy(get("CANVASS_SEND_WINDOW"), get("CANVASS_BLACKOUTS"))
+        timeout_text = get("TWILIO_TIMEOUT_S") or "10"
+        try:
+            twilio_timeout = float(timeout_text)
+        except ValueError:
+            twilio_timeout = 0.0
+        if not 0 < twilio_timeout <= 120:
+            raise SettingsError(
+                "TWILIO_TIMEOUT_S", f"must be a number of seconds above 0 and up to 120, got {timeout_text!r}"
+            )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -147,6 +159,7 @@ class Settings:
             retention_days=int(retention_text),
             send_windows=windows,
             blackouts=blackouts,
+            twilio_timeout_s=twilio_timeout,
         )
 
 
@@ -170,6 +183,7 @@ _FIELD_VARIABLES = {
     "retention_days": "CANVASS_RETENTION_DAYS",
     "send_windows": "CANVASS_SEND_WINDOW",
     "blackouts": "CANVASS_BLACKOUTS",
+    "twilio_timeout_s": "TWILIO_TIMEOUT_S",
 }
 
 

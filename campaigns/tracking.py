@@ -28,6 +28,8 @@ def follow(db: Session, message: Message) -> bool:
         recipient.status = message.status
         if message.status in ("failed", "undelivered"):
             recipient.error_code, recipient.error_msg = message.error_code, message.error_message
+        else:
+            recipient.error_code = recipient.error_msg = None  # an unknown send's error is void once settled
     for column in STAMPS:
         if getattr(message, column) is not None and getattr(recipient, column) is None:
             setattr(recipient, column, getattr(message, column))

@@ -58,6 +58,25 @@ class Backend:
                     conn.execute(text(f"DELETE FROM {table}"))
 
 
+def unavailable(reason: str) -> None:
+    """Skip a test whose outside tool is missing, or fail it when CI=true requires the tool."""
+    if IN_CI:
+        pytest.fail(f"{reason}; CI=true requires it", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Stoplight Prism serving Twilio's API 2010 document (``tests.fakes.prism``), for the session."""
+    from tests.fakes.prism import PrismUnavailable, serve_prism
+
+    try:
+        with serve_prism(tmp_path_factory.mktemp("prism") / "prism.log") as url:
+            yield url
+    except PrismUnavailable as exc:
+        unavailable(str(exc))
+
+
 @pytest.fixture(scope="session")
 def _backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backend | str]]:
     cleanup: list = []  # type: ignore[type-arg]

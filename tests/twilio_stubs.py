@@ -1,8 +1,8 @@
 """Local stand-ins of Twilio's REST APIs, shared by the tests that drive the real twilio SDK.
 
-* ``start_prism`` runs Stoplight Prism on one of Twilio's OpenAPI documents: it answers
-  2xx to a request that matches Twilio's schema and 422 to one that does not.
-  ``PrismHttpClient`` sits between the SDK and Prism and records what was sent.
+* ``start_prism`` runs Stoplight Prism (``tests.fakes.prism``) on one of Twilio's OpenAPI
+  documents: it answers 2xx to a request that matches Twilio's schema and 422 to one that
+  does not. ``PrismHttpClient`` sits between the SDK and Prism and records what was sent.
 * ``FakeTwilio`` is a tiny HTTP server on loopback that answers with queued responses
   (status, JSON body, delay), to test behaviour: 429, 5xx, stalls, error bodies.
 
@@ -14,117 +14,28 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
-import signal
-import socket
-import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.parse import parse_qs
 
-import pytest
-import requests
-from twilio.http import HttpClient
-from twilio.http.http_client import TwilioHttpClient
-from twilio.http.response import Response
+from tests.conftest import unavailable
+from tests.fakes.prism import PrismUnavailable, serve_prism
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FIXTURES = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "twilio"
-PRISM_START_S = 180  # the first npx run downloads Prism from the npm registry
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def unavailable(reason: str) -> NoReturn:
-    """Skip the test, or fail it when CI=true requires the schema check."""
-    if IN_CI:
-        pytest.fail(f"{reason}; CI=true requires the Prism schema check", pytrace=False)
-    pytest.skip(reason)
 
 
 @contextlib.contextmanager
 def start_prism(spec: Path, log_dir: Path) -> Iterator[str]:
-    """Run Prism serving ``spec`` on a free loopback port; yield its base URL."""
-    npx, node = shutil.which("npx"), shutil.which("node")
-    if not (npx and node):
-        unavailable("npx/node not found: the Twilio schema check needs Node.js to run Stoplight Prism")
-    if not spec.is_file():
-        unavailable(f"Twilio's OpenAPI document is missing: {spec}")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = log_dir / "prism.log"
-    command = [npx, "--yes", "@stoplight/prism-cli@5", "mock", "-h", "127.0.0.1", "-p", str(port), str(spec)]
-    with log_path.open("wb") as log:
-        # A session of its own, so that npx, its shell and Prism's node stop together.
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    """Prism serving ``spec`` (``tests.fakes.prism``); skip, or fail with CI=true, when it cannot run."""
     try:
-        deadline = time.monotonic() + PRISM_START_S
-        while True:
-            try:
-                with requests.get(url + "/", timeout=1):
-                    break  # any answer (Prism says 404 for "/") means it is up
-            except requests.ConnectionError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-1500:]
-                why = f"exited with {proc.returncode}" if proc.returncode is not None else "did not answer"
-                unavailable(f"Prism {why} within {PRISM_START_S} s: {tail}")
-            time.sleep(0.25)
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-
-
-class PrismHttpClient(HttpClient):
-    """Test only: Prism wants list fields as ``MediaUrl[]=a&MediaUrl[]=b`` (stoplightio/prism#2473).
-
-    The twilio SDK, like real Twilio, repeats the key (``MediaUrl=a&MediaUrl=b``); this
-    client renames list-valued keys of form bodies before forwarding (JSON bodies go as
-    they are), and records what the SDK sent and the statuses Prism answered.
-    """
-
-    def __init__(self, inner: TwilioHttpClient) -> None:
-        super().__init__(inner.logger, False, inner.timeout)
-        self.inner = inner
-        self.session = inner.session  # so that closing the provider closes it
-        self.sent: list[dict[str, Any]] = []
-        self.statuses: list[int] = []
-
-    def request(
-        self,
-        method: str,
-        uri: str,
-        params: dict[str, object] | None = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        self.sent.append(dict(data or {}))
-        if data and (headers or {}).get("Content-Type") != "application/json":
-            data = {f"{key}[]" if isinstance(value, list) else key: value for key, value in data.items()}
-        response = self.inner.request(
-            method, uri, params, data, headers, auth, timeout=timeout, allow_redirects=allow_redirects
-        )
-        self.statuses.append(response.status_code)
-        return response
+        with serve_prism(log_dir / "prism.log", spec) as url:
+            yield url
+    except PrismUnavailable as exc:
+        unavailable(str(exc))
 
 
 class FakeTwilio:

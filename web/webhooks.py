@@ -99,7 +99,10 @@ def inbound() -> Response:
 def message_status() -> Response:
     """A delivery status callback; statuses only move forward, every callback is kept."""
     update = _verified_parse("status")
-    with runtime().db.session() as db:
+    # Read, then write: on SQLite the write lock is taken first, so that a callback that
+    # lands while a batch stores its sends waits its turn instead of failing ("database is
+    # locked"); Twilio does not post a status callback again.
+    with runtime().db.session(write=True) as db:
         message = None
         our_id = request.args.get("m", "")
         if our_id.isdigit():
@@ -119,6 +122,9 @@ def message_status() -> Response:
                 setattr(message, column, utcnow())
             if update.status in ("failed", "undelivered"):
                 message.error_code, message.error_message = update.error_code, update.error_message
+            else:
+                # It went out after all: the "timeout" or "worker_lost" of an unknown send is void.
+                message.error_code = message.error_message = None
         if message.recipient_id is not None:
             # A campaign's opening message: its recipient row follows (also when this callback
             # only settles an "unknown" send or fills a timestamp).

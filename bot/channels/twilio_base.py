@@ -65,6 +65,7 @@ class TwilioAccount:
             api_base=settings.twilio_api_base,
             public_base_url=settings.public_base_url,
             messaging_service_sid=messaging_service_sid,
+            timeout_s=settings.twilio_timeout_s,
             content_api_base=settings.twilio_content_api_base,
         )
 

@@ -10,26 +10,27 @@ from sqlalchemy import select
 
 from bot import outbox
 from bot.models import Contact, Message, MessageStatusEvent, Sender
-from tests.bot.test_twilio_providers import ACCOUNT_SID, FakeTwilio, twilio_error
+from tests.bot.test_twilio_providers import ACCOUNT_SID
+from tests.fakes.twilio_messages import Answer, FakeTwilioMessages
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    server = FakeTwilio()
-    server.thread.start()
+def fake() -> Iterator[FakeTwilioMessages]:
+    server = FakeTwilioMessages(ACCOUNT_SID, "secret").start()
     yield server
     server.stop()
     outbox.close_providers()
 
 
 @pytest.fixture
-def rt(make_app, fake: FakeTwilio):  # type: ignore[no-untyped-def]
+def rt(make_app, fake: FakeTwilioMessages):  # type: ignore[no-untyped-def]
     app = make_app(
         CANVASS_PROVIDER="twilio",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN="secret",
         PUBLIC_BASE_URL="https://canvass.example.org",
         TWILIO_API_BASE=fake.url,
+        TWILIO_TIMEOUT_S="1",
     )
     return app.extensions["canvass"]
 
@@ -54,10 +55,10 @@ def pending(rt, text: str = "Hello") -> int:  # type: ignore[no-untyped-def]
         return message.id
 
 
-def test_sent_through_twilio_with_a_callback_that_names_the_message(rt, fake: FakeTwilio) -> None:  # type: ignore[no-untyped-def]
+def test_sent_through_twilio_with_a_callback_that_names_the_message(rt, fake: FakeTwilioMessages) -> None:  # type: ignore[no-untyped-def]
     message_id = pending(rt)
     assert outbox.send_message(rt.db, rt.settings, message_id) == "sent"
-    path, form = fake.requests[0]
+    path, form = fake.requests[0].path, fake.requests[0].form
     assert path.endswith(f"/Accounts/{ACCOUNT_SID}/Messages.json")
     assert form["To"] == ["+919876543210"] and form["From"] == ["+919999900002"]
     assert form["Body"] == ["Hello\n1. Yes"]
@@ -71,25 +72,25 @@ def test_sent_through_twilio_with_a_callback_that_names_the_message(rt, fake: Fa
 
 
 @pytest.mark.parametrize(
-    ("status", "body", "result", "row"),
+    ("answer", "result", "row"),
     [
-        (429, twilio_error(20429, 429, "Too Many Requests"), "retry later", "pending"),
-        (503, twilio_error(20500, 503, "Service unavailable"), "retry later", "pending"),
-        (400, twilio_error(21211, 400, "The 'To' number is not valid"), "failed: 21211", "failed"),
-        (400, twilio_error(21610, 400, "Attempt to send to unsubscribed recipient"), "failed: 21610", "failed"),
+        (Answer.rate_limited(), "retry later", "pending"),
+        (Answer.refused(20500, 503), "retry later", "pending"),
+        (Answer.refused(21211), "failed: 21211", "failed"),
+        (Answer.refused(21610), "failed: 21610", "failed"),
     ],
 )
-def test_refusals(rt, fake: FakeTwilio, status: int, body: dict, result: str, row: str) -> None:  # type: ignore[no-untyped-def]
+def test_refusals(rt, fake: FakeTwilioMessages, answer: Answer, result: str, row: str) -> None:  # type: ignore[no-untyped-def]
     message_id = pending(rt)
-    fake.answer(status, body)
+    fake.next_requests(answer)
     assert outbox.send_message(rt.db, rt.settings, message_id).startswith(result)
     with rt.db.session() as db:
         assert db.get(Message, message_id).status == row
 
 
-def test_a_timeout_is_not_sent_again(rt, fake: FakeTwilio) -> None:  # type: ignore[no-untyped-def]
+def test_a_timeout_is_not_sent_again(rt, fake: FakeTwilioMessages) -> None:  # type: ignore[no-untyped-def]
     message_id = pending(rt)
-    fake.answer(201, fake.message(), delay=15)  # slower than the SDK's 10 s timeout
+    fake.next_requests(Answer.stalled())  # slower than TWILIO_TIMEOUT_S
     assert outbox.send_message(rt.db, rt.settings, message_id).startswith("unknown")
     with rt.db.session() as db:
         assert db.get(Message, message_id).status == "unknown"

@@ -54,6 +54,8 @@ def test_plain_postgresql_urls_work_as_given() -> None:
         ({"TWILIO_ACCOUNT_SID": "sid"}, "TWILIO_ACCOUNT_SID"),
         ({"CANVASS_RETENTION_DAYS": "0"}, "CANVASS_RETENTION_DAYS"),
         ({"CANVASS_RETENTION_DAYS": "a month"}, "CANVASS_RETENTION_DAYS"),
+        ({"TWILIO_TIMEOUT_S": "0"}, "TWILIO_TIMEOUT_S"),
+        ({"TWILIO_TIMEOUT_S": "ten"}, "TWILIO_TIMEOUT_S"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], variable: str) -> None:
@@ -71,10 +73,12 @@ def test_twilio_with_everything_is_accepted(tmp_path: Path) -> None:
         TWILIO_AUTH_TOKEN="secret",
         PUBLIC_BASE_URL="https://canvass.example.org/",
         TWILIO_API_BASE="http://127.0.0.1:4010",
+        TWILIO_TIMEOUT_S="2.5",
     )
     assert s.public_base_url == "https://canvass.example.org"
     assert s.cookies_secure
     assert s.twilio_api_base == "http://127.0.0.1:4010"
+    assert s.twilio_timeout_s == 2.5
 
 
 def test_overrides_win_over_environment(tmp_path: Path) -> None:

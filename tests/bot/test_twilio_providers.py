@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 
 from bot.channels import REGISTRY
@@ -25,20 +24,12 @@ from bot.channels.base import Outbound, ParseError, SendError
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
-from tests.twilio_stubs import (
-    ACCOUNT_SID,
-    FIXTURES,
-    REFUSALS,
-    FakeTwilio,
-    PrismHttpClient,
-    free_port,
-    running,
-    start_prism,
-    twilio_error,
-    unavailable,
-)
+from tests.conftest import unavailable
+from tests.fakes.prism import SPEC, PrismHttpClient, prism_provider
+from tests.fakes.twilio_http import free_port
+from tests.fakes.twilio_messages import Answer, FakeTwilioMessages
 
-SPEC = FIXTURES / "twilio_api_v2010.json"
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
 MESSAGING_SERVICE = "MG" + "89abcdef01234567" * 2
 CONTENT_SID = "HX" + "fedcba9876543210" * 2
@@ -69,22 +60,13 @@ def test_providers_are_registered() -> None:
 # --- Request shapes against Twilio's OpenAPI document (Prism) -----------------------------
 
 
-@pytest.fixture(scope="session")
-def prism_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Prism serving Twilio's API 2010 document on a free port, for the whole session."""
-    with start_prism(SPEC, tmp_path_factory.mktemp("prism")) as url:
-        yield url
-
-
 @pytest.fixture
 def prism(prism_url: str) -> Iterator[Callable[[type[TwilioMessaging]], tuple[TwilioMessaging, PrismHttpClient]]]:
     """Build a provider whose SDK client talks to Prism through ``PrismHttpClient``."""
     made: list[TwilioMessaging] = []
 
     def build(kind: type[TwilioMessaging]) -> tuple[TwilioMessaging, PrismHttpClient]:
-        acc = account(prism_url)
-        http = PrismHttpClient(TwilioHttpClient(timeout=acc.timeout_s))
-        provider = kind(acc, client=make_client(acc, http_client=http))
+        provider, http = prism_provider(kind, account(prism_url))
         made.append(provider)
         return provider, http
 
@@ -254,28 +236,38 @@ def test_make_client_points_the_sdk_at_api_base() -> None:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeTwilio]:
-    with running(FakeTwilio()) as server:
-        yield server
+def fake() -> Iterator[FakeTwilioMessages]:
+    server = FakeTwilioMessages(ACCOUNT_SID, AUTH_TOKEN).start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture
-def fake_sms(fake: FakeTwilio) -> Iterator[TwilioSMS]:
+def fake_sms(fake: FakeTwilioMessages) -> Iterator[TwilioSMS]:
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
     yield provider
     provider.close()
 
 
-def test_send_through_the_fake(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
+def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
+    return {
+        "code": code,
+        "message": message,
+        "more_info": f"https://www.twilio.com/docs/errors/{code}",
+        "status": status,
+    }
+
+
+def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
     sent = fake_sms.send(sms(text="hi", media_urls=("https://x.example/a.jpg", "https://x.example/b.jpg")))
     assert sent.provider_id.startswith("SM")
     assert sent.status == "sending"
-    ((path, form),) = fake.requests
-    assert path == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
-    assert form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
+    (request,) = fake.requests
+    assert (request.path, request.sid) == (f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", sent.provider_id)
+    assert request.form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
 
 
-def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilioMessages, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_EDGE", "sydney")
     monkeypatch.setenv("TWILIO_REGION", "au1")
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
@@ -289,36 +281,55 @@ def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilio, monkeypatch: p
 @pytest.mark.parametrize(
     ("status", "body", "retryable", "code"),
     [
-        *REFUSALS,
+        (429, twilio_error(20429, 429, "Too Many Requests"), True, "20429"),
+        (429, "", True, None),
+        (500, "<html>Internal Server Error</html>", True, None),
+        (503, twilio_error(20503, 503, "Service Unavailable"), True, "20503"),
         (400, twilio_error(21211, 400, "The 'To' number +91 is not a valid phone number."), False, "21211"),
         (400, twilio_error(21610, 400, "Attempt to send to unsubscribed recipient"), False, "21610"),
         (400, twilio_error(63016, 400, "Failed to send freeform message outside the window"), False, "63016"),
+        (401, twilio_error(20003, 401, "Authenticate"), False, "20003"),
+        # The RFC 9457 shape, which the SDK raises as TwilioServiceException.
+        (
+            400,
+            {"type": "https://www.twilio.com/docs/errors/21211", "title": "Invalid To", "status": 400, "code": 21211},
+            False,
+            "21211",
+        ),
     ],
 )
 def test_refusals_map_to_send_errors(
-    fake: FakeTwilio, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
 ) -> None:
-    fake.answer(status, body)
+    fake.next_requests(Answer(status=status, body=body))
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     assert (caught.value.retryable, caught.value.code, caught.value.status) == (retryable, code, status)
 
 
-def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
-    fake.answer(201, "this is not json")
+def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer(body="this is not json"))
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     assert (caught.value.retryable, caught.value.code) == (False, "bad_response")
 
 
-def test_a_stalled_server_times_out(fake: FakeTwilio, fake_sms: TwilioSMS) -> None:
-    fake.answer(201, fake.message(), delay=30.0)
+def test_a_stalled_server_times_out(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer.stalled())  # until the fake stops
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     elapsed = time.monotonic() - started
     assert (caught.value.retryable, caught.value.code) == (True, "timeout")
     assert 0.9 <= elapsed < 2.0, elapsed
+
+
+def test_a_reset_connection_is_retryable(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+    fake.next_requests(Answer.connection_reset())
+    with pytest.raises(SendError) as caught:
+        fake_sms.send(sms(text="hi"))
+    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+    assert fake_sms.send(sms(text="hi")).provider_id.startswith("SM")  # the pool recovers
 
 
 def test_a_refused_connection_is_retryable() -> None:

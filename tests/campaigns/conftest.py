@@ -80,14 +80,17 @@ pace: 50/s
 """
 
 
-def seed(rt: Runtime) -> None:
-    """Flows, sandbox senders, and the example templates (booth_reminder's English approved)."""
+def seed(rt: Runtime, provider: str = "sandbox", content_sid: str | None = None) -> None:
+    """Flows, a WhatsApp and an SMS sender of ``provider``, and the example templates.
+
+    booth_reminder's English version is approved (with Twilio's ``content_sid`` when given).
+    """
     with rt.db.session() as db:
         for name in ("booth_locator", "turnout_reminder"):
             path = ROOT / "flows" / f"{name}.yaml"
             store(db, load_path(path), path.read_text())
-        db.add(Sender(provider="sandbox", channel="whatsapp", address=WHATSAPP, healthy=True, rate_per_s=100))
-        db.add(Sender(provider="sandbox", channel="sms", address=SMS, healthy=True, rate_per_s=100))
+        db.add(Sender(provider=provider, channel="whatsapp", address=WHATSAPP, healthy=True, rate_per_s=100))
+        db.add(Sender(provider=provider, channel="sms", address=SMS, healthy=True, rate_per_s=100))
         for name in ("booth_reminder", "turnout_sms"):
             path = EXAMPLES / f"{name}.template.yaml"
             templates.store(db, templates.parse_file(path.read_text(), str(path)))
@@ -95,6 +98,7 @@ def seed(rt: Runtime) -> None:
         version = templates.latest_version(db, template_id, "en")  # type: ignore[arg-type]
         assert version is not None
         templates.approve_in_sandbox(version)
+        version.content_sid = content_sid
     clear_cache()
 
 

@@ -34,17 +34,9 @@ from campaigns.content_api import (
     content_types,
     whatsapp_category,
 )
-from tests.twilio_stubs import (
-    ACCOUNT_SID,
-    FIXTURES,
-    REFUSALS,
-    FakeTwilio,
-    PrismHttpClient,
-    free_port,
-    running,
-    start_prism,
-    twilio_error,
-)
+from tests.fakes.prism import PrismHttpClient
+from tests.fakes.twilio_http import free_port
+from tests.twilio_stubs import ACCOUNT_SID, FIXTURES, REFUSALS, FakeTwilio, running, start_prism, twilio_error
 
 SPEC = FIXTURES / "twilio_content_v1.json"
 SID = "HX" + "0123456789abcdef" * 2

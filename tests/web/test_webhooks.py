@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from urllib.parse import urlencode
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
 from bot.engine import load_path
@@ -175,6 +176,53 @@ def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ign
     with app.extensions["canvass"].db.session() as db:
         message = db.get(Message, message_id)
         assert (message.status, message.error_code, message.provider_id) == ("undelivered", "30003", "SM" + "8" * 32)
+
+
+def test_a_callback_that_settles_an_unknown_send_clears_its_timeout(app, client) -> None:  # type: ignore[no-untyped-def]
+    post(client, "/webhooks/twilio/messages", inbound_form())
+    with app.extensions["canvass"].db.session() as db:
+        out = db.scalars(select(Message).where(Message.direction == "out")).first()
+        out.status, out.error_code, message_id = "unknown", "timeout", out.id  # the answer never came
+    assert _status(client, message_id, "delivered", "SM" + "6" * 32).status_code == 204
+    with app.extensions["canvass"].db.session() as db:
+        message = db.get(Message, message_id)
+        assert (message.status, message.error_code, message.delivered_at is not None) == ("delivered", None, True)
+
+
+@pytest.mark.parametrize("webhook", ["message-status", "messages"])
+def test_a_webhook_waits_for_another_writer(app, client, webhook: str) -> None:  # type: ignore[no-untyped-def]
+    """On SQLite, a webhook that reads and then writes must not fail "database is locked".
+
+    A voter's reply or a status callback that lands while a campaign batch stores its sends
+    would be lost: Twilio does not post either again.
+    """
+    post(client, "/webhooks/twilio/messages", inbound_form())
+    rt = app.extensions["canvass"]
+    with rt.db.session() as db:
+        out = db.scalars(select(Message).where(Message.direction == "out")).first()
+        out.status, message_id = "sent", out.id
+    holding, done = threading.Event(), threading.Event()
+
+    def writer() -> None:  # a batch storing its sends, say
+        with rt.db.session(write=True) as db:
+            db.execute(update(Message).where(Message.id != message_id).values(attempts=Message.attempts + 1))
+            holding.set()
+            done.wait(0.5)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert holding.wait(5)
+    try:
+        if webhook == "messages":
+            response = post(client, "/webhooks/twilio/messages", inbound_form(sid="SM" + "2" * 32, body="1"))
+        else:
+            response = _status(client, message_id, "delivered", "SM" + "7" * 32)
+    finally:
+        done.set()
+        thread.join(timeout=10)
+    assert response.status_code == (200 if webhook == "messages" else 204)
+    with rt.db.session() as db:
+        assert db.get(Message, message_id).status == ("sent" if webhook == "messages" else "delivered")
 
 
 @pytest.mark.slow
