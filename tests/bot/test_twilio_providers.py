@@ -28,6 +28,7 @@ from tests.conftest import unavailable
 from tests.fakes.prism import SPEC, PrismHttpClient, prism_provider
 from tests.fakes.twilio_http import free_port
 from tests.fakes.twilio_messages import Answer, FakeTwilioMessages
+from tests.twilio_stubs import twilio_error
 
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "test-auth-token"
@@ -247,15 +248,6 @@ def fake_sms(fake: FakeTwilioMessages) -> Iterator[TwilioSMS]:
     provider = TwilioSMS(account(fake.url, timeout_s=1.0))
     yield provider
     provider.close()
-
-
-def twilio_error(code: int, status: int, message: str) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "more_info": f"https://www.twilio.com/docs/errors/{code}",
-        "status": status,
-    }
 
 
 def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
