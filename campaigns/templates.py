@@ -10,7 +10,7 @@ A template file (``canvass templates load FILE``)::
         body: "Namaste {{1}}! Polling in ward {{2}} is on Sunday. Do you know your booth?"
         samples: {1: Asha, 2: "12"}   # an example per placeholder, for WhatsApp's review
         buttons: ["Yes", "No"]        # quick replies (at most 3)
-        media: {url: "https://example.org/poster.png", kind: image}
+        media: {file: poster.png}     # a header file (or {url: https://..., kind: image})
       hi:
         body: "नमस्ते {{1}}! ..."
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
+from campaigns import media as media_rules
 from campaigns import placeholders, sms_segments
 from campaigns.models import Template, TemplateStatus, TemplateVersion
 
@@ -56,8 +58,11 @@ class Loaded:
     versions: list[tuple[str, int, str]]  # (language, version, "new" / "changed" / "unchanged")
 
 
-def parse_file(text: str, path: str) -> dict[str, Any]:
-    """Read and check a template file; raise ``FlowInvalid`` with ``path:line:col`` problems."""
+def parse_file(text: str, path: str, *, base_dir: Path | None = None) -> dict[str, Any]:
+    """Read and check a template file; raise ``FlowInvalid`` with ``path:line:col`` problems.
+
+    ``base_dir`` is where header files are looked for (the file's folder, from the CLI).
+    """
     data, problems = load(text, path)
     if problems:
         raise FlowInvalid(problems)
@@ -106,7 +111,7 @@ def parse_file(text: str, path: str) -> dict[str, Any]:
             )
             continue
         try:
-            out["languages"][lang] = check_version(spec, str(channel))
+            out["languages"][lang] = check_version(spec, str(channel), base_dir)
         except VersionError as exc:
             where = spec.value_loc(exc.key) if exc.key in spec else spec.loc
             problems.append(Problem(path, where, f"languages.{lang}.{exc.key}: {exc}"))
@@ -123,8 +128,12 @@ class VersionError(ValueError):
         self.key = key
 
 
-def check_version(spec: Mapping[str, Any], channel: str) -> dict[str, Any]:
-    """Check one language version's body, samples, buttons and media; return it normalised."""
+def check_version(spec: Mapping[str, Any], channel: str, base_dir: Path | None = None) -> dict[str, Any]:
+    """Check one language version's body, samples, buttons and media; return it normalised.
+
+    ``base_dir``: where a header ``file`` is looked for (the template file's folder); a
+    file is accepted only then (from the command line, never from a web request).
+    """
     for key in spec:
         if key not in LANGUAGE_KEYS:
             raise VersionError(str(key), f"unknown key (expected {', '.join(sorted(LANGUAGE_KEYS))})")
@@ -151,26 +160,50 @@ def check_version(spec: Mapping[str, Any], channel: str) -> dict[str, Any]:
     if len(buttons) > MAX_BUTTONS or any(len(b) > MAX_BUTTON for b in buttons):
         raise VersionError("buttons", f"at most {MAX_BUTTONS} buttons of at most {MAX_BUTTON} characters")
     media = spec.get("media")
-    url = kind = None
+    found: dict[str, Any] = {"media_url": None, "media_kind": None}
     if media is not None:
         if channel == "sms" or not isinstance(media, Mapping):
-            raise VersionError("media", "a WhatsApp header: {url: https://..., kind: image|video|document}")
-        url, kind = media.get("url"), media.get("kind", "image")
-        if not isinstance(url, str) or not url.startswith("https://"):
-            raise VersionError("media", "url must be an https:// address WhatsApp can fetch")
-        if kind not in MEDIA_KINDS:
-            raise VersionError("media", f"kind must be one of {', '.join(MEDIA_KINDS)}")
-    return {
-        "body": body,
-        "samples": samples,
-        "buttons": [b.strip() for b in buttons],
-        "media_url": url,
-        "media_kind": kind,
-    }
+            raise VersionError("media", "a WhatsApp header: {file: poster.png} or {url: https://..., kind: image}")
+        found = _media_file(media, base_dir) if "file" in media else _media_url(media)
+    return {"body": body, "samples": samples, "buttons": [b.strip() for b in buttons], **found}
 
 
-def store(db: Session, parsed: Mapping[str, Any], *, user: str | None = None) -> Loaded:
-    """Create or update a template from :func:`parse_file`'s result."""
+def _media_url(media: Mapping[str, Any]) -> dict[str, Any]:
+    url, kind = media.get("url"), media.get("kind", "image")
+    if not isinstance(url, str) or not url.startswith("https://"):
+        raise VersionError("media", "url must be an https:// address WhatsApp can fetch")
+    if kind not in MEDIA_KINDS:
+        raise VersionError("media", f"kind must be one of {', '.join(MEDIA_KINDS)}")
+    return {"media_url": url, "media_kind": kind}
+
+
+def _media_file(media: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """A header file: recognised by its bytes, its size checked, to be published at store time."""
+    if base_dir is None:
+        raise VersionError("media", "a file can only be loaded from the command line; give its https:// url")
+    path = (base_dir / str(media["file"])).resolve()
+    if not path.is_file():
+        raise VersionError("media", f"no such file: {path}")
+    with path.open("rb") as fh:
+        head = fh.read(media_rules.HEAD_BYTES)
+    try:
+        found = media_rules.check_media_bytes(head, path.stat().st_size, filename=path.name)
+    except media_rules.MediaError as exc:
+        raise VersionError("media", exc.message) from None
+    return {"media_url": None, "media_kind": found.kind, "media_file": str(path), "media_type": found.content_type}
+
+
+def store(
+    db: Session,
+    parsed: Mapping[str, Any],
+    *,
+    user: str | None = None,
+    publish: Callable[[Path, str], str] | None = None,
+) -> Loaded:
+    """Create or update a template from :func:`parse_file`'s result.
+
+    ``publish(path, content_type)`` serves a header file and returns its URL (the media store).
+    """
     template = db.scalar(select(Template).where(Template.name == parsed["name"]))
     created = template is None
     if template is None:
@@ -187,6 +220,11 @@ def store(db: Session, parsed: Mapping[str, Any], *, user: str | None = None) ->
     db.flush()
     done = []
     for lang, spec in parsed["languages"].items():
+        spec = dict(spec)
+        if spec.get("media_file"):
+            if publish is None:
+                raise ValueError("a template with a header file needs somewhere to publish it")
+            spec["media_url"] = publish(Path(spec.pop("media_file")), spec.pop("media_type"))
         done.append(_store_version(db, template, lang, spec, user))
     return Loaded(template.name, created, done)
 

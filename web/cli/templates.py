@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -9,6 +10,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
+from bot.mediastore import MediaStore
+from bot.runtime import Runtime
 from campaigns import approval, templates
 from campaigns.models import Template, TemplateVersion
 from web.context import runtime
@@ -29,7 +32,7 @@ def load_cmd(files: tuple[Path, ...]) -> None:
     failed = 0
     for path in files:
         try:
-            parsed.append(templates.parse_file(path.read_text(encoding="utf-8"), str(path)))
+            parsed.append(templates.parse_file(path.read_text(encoding="utf-8"), str(path), base_dir=path.parent))
         except FlowInvalid as exc:
             failed += 1
             for problem in exc.problems:
@@ -39,7 +42,7 @@ def load_cmd(files: tuple[Path, ...]) -> None:
     with rt.db.session(write=True) as db:
         for item in parsed:
             try:
-                loaded = templates.store(db, item)
+                loaded = templates.store(db, item, publish=_publisher(rt))
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             versions = ", ".join(f"{lang} v{v} ({what})" for lang, v, what in loaded.versions)
@@ -47,6 +50,16 @@ def load_cmd(files: tuple[Path, ...]) -> None:
             for lang, spec in item["languages"].items():
                 for note in templates.notes(item["channel"], spec["body"], spec["samples"]):
                     click.echo(f"  {lang}: {note}")
+
+
+def _publisher(rt: Runtime) -> Callable[[Path, str], str]:
+    """Header files go to the media store and are served at PUBLIC_BASE_URL/media/..."""
+    store = MediaStore(rt.settings.var_dir)
+
+    def publish(path: Path, content_type: str) -> str:
+        return MediaStore.url(rt.settings.public_base_url, store.put(path, content_type))
+
+    return publish
 
 
 @templates_group.command("list")
