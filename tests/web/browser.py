@@ -21,6 +21,9 @@ from werkzeug.serving import make_server
 from tests.conftest import IN_CI
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Under var/ (ignored by git) rather than pytest's temporary folders, which other runs
+# on the same machine prune.
+SHOTS = Path(__file__).resolve().parents[2] / "var" / "test-screenshots"
 # Without the background-networking flags Chromium keeps calling Google's hosts, which
 # this closed network refuses; a fresh profile per launch keeps runs independent.
 LAUNCH_ARGS = [
@@ -104,13 +107,13 @@ def live_server(world: Any) -> Iterator[str]:
 
 
 @pytest.fixture
-def shots(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Callable[[Any, str], Path]:
+def shots(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
     """``shots(page, "name")`` saves a full-page PNG; the folder is printed after the run.
 
-    ``CANVASS_SCREENSHOTS=DIR`` saves them there instead (to keep or compare).
+    ``CANVASS_SCREENSHOTS=DIR`` saves them there instead of ``var/test-screenshots``.
     """
     where = os.environ.get("CANVASS_SCREENSHOTS")
-    folder = Path(where) if where else tmp_path_factory.getbasetemp() / "screenshots"
+    folder = Path(where) if where else SHOTS
     folder.mkdir(parents=True, exist_ok=True)
     if folder not in SHOT_DIRS:
         SHOT_DIRS.append(folder)
