@@ -6,13 +6,24 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# The console's JavaScript, copied from npm packages (package-lock.json) by scripts/vendor-js.sh.
+VENDORED := web/static/vendor/chart.umd.min.js
 
-.PHONY: setup system-deps venv run test lint format bench clean
+.PHONY: setup system-deps test-deps venv vendor run test lint format bench clean
 
-setup: system-deps venv
+setup: system-deps venv vendor
 
 system-deps:
 	@scripts/system-deps.sh
+
+# What only the tests need on top (Debian's chromium for the console's browser tests).
+test-deps:
+	@scripts/system-deps.sh --tests
+
+vendor: $(VENDORED)
+
+$(VENDORED): package.json package-lock.json scripts/vendor-js.sh
+	@scripts/vendor-js.sh
 
 venv: $(STAMP)
 
@@ -25,7 +36,7 @@ $(STAMP): pyproject.toml
 run: setup
 	@scripts/run.sh
 
-test: setup
+test: setup test-deps
 	@scripts/test.sh
 
 lint: venv
@@ -41,4 +52,4 @@ bench: setup
 	$(BIN)/python -m bench.import_contacts
 
 clean:
-	rm -rf $(VENV) var bench/out .pytest_cache .ruff_cache
+	rm -rf $(VENV) var bench/out .pytest_cache .ruff_cache node_modules web/static/vendor

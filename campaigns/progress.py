@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
-from bot.models import Contact, FlowSession, Sender
+from bot.flowlibrary import FlowLibrary
+from bot.models import Contact, FlowSession, FunnelEvent, Sender
 from bot.settings import Settings
 from campaigns import compliance, eta, pricing
 from campaigns.models import Campaign, Price, Recipient
@@ -121,6 +122,28 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         budget=None if campaign.budget_micros is None else pricing.money(campaign.budget_micros),
         currency=db.scalar(select(Price.currency).limit(1)),
     )
+
+
+def funnel_counts(db: Session, campaign: Campaign) -> list[tuple[str, int]]:
+    """How many voters of the campaign reached each funnel step, in the flow's order.
+
+    Counted from the funnel events of the campaign's sessions (a voter counts once per
+    step however often they came back to it). Every step the flow declares is listed,
+    reached or not, so a chart shows where voters stop; steps reached that the pinned
+    flow does not declare (a subflow's) follow, by name.
+    """
+    reached = dict(
+        db.execute(
+            select(FunnelEvent.step, func.count(func.distinct(FunnelEvent.contact_id)))
+            .join(FlowSession, FlowSession.id == FunnelEvent.session_id)
+            .where(FlowSession.campaign_id == campaign.id)
+            .group_by(FunnelEvent.step)
+        ).all()
+    )
+    found = FlowLibrary(db).get(campaign.flow_name, campaign.flow_version) if campaign.flow_name else None
+    declared = list(found[0].funnel) if found else []
+    extra = sorted(step for step in reached if step not in declared)
+    return [(step, int(reached.get(step, 0))) for step in declared + extra]
 
 
 def bar(progress: Progress, width: int = 40) -> str:

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bot.channels import REGISTRY
 from bot.channels.base import Outbound, Sent
 from bot.consent import ConsentLedger
 from bot.contacts import apply_tags, parse_tag
+from bot.conversations import receive
 from bot.engine import load_path
 from bot.flowlibrary import clear_cache
 from bot.flowstore import store
@@ -58,6 +60,18 @@ class World:
         fields.update(changes)
         with self.rt.db.session() as db:
             return operations.create(db, fields, region="IN")
+
+    def send(self, campaign_id: int, batch: int = 0) -> dict[str, Any]:
+        """Run one batch job of the campaign here (what the worker does)."""
+        return dispatch.send_batch(self.rt.db, self.rt.settings, self.rt.redis, campaign_id, batch)
+
+    def reply(self, phone: str, text: str, *, channel: str = "whatsapp") -> None:
+        """A voter answers the sandbox sender (what ``canvass sandbox reply`` does)."""
+        sender = WHATSAPP if channel == "whatsapp" else SMS
+        with self.rt.db.session() as db:
+            sender_id = db.scalar(select(Sender.id).where(Sender.address == sender))
+        form = {"From": phone, "To": sender, "Body": text, "Channel": channel}
+        receive(self.rt, REGISTRY["sandbox"]().parse_inbound(form), sender_id)
 
     def get(self, campaign_id: int) -> Campaign:
         with self.rt.db.session() as db:

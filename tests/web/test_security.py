@@ -77,6 +77,7 @@ def test_public_endpoints_are_exactly_these(app) -> None:
 CONSOLE = [  # method, path, endpoint, least role, status when allowed
     ("GET", "/", "console.dashboard", "viewer", 200),
     ("GET", "/contacts", "console.contacts", "viewer", 200),
+    ("GET", "/campaigns", "console.campaigns", "viewer", 200),
     ("GET", "/users", "console.users", "admin", 200),
     ("POST", "/users", "console.users", "admin", 302),
 ]

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
 from typing import Any
 
 import yaml
-from flask import Response, g, jsonify, request, stream_with_context
+from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
 from campaigns import operations, progress, spec
-from campaigns.exporters import REGISTRY as EXPORTERS
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.planner import Plan
 from web.api import bp
 from web.auth.access import requires
 from web.context import db_session, runtime
+from web.downloads import csv_download, floip_download
 from web.errors import BadInput, NotFound
 from web.models import Role
 
@@ -231,38 +230,11 @@ def clone_campaign(campaign_id: int) -> Any:
 def export_csv(campaign_id: int) -> Any:
     """The per-voter funnel CSV, streamed (constant memory whatever the campaign's size)."""
     _campaign(campaign_id)
-    rt = runtime()
-
-    def generate() -> Any:
-        with rt.db.session() as s:
-            campaign = s.get(Campaign, campaign_id)
-            for text, _ in EXPORTERS["csv"](s, campaign).chunks():  # type: ignore[arg-type, attr-defined]
-                yield text
-
-    return Response(
-        stream_with_context(generate()),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}.csv"'},
-    )
+    return csv_download(campaign_id)
 
 
 @bp.get("/campaigns/<int:campaign_id>/export.zip")
 @requires(Role.VIEWER)
 def export_floip(campaign_id: int) -> Any:
     """The answers as a FLOIP Flow Results package (zip: datapackage.json + CSV)."""
-    campaign = _campaign(campaign_id)
-    # A zip is written whole before it can be read: into a temporary file, then streamed.
-    spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed when the stream ends
-    EXPORTERS["floip"](db_session(), campaign).write(spool)
-    spool.seek(0)
-
-    def generate() -> Any:
-        with spool:
-            while chunk := spool.read(64 * 1024):
-                yield chunk
-
-    return Response(
-        generate(),
-        mimetype="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="campaign-{campaign_id}-floip.zip"'},
-    )
+    return floip_download(_campaign(campaign_id))
