@@ -48,7 +48,12 @@ def launch_due(rt: Runtime, now: dt.datetime | None = None) -> list[int]:
             # It stays scheduled, with the reason on the campaign, for an operator to fix.
             log.error("scheduled campaign %s could not be launched: %s", campaign_id, exc)
             continue
-        log.info("scheduled campaign %s launched: %d to send, %d skipped", campaign_id, plan.pending, plan.total - plan.pending)
+        log.info(
+            "scheduled campaign %s launched: %d to send, %d skipped",
+            campaign_id,
+            plan.pending,
+            plan.total - plan.pending,
+        )
         launched.append(campaign_id)
     return launched
 
@@ -93,7 +98,9 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
                     .execution_options(synchronize_session=False)
                 )
                 unknown += len(stale)
-                log.warning("campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, len(stale))
+                log.warning(
+                    "campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, len(stale)
+                )
             lost = [b for b in planner.summary(db, campaign).batches if planner.job_id(campaign.id, b) not in alive]
             if not lost:
                 completed += operations.complete_if_done(db, campaign.id)
