@@ -167,7 +167,7 @@ def ahead(chunks: Iterator[T]) -> Iterator[T]:
 
     PostgreSQL computes a server-side cursor's rows only when they are fetched, so reading a
     chunk is mostly waiting, and writing one is Python's work: side by side, the database
-    works on the other core (a million-row export: ~6 s of waiting no longer adds up).
+    works on the other core (for a million rows, about 6 s of its CPU) instead of in turn.
     Only one thread at a time runs ``chunks``, so the connection is never used by two.
     """
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="canvass-export")
