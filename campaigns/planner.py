@@ -26,7 +26,7 @@ import dataclasses
 import datetime as dt
 
 from rq import Queue
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, literal, not_, null, select
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, literal, not_, null, select, text
 from sqlalchemy.orm import Session, aliased
 
 from bot.db import utcnow
@@ -138,8 +138,18 @@ def plan(
                 joins,
             )
             .where(audience(db, campaign, test_phones))
-            .subquery()
+            .cte("voters")
         )
+        if dialect == "postgresql" or db.get_bind().dialect.server_version_info >= (3, 35):
+            # Materialized, the skip CASE (with its subqueries) runs once per voter. Inlined as
+            # a subquery, PostgreSQL ran it once for each of the five outer expressions naming
+            # skip_code (1 M voters: 18.6 s of CPU instead of 11.9 s), SQLite twice (3.7 s vs 2.9 s).
+            voters = voters.prefix_with("MATERIALIZED")
+        if dialect == "postgresql":
+            # Room to hash the skip subqueries once (a million voters' ward tags fit in it)
+            # rather than probe an index per voter, and for most of the batch-number sort;
+            # for this transaction only (the default is 4 MB).
+            db.execute(text("SET LOCAL work_mem = '64MB'"))
         waiting = voters.c.skip_code.is_(None)
         number = func.row_number().over(partition_by=waiting, order_by=voters.c.contact_id) - 1
         rows = select(

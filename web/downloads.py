@@ -24,7 +24,7 @@ def csv_download(campaign_id: int) -> Response:
         # A session of its own: the request's is closed before the stream ends.
         with rt.db.session() as s:
             campaign = s.get(Campaign, campaign_id)
-            for text, _ in EXPORTERS["csv"](s, campaign).chunks():  # type: ignore[arg-type, attr-defined]
+            for text, _ in EXPORTERS["csv"](s, campaign).pieces():  # type: ignore[arg-type, attr-defined]
                 yield text
 
     return Response(

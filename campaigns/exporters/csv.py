@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 from bot.spreadsheet import formula_safe
-from campaigns.exporters.base import Exporter, iso, register
+from campaigns.exporters.base import Exporter, register
 
 COLUMNS = [
     "contact_id",
@@ -65,44 +65,46 @@ class FunnelCsv(Exporter):
     def write(self, out: IO[str]) -> int:
         """Write the CSV to a text stream; return the number of rows."""
         n = 0
-        for text, rows in self.chunks():
+        for text, rows in self.pieces():
             out.write(text)
             n += rows
         return n
 
-    def chunks(self) -> Iterator[tuple[str, int]]:
-        """The CSV as pieces of text (header first, then a piece per chunk of rows) and their row counts."""
+    def pieces(self) -> Iterator[tuple[str, int]]:
+        """The CSV as text, the header first and then a piece per chunk, with row counts (for streaming)."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(self.header())
         yield _drain(buffer), 0
-        voice = self.campaign.channel == "voice"
+        voice = ["", ""] if self.campaign.channel == "voice" else []  # filled once call campaigns land (IVR)
         steps, saves = self.steps, self.saves
-        for chunk in self.rows():
+        # The cells of a voter without a session (None is written as an empty cell).
+        unreached = [None] * len(steps) + [""] * len(saves)
+        nothing: dict[str, Any] = {}
+        for chunk in self.chunks():
             lines = []
-            for row in chunk:
-                r = row.recipient
-                completed = r.ended_at if r.end_reason == "completed" else None
+            # By position: a million rows pay for every attribute looked up by name.
+            for row in chunk.recipients:
+                contact_id, phone, name, channel, attempts, status, error, error_msg, *times, session, rid = row
                 line = [
-                    r.contact_id,
-                    r.phone,
-                    formula_safe(r.name),
-                    r.channel,
-                    r.attempts,
-                    r.status,
-                    formula_safe(r.error_code or r.skip_code),
-                    formula_safe(r.error_msg),
-                    iso(r.queued_at),
-                    iso(r.sent_at),
-                    iso(r.delivered_at),
-                    iso(r.read_at),
-                    iso(r.replied_at),
-                    iso(completed),
+                    contact_id,
+                    phone,
+                    formula_safe(name),
+                    channel,
+                    attempts,
+                    status,
+                    formula_safe(error),
+                    formula_safe(error_msg),
+                    *times,  # ISO text already
+                    *voice,
                 ]
-                if voice:
-                    line += ["", ""]  # answered_by, call_duration_s: call campaigns fill them (IVR)
-                line += [iso(row.funnel.get(s)) for s in steps]
-                line += [answer_cell(row.answers.get(a)) for a in saves]
+                if session is None:
+                    line += unreached
+                else:
+                    reached = chunk.funnel.get(rid, nothing)
+                    given = chunk.answers.get(rid, nothing)
+                    line += [reached.get(s) for s in steps]
+                    line += [answer_cell(given.get(a)) for a in saves]
                 lines.append(line)
             writer.writerows(lines)
             yield _drain(buffer), len(lines)
