@@ -200,11 +200,13 @@ class ActionRunner(_Bridge):
         action = self._actions.get(name)
         if action is None:
             return ActionDone(failed=f"unknown action {name!r}")
-        if inspect.iscoroutinefunction(action):
+        if inspect.iscoroutinefunction(action) and not _loop_running():
             return self._run_here(name, call, timeout_s)
         # A synchronous action blocks whoever runs it, so it runs on a thread of its own
-        # that can be abandoned at the deadline. A fresh executor (it keeps the last
-        # domain it saw) and a deep copy of the request: nothing is shared with it.
+        # that can be abandoned at the deadline (so does an async one when this thread
+        # already runs an event loop, as under an async server: it cannot run a second).
+        # A fresh executor (it keeps the last domain it saw) and a deep copy of the
+        # request: nothing is shared with it.
         executor = ActionExecutor()
         executor.actions = {name: action}
         call = copy.deepcopy(call)
@@ -379,6 +381,15 @@ def _message_text(name: str, response: dict[str, Any]) -> str | dict[str, Any] |
         return None
     text = "\n".join(parts)
     return {"text": text, "choices": choices} if choices else text
+
+
+def _loop_running() -> bool:
+    """True when this thread is inside a running asyncio event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _in_thread(future: Future[Any], executor: ActionExecutor, call: dict[str, Any], limit: float) -> None:

@@ -338,3 +338,14 @@ def test_conversation_paused_becomes_a_handoff() -> None:
 
     done = to_action_done("action_escalate", [ConversationPaused(), SlotSet("reason", "asked")], [])
     assert done.handoff and done.variables == {"reason": "asked"}
+
+
+def test_an_async_action_runs_even_inside_a_running_event_loop(runner: ActionRunner, booth_flow: Any) -> None:
+    """Under an async server (or Playwright's loop in tests) this thread already runs a loop."""
+    import asyncio
+
+    async def inside() -> ActionDone:
+        return runner.run("action_find_booth", _state(epic="ABC1234567"), booth_flow)
+
+    done = asyncio.run(inside())
+    assert done.failed is None and done.variables["booth_name"] == "Booth 14, Government Girls School"
