@@ -6,7 +6,11 @@ rows, and hands each to a thread that waits for its slot and calls the provider.
 campaign's status is read at least every half second and checked again right before
 each call, so a pause or an abort holds within a second; rows stopped that way go back
 to ``pending`` untouched. Retryable failures put the row back to ``pending`` and the
-batch is queued again later; permanent ones fail with the provider's code.
+batch is queued again later; permanent ones fail with the provider's code. A send whose
+answer was lost (a timeout, a reset once the request went) may have been taken: it is
+``unknown``, never sent again, until its status callback settles it. Claimed rows are
+listed as not yet called (``claims.Uncalled``) until their thread calls the provider, so
+the rows of a worker that died before calling go back to ``pending`` rather than ``unknown``.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
 from campaigns import compliance, ratelimit
-from campaigns.claims import Claimed, Outcome, Step, claim, next_pending, settle
+from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending, settle
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 
@@ -57,6 +61,7 @@ class BatchSender:
         # Rows whose voters may not be sent yet (send window, blackout): when they may.
         self.deferred: dict[int, dt.datetime] = {}
         self.counts: dict[str, int] = {}
+        self.uncalled = Uncalled(conn, campaign_id)
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -95,6 +100,9 @@ class BatchSender:
                 moments = limiter.reserve(paces, len(ids))
                 with self.db.session(write=True) as db:
                     claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy)
+                    # Listed before the claim commits: a worker that dies from here on leaves
+                    # rows the reconciler can tell were never sent.
+                    self.uncalled.add([c.recipient_id for c in claimed])
                 self.deferred.update(deferred)
                 for item, moment in zip(claimed, moments, strict=False):
                     in_flight.append(pool.submit(self._send, provider, campaign, step, item, moment))
@@ -135,7 +143,9 @@ class BatchSender:
     def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
         ratelimit.wait_until(moment)
         version, sender = step.version, step.sender
-        if not self.active():
+        if not self.active() or not self.uncalled.take(item.recipient_id):
+            # Paused or aborted; or the row is no longer ours to send (the reconciler
+            # released it, or Redis lost the list): back to pending, unsent.
             return Outcome(item, "not_sent")
         outbound = Outbound(
             message_id=item.message_id,
@@ -154,9 +164,9 @@ class BatchSender:
         try:
             sent = provider.send(outbound)
         except SendError as exc:
-            if exc.code == "timeout":
+            if exc.maybe_taken:
                 # The provider may have taken it: never send twice; the callback settles it.
-                return Outcome(item, "unknown", error_code="timeout", error_msg=exc.message)
+                return Outcome(item, "unknown", error_code=exc.code or "timeout", error_msg=exc.message)
             retry = exc.retryable and self._attempts(item) < MAX_ATTEMPTS
             return Outcome(
                 item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message

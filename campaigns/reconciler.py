@@ -6,7 +6,8 @@ The database is the truth; Redis only holds jobs. Every minute the reconciler:
   flushed or restarted, a job was lost);
 - turns rows left ``sending`` by a worker that died into ``unknown`` — never sent
   again; the status callback that carries the message id settles them, or they are
-  reported as uncertain;
+  reported as uncertain — except rows whose provider call had certainly not begun
+  (``claims.Uncalled``), which go back to ``pending`` and are sent once;
 - gives the voters the first attempt did not reach their fallback attempt (campaigns.fallback);
 - completes active campaigns with nothing left to send (the last batch may have died).
 """
@@ -19,12 +20,14 @@ import re
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.utils import parse_composite_key
 from sqlalchemy import select, update
 
 from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
 from campaigns import fallback, operations, planner
+from campaigns.claims import Uncalled, release
 from campaigns.models import Campaign, CampaignStatus, Recipient
 
 log = logging.getLogger(__name__)
@@ -61,10 +64,17 @@ def launch_due(rt: Runtime, now: dt.datetime | None = None) -> list[int]:
     return launched
 
 
-def _jobs_alive(rt: Runtime) -> set[str]:
+def _jobs_alive(rt: Runtime, now: dt.datetime) -> set[str]:
+    """Ids of the send jobs queued, scheduled, or running with a live lease at ``now``."""
     queue = Queue(planner.SEND_QUEUE, connection=rt.redis)
     alive = set(queue.job_ids)
-    alive |= set(StartedJobRegistry(queue=queue).get_job_ids())
+    # A running job holds a lease in RQ's started registry that its worker renews with
+    # every heartbeat (about every 30 s, for 90 s). A worker killed outright (SIGKILL, the
+    # machine lost) renews nothing: once the lease has run out at ``now`` its job is dead,
+    # though RQ only moves it to "failed" at its next cleanup.
+    started = StartedJobRegistry(queue=queue)
+    leases = rt.redis.zrangebyscore(started.key, now.timestamp(), "+inf")
+    alive |= {parse_composite_key(entry.decode() if isinstance(entry, bytes) else entry)[0] for entry in leases}
     alive |= set(ScheduledJobRegistry(queue=queue).get_job_ids())
     # A retry (batch-7-3-r2) or a job waiting for a send window (batch-7-3-w1764000000)
     # speaks for its batch too.
@@ -72,10 +82,14 @@ def _jobs_alive(rt: Runtime) -> set[str]:
 
 
 def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
-    """Requeue lost batches, settle rows left sending, complete finished campaigns."""
+    """Requeue lost batches, settle rows left sending, complete finished campaigns.
+
+    ``now``: the time to judge by (rows ``sending`` for longer than ``STALE_SENDING`` and
+    job leases that ran out before it); a later one settles sooner, in tests.
+    """
     now = now or utcnow()
-    alive = _jobs_alive(rt)
-    requeued = unknown = completed = 0
+    alive = _jobs_alive(rt, now)
+    requeued = unknown = released = completed = 0
     with rt.db.session() as db:
         campaigns = list(db.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)))
     for campaign in campaigns:
@@ -88,6 +102,19 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
                 )
             ).all()
             stale = [(rid, mid) for rid, batch, mid in rows if planner.job_id(campaign.id, batch or 0) not in alive]
+            if stale:
+                # Rows still listed as not yet called were never sent: taking them off the
+                # list (atomically, against a sending thread) makes them ours to release.
+                taken = Uncalled(rt.redis, campaign.id).take_many([rid for rid, _ in stale])
+                back = release(db, [(rid, mid) for rid, mid in stale if rid in taken and mid is not None])
+                released += len(back)
+                stale = [(rid, mid) for rid, mid in stale if rid not in taken]
+                if back:
+                    log.warning(
+                        "campaign %s: %d row(s) claimed by a lost worker but never sent are pending again",
+                        campaign.id,
+                        len(back),
+                    )
             if stale:
                 db.execute(
                     update(Recipient)
@@ -108,10 +135,11 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
             moved = fallback.move(db, campaign, now, campaign.batch_size or planner.MAX_BATCH)
             if moved:
                 log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)
+            db.flush()
             lost = [b for b in planner.summary(db, campaign).batches if planner.job_id(campaign.id, b) not in alive]
             if not lost:
                 completed += operations.complete_if_done(db, campaign.id)
         if lost:
             requeued += planner.enqueue(rt.redis, campaign, lost)
             log.warning("campaign %s: batch(es) %s had pending rows but no job: queued again", campaign.id, lost)
-    return {"requeued": requeued, "unknown": unknown, "completed": completed}
+    return {"requeued": requeued, "unknown": unknown, "released": released, "completed": completed}

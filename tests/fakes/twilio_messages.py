@@ -18,6 +18,7 @@ requests; a recipient's own answers come first::
     fake.for_recipient("+919800000003", Answer(callbacks=READ), Answer.stalled(2.0))
     fake.for_recipient("+919800000004", Answer(callbacks=(Callback("undelivered", 63016),)))
     fake.next_requests(Answer(latency_s=0.3), Answer.server_error(), Answer.connection_reset())
+    fake.for_recipient("+919800000005", Answer.connection_reset(taken=True))  # taken, then reset
     ...
     fake.wait_idle()  # every answer given, every callback posted
     fake.requests_to("+919800000001"), fake.callbacks
@@ -77,8 +78,9 @@ class Answer:
     ``status`` with ``error_code``: refuse with Twilio's JSON error. ``body``: answer this
     instead (text or JSON). ``latency_s``: wait before answering. ``stall_s``: accept the
     message but answer that late (``math.inf``: not before ``stop``), then post its
-    callbacks. ``reset``: drop the connection, no answer, nothing sent. ``callbacks``: the
-    statuses posted back when accepted (``None``: the fake's default).
+    callbacks. ``reset``: drop the connection, no answer; nothing sent, unless ``taken``:
+    the message was taken first (a SID given, its callbacks posted) and the answer lost.
+    ``callbacks``: the statuses posted back when accepted (``None``: the fake's default).
     """
 
     status: int = 201
@@ -87,6 +89,7 @@ class Answer:
     latency_s: float = 0.0
     stall_s: float = 0.0
     reset: bool = False
+    taken: bool = False
     callbacks: Sequence[Callback] | None = None
 
     def __post_init__(self) -> None:
@@ -94,10 +97,12 @@ class Answer:
             raise ValueError(f"latency_s and stall_s must be >= 0, got {self.latency_s!r} and {self.stall_s!r}")
         if self.error_code is not None and self.status < 400:
             raise ValueError(f"an error_code needs an HTTP error status, got {self.status!r}")
+        if self.taken and not (self.reset and self.status < 300):
+            raise ValueError("taken describes a reset after the message was taken: it needs reset=True")
 
     @property
     def accepts(self) -> bool:  # the message is taken: its callbacks will come
-        return self.status < 300 and not self.reset
+        return self.status < 300 and (self.taken or not self.reset)
 
     @classmethod
     def refused(cls, code: int, status: int = 400) -> Answer:
@@ -118,8 +123,9 @@ class Answer:
         return cls(stall_s=seconds)
 
     @classmethod
-    def connection_reset(cls) -> Answer:  # a TCP RST after reading the request
-        return cls(reset=True)
+    def connection_reset(cls, *, taken: bool = False) -> Answer:
+        """A TCP RST after reading the request; with ``taken``, after taking the message."""
+        return cls(reset=True, taken=taken)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,6 +237,8 @@ class FakeTwilioMessages:
             return
         if answer.reset:
             reset_connection(handler)
+            if sid is not None:
+                self._post_callbacks(form, sid, answer)
             return
         if answer.stall_s and self.poster.stopping.wait(None if math.isinf(answer.stall_s) else answer.stall_s):
             return
@@ -243,7 +251,11 @@ class FakeTwilioMessages:
             body = {"code": code, "message": ERRORS.get(code, f"Error {code}"), "status": answer.status}
             body["more_info"] = f"https://www.twilio.com/docs/errors/{code}"
         reply_json(handler, answer.status, body)
-        if sid is not None and _first(form, "StatusCallback"):
+        if sid is not None:
+            self._post_callbacks(form, sid, answer)
+
+    def _post_callbacks(self, form: Mapping[str, list[str]], sid: str, answer: Answer) -> None:
+        if _first(form, "StatusCallback"):
             statuses = self.default_callbacks if answer.callbacks is None else answer.callbacks
             self.poster.post_later(_first(form, "StatusCallback"), [self._status(form, sid, c) for c in statuses])
 
