@@ -48,6 +48,13 @@ def install(rt: runtime.Runtime) -> runtime.Runtime:
 def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime | None = None) -> int:
     """Work the queues in priority order until SIGTERM (or, with ``burst``, until empty)."""
     rt = install(rt) if rt else load_runtime()
+    from campaigns.planner import check_job_timeouts
+
+    try:
+        # A send must never outlive the batch job that makes it (RQ would cut it off).
+        check_job_timeouts(rt.settings.twilio_timeout_s)
+    except ValueError as exc:
+        raise SettingsError("TWILIO_TIMEOUT_S", str(exc)) from None
     queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
     worker_class = SimpleWorker if simple else Worker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"
