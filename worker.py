@@ -28,6 +28,7 @@ from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("canvass.worker")
+MAINTENANCE_S = 60
 
 
 def load_runtime() -> runtime.Runtime:
@@ -58,7 +59,10 @@ def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime
     queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
     worker_class = SimpleWorker if simple else Worker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"
-    worker = worker_class(queues, connection=rt.redis, name=name)
+    # RQ's scheduler (retries, jobs waiting for a send window) runs in one worker at a time,
+    # under a lock of 61 s; another worker takes over at its maintenance round, every
+    # 10 minutes by default. Every minute, so that a worker's crash stalls retries briefly.
+    worker = worker_class(queues, connection=rt.redis, name=name, maintenance_interval=MAINTENANCE_S)
     log.info("worker %s on queues %s (%s)", name, ", ".join(QUEUE_NAMES), "burst" if burst else "until stopped")
     # RQ turns SIGTERM/SIGINT into a warm shutdown: the job at hand finishes first.
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

@@ -20,7 +20,7 @@ import re
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
-from rq.utils import parse_composite_key
+from rq.utils import as_text, parse_composite_key
 from sqlalchemy import select, update
 
 from bot.db import utcnow
@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer
 # than this, with no job running its batch, was left by a worker that died.
 STALE_SENDING = dt.timedelta(minutes=2)
+# How late a scheduled job may be before its batch counts as lost.
+SCHEDULED_GRACE = dt.timedelta(minutes=2)
 RETRY = re.compile(r"-[rw]\d+$")
 
 
@@ -74,8 +76,13 @@ def _jobs_alive(rt: Runtime, now: dt.datetime) -> set[str]:
     # though RQ only moves it to "failed" at its next cleanup.
     started = StartedJobRegistry(queue=queue)
     leases = rt.redis.zrangebyscore(started.key, now.timestamp(), "+inf")
-    alive |= {parse_composite_key(entry.decode() if isinstance(entry, bytes) else entry)[0] for entry in leases}
-    alive |= set(ScheduledJobRegistry(queue=queue).get_job_ids())
+    alive |= {parse_composite_key(as_text(entry))[0] for entry in leases}
+    # A scheduled job (a retry, a wait for a send window) long overdue has lost the RQ
+    # scheduler that should have queued it (its worker died holding the lock): its batch
+    # is queued again rather than waited for.
+    scheduled = ScheduledJobRegistry(queue=queue)
+    due_since = (now - SCHEDULED_GRACE).timestamp()
+    alive |= {as_text(job) for job in rt.redis.zrangebyscore(scheduled.key, due_since, "+inf")}
     # A retry (batch-7-3-r2) or a job waiting for a send window (batch-7-3-w1764000000)
     # speaks for its batch too.
     return alive | {RETRY.sub("", job) for job in alive}
@@ -116,22 +123,22 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
                         len(back),
                     )
             if stale:
-                db.execute(
-                    update(Recipient)
-                    .where(Recipient.id.in_([rid for rid, _ in stale]), Recipient.status == "sending")
-                    .values(status="unknown", error_code="worker_lost", error_msg="the worker stopped while sending")
-                    .execution_options(synchronize_session=False)
-                )
+                # Messages before recipients, the order a status callback locks them in
+                # (web.webhooks): the other order deadlocks with callbacks landing meanwhile.
                 db.execute(
                     update(Message)
                     .where(Message.id.in_([mid for _, mid in stale if mid]), Message.status == "sending")
                     .values(status="unknown", error_code="worker_lost")
                     .execution_options(synchronize_session=False)
                 )
-                unknown += len(stale)
-                log.warning(
-                    "campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, len(stale)
-                )
+                made = db.execute(
+                    update(Recipient)
+                    .where(Recipient.id.in_([rid for rid, _ in stale]), Recipient.status == "sending")
+                    .values(status="unknown", error_code="worker_lost", error_msg="the worker stopped while sending")
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                unknown += made
+                log.warning("campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, made)
             moved = fallback.move(db, campaign, now, campaign.batch_size or planner.MAX_BATCH)
             if moved:
                 log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)

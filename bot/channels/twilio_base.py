@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import requests
+import requests.adapters
 import urllib3
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
@@ -32,6 +33,7 @@ from bot.channels.base import Inbound, Outbound, ParseError, Provider, SendError
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
+POOL_SIZE = 64  # connections kept to Twilio per client: at least a batch's sends in flight
 
 STATUSES = {
     **dict.fromkeys(("accepted", "scheduled", "queued", "sending"), "sending"),
@@ -77,7 +79,15 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     The SDK keeps each API's base URL on its domain object (``client.api.base_url``);
     ``http_client`` defaults to a ``TwilioHttpClient`` with ``account.timeout_s``.
     """
-    http_client = http_client or TwilioHttpClient(timeout=account.timeout_s)
+    if http_client is None:
+        http_client = TwilioHttpClient(timeout=account.timeout_s)
+        # A batch keeps dozens of sends in flight: a pool of requests' default 10 would open
+        # (and for Twilio, TLS-handshake) a new connection for most of them. Never retried
+        # below us either: a resent create could message the voter twice.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
+        assert http_client.session is not None
+        http_client.session.mount("https://", adapter)
+        http_client.session.mount("http://", adapter)
     client = Client(account.account_sid, account.auth_token, http_client=http_client)
     client.edge = None  # ignore TWILIO_EDGE / TWILIO_REGION: api_base says where to go
     client.region = None

@@ -204,4 +204,3 @@ def test_a_reset_after_taking_the_message_still_posts_its_callbacks(make_fake, r
         (request.sid, "sent"),
         (request.sid, "delivered"),
     ]
-

@@ -34,6 +34,7 @@ import datetime as dt
 import email.utils
 import json
 import math
+import random
 import re
 import threading
 import uuid
@@ -148,6 +149,8 @@ class FakeTwilioMessages:
 
     ``callbacks``: the statuses posted back by default; ``callback_gap_s`` apart, each
     message's shuffled and/or sent twice with ``shuffle`` / ``duplicate`` (``seed``).
+    ``latency_s``: every answer first waits a random time in this range (seeded), on top
+    of its own ``Answer.latency_s`` — a provider with requests in flight.
     """
 
     def __init__(
@@ -161,8 +164,13 @@ class FakeTwilioMessages:
         shuffle: bool = False,
         duplicate: bool = False,
         seed: int = 0,
+        latency_s: tuple[float, float] = (0.0, 0.0),
     ) -> None:
+        if not 0 <= latency_s[0] <= latency_s[1]:
+            raise ValueError(f"latency_s must be a range (low, high) of seconds >= 0, got {latency_s!r}")
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.latency_s = latency_s
+        self._random = random.Random(seed)
         self.default = default or Answer()
         self.default_callbacks = tuple(callbacks)
         self.requests: list[Request] = []
@@ -233,7 +241,9 @@ class FakeTwilioMessages:
         sid = "SM" + uuid.uuid4().hex if answer.accepts else None
         with self._lock:
             self.requests.append(Request(handler.path, form, 0 if answer.reset else answer.status, sid))
-        if self.poster.stopping.wait(answer.latency_s):
+        with self._lock:
+            latency = answer.latency_s + self._random.uniform(*self.latency_s)
+        if self.poster.stopping.wait(latency):
             return
         if answer.reset:
             reset_connection(handler)
