@@ -73,8 +73,10 @@ class CallbackPoster:
         shuffle: bool = False,
         duplicate: bool = False,
         seed: int = 0,
+        retries: int = 0,
     ) -> None:
         self.signer = RequestValidator(auth_token)
+        self.retries = retries
         self.tasks = tasks
         self.gap_s, self.shuffle, self.duplicate = gap_s, shuffle, duplicate
         self.posted: list[PostedCallback] = []
@@ -95,12 +97,18 @@ class CallbackPoster:
         thread.start()
 
     def post(self, url: str, form: Mapping[str, str]) -> int:
-        """Post one signed callback now; return our app's HTTP status (0: unreachable)."""
+        """Post one signed callback now; return our app's HTTP status (0: unreachable).
+
+        With ``retries``, an unreachable app or a 5xx is tried again (0.5 s, 1 s, ... apart).
+        """
         headers = {"X-Twilio-Signature": self.signer.compute_signature(url, dict(form))}
-        try:
-            status = requests.post(url, data=dict(form), headers=headers, timeout=10).status_code
-        except requests.RequestException:
-            status = 0
+        for attempt in range(self.retries + 1):
+            try:
+                status = requests.post(url, data=dict(form), headers=headers, timeout=10).status_code
+            except requests.RequestException:
+                status = 0
+            if (status and status < 500) or self.stopping.wait(0.5 * 2**attempt if attempt < self.retries else 0):
+                break
         with self._lock:
             self.posted.append(PostedCallback(url, dict(form), status))
         return status

@@ -151,6 +151,8 @@ class FakeTwilioMessages:
     message's shuffled and/or sent twice with ``shuffle`` / ``duplicate`` (``seed``).
     ``latency_s``: every answer first waits a random time in this range (seeded), on top
     of its own ``Answer.latency_s`` — a provider with requests in flight.
+    ``callback_retries``: a callback our app could not take (unreachable, 5xx) is posted
+    again up to this many times (a loaded test machine, not a Twilio promise).
     """
 
     def __init__(
@@ -165,6 +167,7 @@ class FakeTwilioMessages:
         duplicate: bool = False,
         seed: int = 0,
         latency_s: tuple[float, float] = (0.0, 0.0),
+        callback_retries: int = 0,
     ) -> None:
         if not 0 <= latency_s[0] <= latency_s[1]:
             raise ValueError(f"latency_s must be a range (low, high) of seconds >= 0, got {latency_s!r}")
@@ -176,7 +179,13 @@ class FakeTwilioMessages:
         self.requests: list[Request] = []
         self.tasks = Tasks()
         self.poster = CallbackPoster(
-            auth_token, self.tasks, gap_s=callback_gap_s, shuffle=shuffle, duplicate=duplicate, seed=seed
+            auth_token,
+            self.tasks,
+            gap_s=callback_gap_s,
+            shuffle=shuffle,
+            duplicate=duplicate,
+            seed=seed,
+            retries=callback_retries,
         )
         self._by_recipient: dict[str, collections.deque[Answer]] = {}
         self._next: collections.deque[Answer] = collections.deque()
