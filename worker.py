@@ -28,6 +28,7 @@ from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger("canvass.worker")
+MAINTENANCE_S = 60
 
 
 def load_runtime() -> runtime.Runtime:
@@ -48,10 +49,20 @@ def install(rt: runtime.Runtime) -> runtime.Runtime:
 def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime | None = None) -> int:
     """Work the queues in priority order until SIGTERM (or, with ``burst``, until empty)."""
     rt = install(rt) if rt else load_runtime()
+    from campaigns.planner import check_job_timeouts
+
+    try:
+        # A send must never outlive the batch job that makes it (RQ would cut it off).
+        check_job_timeouts(rt.settings.twilio_timeout_s)
+    except ValueError as exc:
+        raise SettingsError("TWILIO_TIMEOUT_S", str(exc)) from None
     queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
     worker_class = SimpleWorker if simple else Worker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"
-    worker = worker_class(queues, connection=rt.redis, name=name)
+    # RQ's scheduler (retries, jobs waiting for a send window) runs in one worker at a time,
+    # under a lock of 61 s; another worker takes over at its maintenance round, every
+    # 10 minutes by default. Every minute, so that a worker's crash stalls retries briefly.
+    worker = worker_class(queues, connection=rt.redis, name=name, maintenance_interval=MAINTENANCE_S)
     log.info("worker %s on queues %s (%s)", name, ", ".join(QUEUE_NAMES), "burst" if burst else "until stopped")
     # RQ turns SIGTERM/SIGINT into a warm shutdown: the job at hand finishes first.
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")

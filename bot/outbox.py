@@ -119,13 +119,14 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
         except NoProvider as exc:
             return _fail(s, message, "no_provider", str(exc))
         except SendError as exc:
-            if exc.code == "timeout":
-                # Twilio may have taken the message before the answer timed out, and it has
-                # no idempotency key: sending again could message the voter twice. The row
-                # waits for the status callback (it carries our id) to settle it.
-                message.status, message.error_code, message.error_message = "unknown", "timeout", exc.message[:500]
-                s.add(MessageStatusEvent(message_id=message.id, status="unknown", error_code="timeout", raw={}))
-                return "unknown (timed out; the status callback will settle it)"
+            if exc.maybe_taken:
+                # Twilio may have taken the message before its answer was lost (a timeout, a
+                # reset), and it has no idempotency key: sending again could message the voter
+                # twice. The row waits for the status callback (it carries our id) to settle it.
+                code = exc.code or "timeout"
+                message.status, message.error_code, message.error_message = "unknown", code, exc.message[:500]
+                s.add(MessageStatusEvent(message_id=message.id, status="unknown", error_code=code, raw={}))
+                return f"unknown ({code}; the status callback will settle it)"
             if exc.retryable and message.attempts < MAX_ATTEMPTS:
                 message.status = "pending"
                 message.error_code, message.error_message = exc.code, exc.message[:500]

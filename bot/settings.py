@@ -17,6 +17,9 @@ from urllib.parse import urlsplit
 import phonenumbers
 
 PROVIDERS = ("sandbox", "twilio")
+# The longest TWILIO_TIMEOUT_S may be: a batch job must outlive its slowest send
+# (campaigns.planner.JOB_MARGIN_S, checked when a worker starts).
+MAX_TWILIO_TIMEOUT_S = 120
 TTS_ENGINES = ("espeak", "gtts", "twilio")
 
 
@@ -135,9 +138,10 @@ class Settings:
             twilio_timeout = float(timeout_text)
         except ValueError:
             twilio_timeout = 0.0
-        if not 0 < twilio_timeout <= 120:
+        if not 0 < twilio_timeout <= MAX_TWILIO_TIMEOUT_S:
             raise SettingsError(
-                "TWILIO_TIMEOUT_S", f"must be a number of seconds above 0 and up to 120, got {timeout_text!r}"
+                "TWILIO_TIMEOUT_S",
+                f"must be a number of seconds above 0 and up to {MAX_TWILIO_TIMEOUT_S}, got {timeout_text!r}",
             )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(

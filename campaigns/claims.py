@@ -337,21 +337,73 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
 
 def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:
     """Sends stopped before the provider was called (pause, abort): back to pending, no trace."""
-    if not outcomes:
-        return
-    rids = [o.claimed.recipient_id for o in outcomes]
-    db.execute(
-        update(Recipient)
-        .where(Recipient.id.in_(rids), Recipient.status == "sending")
-        .values(status="pending", attempts=Recipient.attempts - 1, message_id=None, session_id=None)
-        .execution_options(synchronize_session=False)
-    )
-    mids = [o.claimed.message_id for o in outcomes]
-    db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.message_id.in_(mids)))
-    db.execute(delete(Message).where(Message.id.in_(mids)))
-    db.execute(
-        delete(FlowSession).where(FlowSession.id.in_([o.claimed.session_id for o in outcomes if o.claimed.session_id]))
-    )
+    release(db, [(o.claimed.recipient_id, o.claimed.message_id) for o in outcomes])
+
+
+def release(db: Session, claims: Sequence[tuple[int, int]]) -> list[int]:
+    """Put claimed rows the provider was never asked about back to ``pending``, without a trace.
+
+    ``claims``: (recipient id, message id) pairs. A row moves only while it is still
+    ``sending`` that message — never a row another job has claimed again since — and its
+    prepared message and session go with it. Returns the recipient ids released.
+    """
+    released: list[int] = []
+    for rid, mid in claims:
+        row = db.execute(
+            update(R)
+            .where(R.c.id == rid, R.c.status == "sending", R.c.message_id == mid)
+            .values(status="pending", attempts=R.c.attempts - 1, message_id=None, session_id=None, sending_at=None)
+            .returning(R.c.id)
+        ).first()
+        if row is not None:
+            released.append(rid)
+    mids = [mid for rid, mid in claims if rid in set(released)]
+    if mids:
+        sids = list(db.scalars(select(Message.session_id).where(Message.id.in_(mids), Message.session_id.is_not(None))))
+        db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.message_id.in_(mids)))
+        db.execute(delete(Message).where(Message.id.in_(mids)))
+        if sids:
+            db.execute(delete(FlowSession).where(FlowSession.id.in_(sids)))
+    return released
+
+
+class Uncalled:
+    """The claimed rows whose provider call has not begun, kept in Redis per campaign.
+
+    A row is added when it is claimed (before the claim commits) and taken out by the
+    thread that sends it, right before the provider call — a thread that finds it gone
+    does not call. So a row still listed when its worker died was certainly never sent,
+    and the reconciler puts it back to ``pending`` instead of making it ``unknown``.
+    Taking a row out is the one atomic step both sides race for (``SREM``): whoever
+    removes it owns it. Losing the list (Redis flushed) errs on the safe side: every row
+    left ``sending`` counts as possibly sent.
+    """
+
+    TTL_S = 24 * 3600
+
+    def __init__(self, conn: Any, campaign_id: int) -> None:
+        self.conn = conn
+        self.key = f"canvass:campaign:{campaign_id}:uncalled"
+
+    def add(self, recipient_ids: Sequence[int]) -> None:
+        """List claimed rows (call inside the claim's transaction, before it commits)."""
+        if recipient_ids:
+            with self.conn.pipeline() as pipe:
+                pipe.sadd(self.key, *recipient_ids)
+                pipe.expire(self.key, self.TTL_S)
+                pipe.execute()
+
+    def take(self, recipient_id: int) -> bool:
+        """Take a row out; True when this caller took it (and so may call the provider)."""
+        return bool(self.conn.srem(self.key, recipient_id))
+
+    def take_many(self, recipient_ids: Sequence[int]) -> set[int]:
+        """Take several rows out; return those this caller took."""
+        with self.conn.pipeline() as pipe:
+            for rid in recipient_ids:
+                pipe.srem(self.key, rid)
+            taken = pipe.execute()
+        return {rid for rid, removed in zip(recipient_ids, taken, strict=True) if removed}
 
 
 def _iso(now: dt.datetime) -> str:

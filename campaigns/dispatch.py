@@ -6,7 +6,11 @@ rows, and hands each to a thread that waits for its slot and calls the provider.
 campaign's status is read at least every half second and checked again right before
 each call, so a pause or an abort holds within a second; rows stopped that way go back
 to ``pending`` untouched. Retryable failures put the row back to ``pending`` and the
-batch is queued again later; permanent ones fail with the provider's code.
+batch is queued again later; permanent ones fail with the provider's code. A send whose
+answer was lost (a timeout, a reset once the request went) may have been taken: it is
+``unknown``, never sent again, until its status callback settles it. Claimed rows are
+listed as not yet called (``claims.Uncalled``) until their thread calls the provider, so
+the rows of a worker that died before calling go back to ``pending`` rather than ``unknown``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import math
 import time
 from typing import Any
 
+import redis
 from sqlalchemy import select, update
 
 from bot.channels import SendError
@@ -29,7 +34,7 @@ from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
 from campaigns import compliance, ratelimit
-from campaigns.claims import Claimed, Outcome, Step, claim, next_pending, settle
+from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending, settle
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 
@@ -57,6 +62,7 @@ class BatchSender:
         # Rows whose voters may not be sent yet (send window, blackout): when they may.
         self.deferred: dict[int, dt.datetime] = {}
         self.counts: dict[str, int] = {}
+        self.uncalled = Uncalled(conn, campaign_id)
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -87,24 +93,39 @@ class BatchSender:
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:
             in_flight: list[cf.Future[Outcome]] = []
-            while self.active():
-                with self.db.session() as db:
-                    ids = next_pending(db, campaign.id, self.batch, chunk, self.retried | set(self.deferred))
-                if not ids:
-                    break
-                moments = limiter.reserve(paces, len(ids))
-                with self.db.session(write=True) as db:
-                    claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy)
-                self.deferred.update(deferred)
-                for item, moment in zip(claimed, moments, strict=False):
-                    in_flight.append(pool.submit(self._send, provider, campaign, step, item, moment))
-                # Plan the next second only when this one's slots have come, storing
-                # finished sends meanwhile.
-                while moments and time.time() < moments[-1]:
+            try:
+                while self.active():
+                    # At most MAX_IN_FLIGHT sends claimed and not yet stored: fewer rows at
+                    # stake when the worker dies (claimed and unsent, or sent and unrecorded).
                     in_flight = self._store_done(in_flight)
-                    time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
-            cf.wait(in_flight)
-            self._store_done(in_flight)
+                    while len(in_flight) >= MAX_IN_FLIGHT:
+                        cf.wait(in_flight, timeout=0.05, return_when=cf.FIRST_COMPLETED)
+                        in_flight = self._store_done(in_flight)
+                    with self.db.session() as db:
+                        room = min(chunk, MAX_IN_FLIGHT - len(in_flight))
+                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
+                    if not ids:
+                        break
+                    moments = limiter.reserve(paces, len(ids))
+                    with self.db.session(write=True) as db:
+                        claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy)
+                        # Listed before the claim commits: a worker that dies from here on
+                        # leaves rows the reconciler can tell were never sent.
+                        self.uncalled.add([c.recipient_id for c in claimed])
+                    self.deferred.update(deferred)
+                    for item, moment in zip(claimed, moments, strict=False):
+                        in_flight.append(pool.submit(self._send, provider, campaign, step, item, moment))
+                    # Plan the next second only when this one's slots have come, storing
+                    # finished sends meanwhile.
+                    while moments and time.time() < moments[-1]:
+                        in_flight = self._store_done(in_flight)
+                        time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
+            finally:
+                # Whatever stopped the batch (Redis lost, the job's timeout), what the
+                # provider said about the sends in flight is stored: the rows never sent go
+                # back to pending, instead of being left "sending" (then unknown) for good.
+                cf.wait(in_flight)
+                self._store_done(in_flight)
         self._finish(campaign)
         return self.counts
 
@@ -135,7 +156,9 @@ class BatchSender:
     def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
         ratelimit.wait_until(moment)
         version, sender = step.version, step.sender
-        if not self.active():
+        if not self.active() or not self._take(item):
+            # Paused or aborted; or the row is no longer ours to send (the reconciler
+            # released it, or Redis lost the list): back to pending, unsent.
             return Outcome(item, "not_sent")
         outbound = Outbound(
             message_id=item.message_id,
@@ -154,9 +177,9 @@ class BatchSender:
         try:
             sent = provider.send(outbound)
         except SendError as exc:
-            if exc.code == "timeout":
+            if exc.maybe_taken:
                 # The provider may have taken it: never send twice; the callback settles it.
-                return Outcome(item, "unknown", error_code="timeout", error_msg=exc.message)
+                return Outcome(item, "unknown", error_code=exc.code or "timeout", error_msg=exc.message)
             retry = exc.retryable and self._attempts(item) < MAX_ATTEMPTS
             return Outcome(
                 item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message
@@ -166,6 +189,19 @@ class BatchSender:
             return Outcome(item, "failed", error_code="provider_error", error_msg=f"{type(exc).__name__}: {exc}")
         status = "delivered" if sent.status == "delivered" else "sent"
         return Outcome(item, status, provider_id=sent.provider_id)
+
+    def _take(self, item: Claimed) -> bool:
+        """Take the row off the not-yet-called list; False when it is not ours to send now."""
+        try:
+            return self.uncalled.take(item.recipient_id)
+        except redis.RedisError:
+            # Not called, and not callable safely: the row goes back to pending.
+            log.warning(
+                "campaign %s: Redis unreachable before a send; recipient %s back to pending",
+                self.campaign_id,
+                item.recipient_id,
+            )
+            return False
 
     def _attempts(self, item: Claimed) -> int:
         with self.db.session() as db:

@@ -339,7 +339,7 @@ def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> 
     """Queue a batch for when its waiting voters' send window opens (or their blackout ends)."""
     job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
     Queue(planner.SEND_QUEUE, connection=conn).enqueue_at(
-        when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job
+        when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=planner.job_timeout(campaign)
     )
 
 
@@ -354,4 +354,5 @@ def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:
         campaign.id,
         batch,
         job_id=f"{planner.job_id(campaign.id, batch)}-r{attempt}",
+        job_timeout=planner.job_timeout(campaign),
     )

@@ -44,6 +44,11 @@ MIN_BATCH, MAX_BATCH = 20, 500
 # About this many seconds of sending per batch job: long enough to amortise the job,
 # short enough that a crash or a pause redoes little.
 BATCH_SECONDS = 60
+# RQ kills a job that outlives its timeout, and a send cut off that way is left "sending"
+# (then "unknown"). So a batch job gets three times its pace time plus this margin, which
+# must exceed the longest a provider call may take (TWILIO_TIMEOUT_S, at most
+# bot.settings.MAX_TWILIO_TIMEOUT_S): ``check_job_timeouts`` holds the worker to it.
+JOB_MARGIN_S = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -206,13 +211,26 @@ def job_id(campaign_id: int, batch: int) -> str:
     return f"batch-{campaign_id}-{batch}"
 
 
+def job_timeout(campaign: Campaign) -> int:
+    """Seconds RQ lets one batch job of ``campaign`` run (its first run, a retry, a window's wait)."""
+    size = campaign.batch_size or MAX_BATCH
+    return int(size / max(campaign.pace_per_s, 0.01) * 3 + JOB_MARGIN_S)
+
+
+def check_job_timeouts(twilio_timeout_s: float) -> None:
+    """Refuse a provider timeout that a batch job might not outlive (issue 6: a cut-off send)."""
+    if not twilio_timeout_s < JOB_MARGIN_S:
+        raise ValueError(
+            f"TWILIO_TIMEOUT_S ({twilio_timeout_s:g} s) must be shorter than a batch job's margin ({JOB_MARGIN_S} s)"
+        )
+
+
 def enqueue(conn: object, campaign: Campaign, batches: list[int]) -> int:
     """Queue one send job per batch in one round trip; return how many were queued."""
     if not batches:
         return 0
     queue = Queue(SEND_QUEUE, connection=conn)  # type: ignore[arg-type]
-    size = campaign.batch_size or MAX_BATCH
-    timeout = int(size / max(campaign.pace_per_s, 0.01) * 3 + 300)
+    timeout = job_timeout(campaign)
     queue.enqueue_many(
         [
             Queue.prepare_data(

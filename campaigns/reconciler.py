@@ -6,7 +6,8 @@ The database is the truth; Redis only holds jobs. Every minute the reconciler:
   flushed or restarted, a job was lost);
 - turns rows left ``sending`` by a worker that died into ``unknown`` — never sent
   again; the status callback that carries the message id settles them, or they are
-  reported as uncertain;
+  reported as uncertain — except rows whose provider call had certainly not begun
+  (``claims.Uncalled``), which go back to ``pending`` and are sent once;
 - gives the voters the first attempt did not reach their fallback attempt (campaigns.fallback);
 - completes active campaigns with nothing left to send (the last batch may have died).
 """
@@ -19,18 +20,22 @@ import re
 
 from rq import Queue
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.utils import as_text, parse_composite_key
 from sqlalchemy import select, update
 
 from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
 from campaigns import fallback, operations, planner
+from campaigns.claims import Uncalled, release
 from campaigns.models import Campaign, CampaignStatus, Recipient
 
 log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer
 # than this, with no job running its batch, was left by a worker that died.
 STALE_SENDING = dt.timedelta(minutes=2)
+# How late a scheduled job may be before its batch counts as lost.
+SCHEDULED_GRACE = dt.timedelta(minutes=2)
 RETRY = re.compile(r"-[rw]\d+$")
 
 
@@ -61,21 +66,37 @@ def launch_due(rt: Runtime, now: dt.datetime | None = None) -> list[int]:
     return launched
 
 
-def _jobs_alive(rt: Runtime) -> set[str]:
+def _jobs_alive(rt: Runtime, now: dt.datetime) -> set[str]:
+    """Ids of the send jobs queued, scheduled, or running with a live lease at ``now``."""
     queue = Queue(planner.SEND_QUEUE, connection=rt.redis)
     alive = set(queue.job_ids)
-    alive |= set(StartedJobRegistry(queue=queue).get_job_ids())
-    alive |= set(ScheduledJobRegistry(queue=queue).get_job_ids())
+    # A running job holds a lease in RQ's started registry that its worker renews with
+    # every heartbeat (about every 30 s, for 90 s). A worker killed outright (SIGKILL, the
+    # machine lost) renews nothing: once the lease has run out at ``now`` its job is dead,
+    # though RQ only moves it to "failed" at its next cleanup.
+    started = StartedJobRegistry(queue=queue)
+    leases = rt.redis.zrangebyscore(started.key, now.timestamp(), "+inf")
+    alive |= {parse_composite_key(as_text(entry))[0] for entry in leases}
+    # A scheduled job (a retry, a wait for a send window) long overdue has lost the RQ
+    # scheduler that should have queued it (its worker died holding the lock): its batch
+    # is queued again rather than waited for.
+    scheduled = ScheduledJobRegistry(queue=queue)
+    due_since = (now - SCHEDULED_GRACE).timestamp()
+    alive |= {as_text(job) for job in rt.redis.zrangebyscore(scheduled.key, due_since, "+inf")}
     # A retry (batch-7-3-r2) or a job waiting for a send window (batch-7-3-w1764000000)
     # speaks for its batch too.
     return alive | {RETRY.sub("", job) for job in alive}
 
 
 def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
-    """Requeue lost batches, settle rows left sending, complete finished campaigns."""
+    """Requeue lost batches, settle rows left sending, complete finished campaigns.
+
+    ``now``: the time to judge by (rows ``sending`` for longer than ``STALE_SENDING`` and
+    job leases that ran out before it); a later one settles sooner, in tests.
+    """
     now = now or utcnow()
-    alive = _jobs_alive(rt)
-    requeued = unknown = completed = 0
+    alive = _jobs_alive(rt, now)
+    requeued = unknown = released = completed = 0
     with rt.db.session() as db:
         campaigns = list(db.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)))
     for campaign in campaigns:
@@ -89,29 +110,43 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
             ).all()
             stale = [(rid, mid) for rid, batch, mid in rows if planner.job_id(campaign.id, batch or 0) not in alive]
             if stale:
-                db.execute(
-                    update(Recipient)
-                    .where(Recipient.id.in_([rid for rid, _ in stale]), Recipient.status == "sending")
-                    .values(status="unknown", error_code="worker_lost", error_msg="the worker stopped while sending")
-                    .execution_options(synchronize_session=False)
-                )
+                # Rows still listed as not yet called were never sent: taking them off the
+                # list (atomically, against a sending thread) makes them ours to release.
+                taken = Uncalled(rt.redis, campaign.id).take_many([rid for rid, _ in stale])
+                back = release(db, [(rid, mid) for rid, mid in stale if rid in taken and mid is not None])
+                released += len(back)
+                stale = [(rid, mid) for rid, mid in stale if rid not in taken]
+                if back:
+                    log.warning(
+                        "campaign %s: %d row(s) claimed by a lost worker but never sent are pending again",
+                        campaign.id,
+                        len(back),
+                    )
+            if stale:
+                # Messages before recipients, the order a status callback locks them in
+                # (web.webhooks): the other order deadlocks with callbacks landing meanwhile.
                 db.execute(
                     update(Message)
                     .where(Message.id.in_([mid for _, mid in stale if mid]), Message.status == "sending")
                     .values(status="unknown", error_code="worker_lost")
                     .execution_options(synchronize_session=False)
                 )
-                unknown += len(stale)
-                log.warning(
-                    "campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, len(stale)
-                )
+                made = db.execute(
+                    update(Recipient)
+                    .where(Recipient.id.in_([rid for rid, _ in stale]), Recipient.status == "sending")
+                    .values(status="unknown", error_code="worker_lost", error_msg="the worker stopped while sending")
+                    .execution_options(synchronize_session=False)
+                ).rowcount
+                unknown += made
+                log.warning("campaign %s: %d row(s) left sending by a lost worker are now unknown", campaign.id, made)
             moved = fallback.move(db, campaign, now, campaign.batch_size or planner.MAX_BATCH)
             if moved:
                 log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)
+            db.flush()
             lost = [b for b in planner.summary(db, campaign).batches if planner.job_id(campaign.id, b) not in alive]
             if not lost:
                 completed += operations.complete_if_done(db, campaign.id)
         if lost:
             requeued += planner.enqueue(rt.redis, campaign, lost)
             log.warning("campaign %s: batch(es) %s had pending rows but no job: queued again", campaign.id, lost)
-    return {"requeued": requeued, "unknown": unknown, "completed": completed}
+    return {"requeued": requeued, "unknown": unknown, "released": released, "completed": completed}

@@ -29,14 +29,28 @@ class SendError(Exception):
     Retryable: rate limits (HTTP 429 / Twilio 20429), server errors (5xx), timeouts and
     connection failures. Permanent: everything else, e.g. 21211 (invalid number), 21610
     (the voter opted out at the carrier), 63016 (outside WhatsApp's 24-hour window).
+
+    ``maybe_taken``: the request reached the provider and its answer was lost (a read
+    timeout, a connection reset once the request was written): the provider may have
+    taken the message. Such a send must never be made again blindly — it is ``unknown``
+    until its status callback settles it — whatever ``retryable`` says.
     """
 
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None, status: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        status: int | None = None,
+        maybe_taken: bool = False,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.code = code
         self.status = status
+        self.maybe_taken = maybe_taken
 
 
 @dataclasses.dataclass(frozen=True)

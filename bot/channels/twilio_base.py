@@ -20,6 +20,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import requests
+import requests.adapters
+import urllib3
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
@@ -31,6 +33,7 @@ from bot.channels.base import Inbound, Outbound, ParseError, Provider, SendError
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
+POOL_SIZE = 64  # connections kept to Twilio per client: at least a batch's sends in flight
 
 STATUSES = {
     **dict.fromkeys(("accepted", "scheduled", "queued", "sending"), "sending"),
@@ -76,7 +79,15 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     The SDK keeps each API's base URL on its domain object (``client.api.base_url``);
     ``http_client`` defaults to a ``TwilioHttpClient`` with ``account.timeout_s``.
     """
-    http_client = http_client or TwilioHttpClient(timeout=account.timeout_s)
+    if http_client is None:
+        http_client = TwilioHttpClient(timeout=account.timeout_s)
+        # A batch keeps dozens of sends in flight: a pool of requests' default 10 would open
+        # (and for Twilio, TLS-handshake) a new connection for most of them. Never retried
+        # below us either: a resent create could message the voter twice.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
+        assert http_client.session is not None
+        http_client.session.mount("https://", adapter)
+        http_client.session.mount("http://", adapter)
     client = Client(account.account_sid, account.auth_token, http_client=http_client)
     client.edge = None  # ignore TWILIO_EDGE / TWILIO_REGION: api_base says where to go
     client.region = None
@@ -85,11 +96,22 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     return client
 
 
+def _never_connected(exc: Exception) -> bool:
+    """True when ``exc`` failed while opening the connection, before any byte of the request went."""
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+    return isinstance(reason, urllib3.exceptions.NewConnectionError | urllib3.exceptions.ConnectTimeoutError)
+
+
 def send_error(exc: Exception, subject: str = "the message") -> SendError:
     """Translate an SDK or ``requests`` error into a ``SendError``.
 
     Retryable: HTTP 429 (Twilio 20429), 5xx, timeouts and connection failures. Permanent:
     every other refusal, keeping Twilio's error code (21211, 21610, 63016, ...).
+    A read timeout (``timeout``) or a connection lost once the request was written
+    (``connection_lost``) may have been taken by Twilio (``maybe_taken``); only a
+    connection that never opened (``connection``: refused, unresolvable, connect
+    timeout) is certain to have sent nothing.
     ``subject`` names what Twilio was asked about ("the message", "the template").
     """
     if isinstance(exc, TwilioRestException | TwilioServiceException):
@@ -100,10 +122,20 @@ def send_error(exc: Exception, subject: str = "the message") -> SendError:
         retryable = status == 429 or code == "20429" or status >= 500
         message = f"Twilio refused {subject} (HTTP {status}): {text}"
         return SendError(message, retryable=retryable, code=code, status=status)
-    if isinstance(exc, requests.Timeout):
-        return SendError(f"Twilio did not answer in time: {exc}", retryable=True, code="timeout")
-    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
+        # No connection, so no request: Twilio cannot have taken anything.
         return SendError(f"could not reach Twilio: {exc}", retryable=True, code="connection")
+    if isinstance(exc, requests.Timeout):
+        return SendError(f"Twilio did not answer in time: {exc}", retryable=True, code="timeout", maybe_taken=True)
+    if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
+        # The connection broke once the request was on its way (reset, closed, a cut answer):
+        # a client cannot tell whether Twilio read it and took the message first.
+        return SendError(
+            f"the connection to Twilio was lost before its answer: {exc}",
+            retryable=True,
+            code="connection_lost",
+            maybe_taken=True,
+        )
     return SendError(f"could not send {subject} to Twilio: {type(exc).__name__}: {exc}", retryable=False)
 
 

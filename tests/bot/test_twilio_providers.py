@@ -312,15 +312,18 @@ def test_a_stalled_server_times_out(fake: FakeTwilioMessages, fake_sms: TwilioSM
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
     elapsed = time.monotonic() - started
-    assert (caught.value.retryable, caught.value.code) == (True, "timeout")
+    assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (True, "timeout", True)
     assert 0.9 <= elapsed < 2.0, elapsed
 
 
-def test_a_reset_connection_is_retryable(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+def test_a_connection_reset_once_the_request_went_may_have_been_taken(
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS
+) -> None:
+    # Whether Twilio took the message before the reset, a client cannot tell: never resend blindly.
     fake.next_requests(Answer.connection_reset())
     with pytest.raises(SendError) as caught:
         fake_sms.send(sms(text="hi"))
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+    assert (caught.value.code, caught.value.maybe_taken) == ("connection_lost", True)
     assert fake_sms.send(sms(text="hi")).provider_id.startswith("SM")  # the pool recovers
 
 
@@ -331,7 +334,8 @@ def test_a_refused_connection_is_retryable() -> None:
             provider.send(sms(text="hi"))
     finally:
         provider.close()
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+    # No connection, no request: nothing can have been taken.
+    assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (True, "connection", False)
 
 
 # --- Webhooks -----------------------------------------------------------------------------

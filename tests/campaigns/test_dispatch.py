@@ -100,7 +100,7 @@ def test_provider_failures(world: World, scripted) -> None:  # type: ignore[no-u
     errors = {
         "+919800000001": SendError("Too many requests", retryable=True, code="20429", status=429),
         "+919800000002": SendError("Invalid 'To' number", retryable=False, code="21211", status=400),
-        "+919800000003": SendError("read timed out", retryable=True, code="timeout"),
+        "+919800000003": SendError("read timed out", retryable=True, code="timeout", maybe_taken=True),
         "+919800000004": SendError("Attempt to send to unsubscribed recipient", retryable=False, code="21610"),
         "+919800000005": SendError("not a WhatsApp user", retryable=False, code="63003"),
     }

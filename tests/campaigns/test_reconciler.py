@@ -11,7 +11,7 @@ from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Message, Sender
 from campaigns import dispatch, operations, reconciler
-from campaigns.claims import Step, claim, next_pending
+from campaigns.claims import Step, Uncalled, claim, next_pending
 from campaigns.models import Campaign, Recipient, TemplateVersion
 from tests.campaigns.conftest import BOOTH_SPEC, World, seed
 from tests.web.test_webhooks import SID, post
@@ -49,7 +49,7 @@ def test_batches_lost_with_redis_are_queued_again_and_nobody_is_sent_twice(world
     campaign = world.campaign(BOOTH_SPEC)
     operations.launch(world.rt, campaign.id)
     world.rt.redis.flushdb()  # Redis restarted without its data
-    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 0, "completed": 0}
+    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 0, "released": 0, "completed": 0}
     assert Queue("sends", connection=world.rt.redis).job_ids == [f"batch-{campaign.id}-0"]
     # While that job waits in the queue, another round queues nothing more.
     assert reconciler.reconcile(world.rt)["requeued"] == 0
@@ -86,7 +86,7 @@ def test_a_send_lost_with_its_worker_becomes_unknown_and_its_callback_settles_it
         step = Step(c.channel, sender, version, c.variables)
         claimed, _ = claim(db, c, step, found[0], ids, utcnow() - dt.timedelta(minutes=5))
     rt.redis.flushdb()
-    assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "completed": 1}
+    assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "released": 0, "completed": 1}
     assert world.get(campaign.id).status == "completed"
     # Twilio had taken the first one: its callback, carrying our message id, settles it.
     first = claimed[0]
@@ -105,3 +105,54 @@ def test_a_send_lost_with_its_worker_becomes_unknown_and_its_callback_settles_it
         assert message is not None and (message.status, message.provider_id) == ("delivered", "SM" + "9" * 32)
     assert rows[first.recipient_id].status == "delivered" and rows[first.recipient_id].delivered_at is not None
     assert rows[claimed[1].recipient_id].status == "unknown"  # reported as uncertain, never re-sent
+
+
+def _claim(rt, campaign_id: int, at: dt.datetime, *, listed: bool):  # type: ignore[no-untyped-def]
+    """Claim every pending row of batch 0 as a worker does at ``at`` (listed as not yet called or not)."""
+    with rt.db.session() as db:
+        c = db.get(Campaign, campaign_id)
+        assert c is not None
+        found = FlowLibrary(db).get("booth_locator", c.flow_version)
+        assert found is not None
+        version, sender = db.get(TemplateVersion, c.template_version_id), db.get(Sender, c.sender_id)
+        assert version is not None and sender is not None
+        ids = next_pending(db, c.id, 0, 10, set())
+        claimed, _ = claim(db, c, Step(c.channel, sender, version, c.variables), found[0], ids, at)
+        if listed:
+            Uncalled(rt.redis, c.id).add([item.recipient_id for item in claimed])
+    return claimed
+
+
+def test_rows_a_dead_worker_claimed_but_never_sent_go_back_to_pending_and_are_sent_once(world: World) -> None:
+    for i in range(3):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    claimed = _claim(world.rt, campaign.id, utcnow() - dt.timedelta(minutes=5), listed=True)
+    # The dead worker's thread had taken the first row off the list: it may have called Twilio.
+    assert Uncalled(world.rt.redis, campaign.id).take(claimed[0].recipient_id)
+    world.rt.redis.delete("rq:queue:sends")  # its job is gone too
+    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 1, "released": 2, "completed": 0}
+    with world.rt.db.session() as db:
+        rows = {r.id: r for r in db.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))}
+        assert db.get(Message, claimed[1].message_id) is None  # the prepared message went with the claim
+    assert [rows[c.recipient_id].status for c in claimed] == ["unknown", "pending", "pending"]
+    assert [rows[c.recipient_id].attempts for c in claimed] == [1, 0, 0]
+    counts = dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    assert counts == {"delivered": 2}
+
+
+def test_a_job_whose_worker_stopped_renewing_its_lease_is_dead(world: World) -> None:
+    world.voter("+919800000001", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    _claim(world.rt, campaign.id, utcnow() - dt.timedelta(minutes=5), listed=False)
+    queue = Queue("sends", connection=world.rt.redis)
+    job_id = queue.job_ids[0]
+    queue.remove(job_id)
+    # A worker took the job and holds its lease for 90 s, then was killed.
+    lease = utcnow() + dt.timedelta(seconds=90)
+    world.rt.redis.zadd(queue.started_job_registry.key, {f"{job_id}:exec1": lease.timestamp()})
+    assert reconciler.reconcile(world.rt)["unknown"] == 0  # within the lease the job may still be sending
+    done = reconciler.reconcile(world.rt, now=lease + dt.timedelta(seconds=1))
+    assert (done["unknown"], done["completed"]) == (1, 1)

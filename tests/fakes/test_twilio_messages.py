@@ -113,25 +113,29 @@ def test_refuses_what_twilio_refuses(make_fake, form: dict[str, str], auth, stat
 
 
 @pytest.mark.parametrize(
-    ("answer", "retryable", "code"),
+    ("answer", "retryable", "code", "maybe_taken"),
     [
-        (Answer.rate_limited(), True, "20429"),
-        (Answer.server_error(), True, "20500"),
-        (Answer.refused(21211), False, "21211"),
-        (Answer.refused(63016), False, "63016"),
-        (Answer.connection_reset(), True, "connection"),
-        (Answer.stalled(), True, "timeout"),
+        (Answer.rate_limited(), True, "20429", False),
+        (Answer.server_error(), True, "20500", False),
+        (Answer.refused(21211), False, "21211", False),
+        (Answer.refused(63016), False, "63016", False),
+        # Once the request is written, a reset cannot be told from one after Twilio took it.
+        (Answer.connection_reset(), True, "connection_lost", True),
+        (Answer.connection_reset(taken=True), True, "connection_lost", True),
+        (Answer.stalled(), True, "timeout", True),
     ],
-    ids=["429", "500", "21211", "63016", "reset", "stall"],
+    ids=["429", "500", "21211", "63016", "reset", "reset_taken", "stall"],
 )
-def test_faults_reach_the_sdk_as_twilio_would_cause_them(make_fake, answer: Answer, retryable: bool, code: str) -> None:  # type: ignore[no-untyped-def]
+def test_faults_reach_the_sdk_as_twilio_would_cause_them(  # type: ignore[no-untyped-def]
+    make_fake, answer: Answer, retryable: bool, code: str, maybe_taken: bool
+) -> None:
     fake = make_fake()
     fake.for_recipient(VOTER, answer)
     provider = sms_provider(fake, timeout_s=0.5)
     try:
         with pytest.raises(SendError) as caught:
             provider.send(message())
-        assert (caught.value.retryable, caught.value.code) == (retryable, code)
+        assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (retryable, code, maybe_taken)
         assert provider.send(message()).provider_id.startswith("SM")  # the next one is accepted
         assert provider.send(message(to="+919800000002")).provider_id.startswith("SM")
     finally:
@@ -182,3 +186,21 @@ def test_callbacks_shuffled_and_duplicated(make_fake, receiver: Receiver) -> Non
     statuses = [f["MessageStatus"] for f, _ in receiver.got]
     assert sorted(statuses) == sorted(["sent", "delivered", "read"] * 2)
     assert statuses != ["sent", "sent", "delivered", "delivered", "read", "read"]
+
+
+def test_a_reset_after_taking_the_message_still_posts_its_callbacks(make_fake, receiver: Receiver) -> None:  # type: ignore[no-untyped-def]
+    fake = make_fake()
+    fake.for_recipient(VOTER, Answer.connection_reset(taken=True))
+    provider = sms_provider(fake)
+    try:
+        with pytest.raises(SendError, match="lost before its answer"):
+            provider.send(message(receiver.url))
+    finally:
+        provider.close()
+    fake.wait_idle()
+    (request,) = fake.requests
+    assert (request.status, request.sid is not None) == (0, True)
+    assert [(f["MessageSid"], f["MessageStatus"]) for f, _ in receiver.got] == [
+        (request.sid, "sent"),
+        (request.sid, "delivered"),
+    ]

@@ -15,6 +15,7 @@ import json
 import random
 import socket
 import struct
+import sys
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -72,8 +73,10 @@ class CallbackPoster:
         shuffle: bool = False,
         duplicate: bool = False,
         seed: int = 0,
+        retries: int = 0,
     ) -> None:
         self.signer = RequestValidator(auth_token)
+        self.retries = retries
         self.tasks = tasks
         self.gap_s, self.shuffle, self.duplicate = gap_s, shuffle, duplicate
         self.posted: list[PostedCallback] = []
@@ -94,12 +97,18 @@ class CallbackPoster:
         thread.start()
 
     def post(self, url: str, form: Mapping[str, str]) -> int:
-        """Post one signed callback now; return our app's HTTP status (0: unreachable)."""
+        """Post one signed callback now; return our app's HTTP status (0: unreachable).
+
+        With ``retries``, an unreachable app or a 5xx is tried again (0.5 s, 1 s, ... apart).
+        """
         headers = {"X-Twilio-Signature": self.signer.compute_signature(url, dict(form))}
-        try:
-            status = requests.post(url, data=dict(form), headers=headers, timeout=10).status_code
-        except requests.RequestException:
-            status = 0
+        for attempt in range(self.retries + 1):
+            try:
+                status = requests.post(url, data=dict(form), headers=headers, timeout=10).status_code
+            except requests.RequestException:
+                status = 0
+            if (status and status < 500) or self.stopping.wait(0.5 * 2**attempt if attempt < self.retries else 0):
+                break
         with self._lock:
             self.posted.append(PostedCallback(url, dict(form), status))
         return status
@@ -139,7 +148,14 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # quiet: tests inspect what the fake kept instead
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            request_queue_size = 256  # many clients connecting at once are queued, not dropped
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a client that went away (killed)
+                    super().handle_error(request, client_address)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)

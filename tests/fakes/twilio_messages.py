@@ -18,6 +18,7 @@ requests; a recipient's own answers come first::
     fake.for_recipient("+919800000003", Answer(callbacks=READ), Answer.stalled(2.0))
     fake.for_recipient("+919800000004", Answer(callbacks=(Callback("undelivered", 63016),)))
     fake.next_requests(Answer(latency_s=0.3), Answer.server_error(), Answer.connection_reset())
+    fake.for_recipient("+919800000005", Answer.connection_reset(taken=True))  # taken, then reset
     ...
     fake.wait_idle()  # every answer given, every callback posted
     fake.requests_to("+919800000001"), fake.callbacks
@@ -33,6 +34,7 @@ import datetime as dt
 import email.utils
 import json
 import math
+import random
 import re
 import threading
 import uuid
@@ -77,8 +79,9 @@ class Answer:
     ``status`` with ``error_code``: refuse with Twilio's JSON error. ``body``: answer this
     instead (text or JSON). ``latency_s``: wait before answering. ``stall_s``: accept the
     message but answer that late (``math.inf``: not before ``stop``), then post its
-    callbacks. ``reset``: drop the connection, no answer, nothing sent. ``callbacks``: the
-    statuses posted back when accepted (``None``: the fake's default).
+    callbacks. ``reset``: drop the connection, no answer; nothing sent, unless ``taken``:
+    the message was taken first (a SID given, its callbacks posted) and the answer lost.
+    ``callbacks``: the statuses posted back when accepted (``None``: the fake's default).
     """
 
     status: int = 201
@@ -87,6 +90,7 @@ class Answer:
     latency_s: float = 0.0
     stall_s: float = 0.0
     reset: bool = False
+    taken: bool = False
     callbacks: Sequence[Callback] | None = None
 
     def __post_init__(self) -> None:
@@ -94,10 +98,12 @@ class Answer:
             raise ValueError(f"latency_s and stall_s must be >= 0, got {self.latency_s!r} and {self.stall_s!r}")
         if self.error_code is not None and self.status < 400:
             raise ValueError(f"an error_code needs an HTTP error status, got {self.status!r}")
+        if self.taken and not (self.reset and self.status < 300):
+            raise ValueError("taken describes a reset after the message was taken: it needs reset=True")
 
     @property
     def accepts(self) -> bool:  # the message is taken: its callbacks will come
-        return self.status < 300 and not self.reset
+        return self.status < 300 and (self.taken or not self.reset)
 
     @classmethod
     def refused(cls, code: int, status: int = 400) -> Answer:
@@ -118,8 +124,9 @@ class Answer:
         return cls(stall_s=seconds)
 
     @classmethod
-    def connection_reset(cls) -> Answer:  # a TCP RST after reading the request
-        return cls(reset=True)
+    def connection_reset(cls, *, taken: bool = False) -> Answer:
+        """A TCP RST after reading the request; with ``taken``, after taking the message."""
+        return cls(reset=True, taken=taken)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +149,10 @@ class FakeTwilioMessages:
 
     ``callbacks``: the statuses posted back by default; ``callback_gap_s`` apart, each
     message's shuffled and/or sent twice with ``shuffle`` / ``duplicate`` (``seed``).
+    ``latency_s``: every answer first waits a random time in this range (seeded), on top
+    of its own ``Answer.latency_s`` — a provider with requests in flight.
+    ``callback_retries``: a callback our app could not take (unreachable, 5xx) is posted
+    again up to this many times (a loaded test machine, not a Twilio promise).
     """
 
     def __init__(
@@ -155,14 +166,26 @@ class FakeTwilioMessages:
         shuffle: bool = False,
         duplicate: bool = False,
         seed: int = 0,
+        latency_s: tuple[float, float] = (0.0, 0.0),
+        callback_retries: int = 0,
     ) -> None:
+        if not 0 <= latency_s[0] <= latency_s[1]:
+            raise ValueError(f"latency_s must be a range (low, high) of seconds >= 0, got {latency_s!r}")
         self.account_sid, self.auth_token = account_sid, auth_token
+        self.latency_s = latency_s
+        self._random = random.Random(seed)
         self.default = default or Answer()
         self.default_callbacks = tuple(callbacks)
         self.requests: list[Request] = []
         self.tasks = Tasks()
         self.poster = CallbackPoster(
-            auth_token, self.tasks, gap_s=callback_gap_s, shuffle=shuffle, duplicate=duplicate, seed=seed
+            auth_token,
+            self.tasks,
+            gap_s=callback_gap_s,
+            shuffle=shuffle,
+            duplicate=duplicate,
+            seed=seed,
+            retries=callback_retries,
         )
         self._by_recipient: dict[str, collections.deque[Answer]] = {}
         self._next: collections.deque[Answer] = collections.deque()
@@ -227,10 +250,14 @@ class FakeTwilioMessages:
         sid = "SM" + uuid.uuid4().hex if answer.accepts else None
         with self._lock:
             self.requests.append(Request(handler.path, form, 0 if answer.reset else answer.status, sid))
-        if self.poster.stopping.wait(answer.latency_s):
+        with self._lock:
+            latency = answer.latency_s + self._random.uniform(*self.latency_s)
+        if self.poster.stopping.wait(latency):
             return
         if answer.reset:
             reset_connection(handler)
+            if sid is not None:
+                self._post_callbacks(form, sid, answer)
             return
         if answer.stall_s and self.poster.stopping.wait(None if math.isinf(answer.stall_s) else answer.stall_s):
             return
@@ -243,7 +270,11 @@ class FakeTwilioMessages:
             body = {"code": code, "message": ERRORS.get(code, f"Error {code}"), "status": answer.status}
             body["more_info"] = f"https://www.twilio.com/docs/errors/{code}"
         reply_json(handler, answer.status, body)
-        if sid is not None and _first(form, "StatusCallback"):
+        if sid is not None:
+            self._post_callbacks(form, sid, answer)
+
+    def _post_callbacks(self, form: Mapping[str, list[str]], sid: str, answer: Answer) -> None:
+        if _first(form, "StatusCallback"):
             statuses = self.default_callbacks if answer.callbacks is None else answer.callbacks
             self.poster.post_later(_first(form, "StatusCallback"), [self._status(form, sid, c) for c in statuses])
 
