@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
 import logging
 import os
 import signal
@@ -45,9 +46,21 @@ def install(rt: runtime.Runtime) -> runtime.Runtime:
     return rt
 
 
+# Imported once by the worker itself: a forked job inherits them instead of importing
+# them again (the twilio SDK's REST modules alone took ~0.4 s of every batch job).
+PRELOAD = ("bot.tasks", "campaigns.tasks", "bot.channels.twilio_sms", "twilio.rest.api.v2010.account")
+
+
+def preload() -> None:
+    """Import what jobs use before the worker forks them."""
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
 def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime | None = None) -> int:
     """Work the queues in priority order until SIGTERM (or, with ``burst``, until empty)."""
     rt = install(rt) if rt else load_runtime()
+    preload()
     queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
     worker_class = SimpleWorker if simple else Worker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import requests
+from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
@@ -31,6 +32,8 @@ from bot.channels.base import Inbound, Outbound, ParseError, Provider, SendError
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
+# HTTP connections kept per client: at least as many as a batch job's sends in flight.
+POOL_SIZE = 128
 
 STATUSES = {
     **dict.fromkeys(("accepted", "scheduled", "queued", "sending"), "sending"),
@@ -76,7 +79,14 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     The SDK keeps each API's base URL on its domain object (``client.api.base_url``);
     ``http_client`` defaults to a ``TwilioHttpClient`` with ``account.timeout_s``.
     """
-    http_client = http_client or TwilioHttpClient(timeout=account.timeout_s)
+    if http_client is None:
+        http_client = TwilioHttpClient(timeout=account.timeout_s)
+        # One client serves a whole batch job's threads: keep a connection per thread
+        # (the SDK's pool keeps 6 over https and requests' 10 over http, and drops the rest
+        # after each call, so most sends paid for a new connection).
+        adapter = HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE)
+        for scheme in ("https://", "http://"):
+            http_client.session.mount(scheme, adapter)
     client = Client(account.account_sid, account.auth_token, http_client=http_client)
     client.edge = None  # ignore TWILIO_EDGE / TWILIO_REGION: api_base says where to go
     client.region = None
