@@ -57,15 +57,38 @@ def preload() -> None:
         importlib.import_module(name)
 
 
-def run_worker(*, burst: bool = False, simple: bool = False, rt: runtime.Runtime | None = None) -> int:
-    """Work the queues in priority order until SIGTERM (or, with ``burst``, until empty)."""
+def queue_names(text: str | None) -> tuple[str, ...]:
+    """The queues named in ``text`` (comma-separated), in priority order; all by default."""
+    if not text:
+        return QUEUE_NAMES
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in QUEUE_NAMES]
+    if unknown or not names:
+        known = ", ".join(QUEUE_NAMES)
+        raise SettingsError("--queues", f"unknown queue(s) {', '.join(unknown) or repr(text)}; known: {known}")
+    return tuple(n for n in QUEUE_NAMES if n in names)
+
+
+def run_worker(
+    *,
+    burst: bool = False,
+    simple: bool = False,
+    rt: runtime.Runtime | None = None,
+    queues: tuple[str, ...] = QUEUE_NAMES,
+) -> int:
+    """Work ``queues`` in priority order until SIGTERM (or, with ``burst``, until empty).
+
+    A worker given only ``high`` is a reply worker: a batch job holds a worker for
+    seconds, so replies from flows wait behind it unless some worker takes nothing else.
+    """
     rt = install(rt) if rt else load_runtime()
     preload()
-    queues = [Queue(name, connection=rt.redis) for name in QUEUE_NAMES]
+    names = queues
+    queues = [Queue(name, connection=rt.redis) for name in names]  # type: ignore[assignment]
     worker_class = SimpleWorker if simple else Worker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"
     worker = worker_class(queues, connection=rt.redis, name=name)
-    log.info("worker %s on queues %s (%s)", name, ", ".join(QUEUE_NAMES), "burst" if burst else "until stopped")
+    log.info("worker %s on queues %s (%s)", name, ", ".join(names), "burst" if burst else "until stopped")
     # RQ turns SIGTERM/SIGINT into a warm shutdown: the job at hand finishes first.
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     log.info("worker %s stopped", name)
@@ -171,13 +194,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("role", nargs="?", choices=("worker", "scheduler"), default="worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
     parser.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
+    parser.add_argument(
+        "--queues", help=f"comma-separated queues (default: all, {','.join(QUEUE_NAMES)}); 'high': a reply worker"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
     try:
         if args.role == "scheduler":
             return run_scheduler()
-        return run_worker(burst=args.burst, simple=args.simple)
+        return run_worker(burst=args.burst, simple=args.simple, queues=queue_names(args.queues))
     except SettingsError as exc:
         print(f"worker.py: {exc}", file=sys.stderr)
         return 2

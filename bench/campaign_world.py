@@ -95,11 +95,11 @@ class World:
         _seed(db, voters, sender_rate)
         return cls(rt, env)
 
-    def campaign(self, pace: float) -> int:
+    def campaign(self, pace: float, batch_size: int | None = None) -> int:
         """Create the blast campaign (ready, not launched); return its id."""
         from campaigns import operations, spec
 
-        fields = spec.parse(SPEC, "bench.yaml") | {"pace_per_s": pace}
+        fields = spec.parse(SPEC, "bench.yaml") | {"pace_per_s": pace, "batch_size": batch_size}
         with self.rt.db.session() as db:
             campaign = operations.create(db, fields, region="IN")
             assert campaign.status == "ready", campaign.problems

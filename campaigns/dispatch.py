@@ -57,6 +57,7 @@ class BatchSender:
         self.batch = batch
         self._status = ""
         self._status_read = 0.0
+        self._status_lock = threading.Lock()
         self.retried: set[int] = set()
         # Rows whose voters may not be sent yet (send window, blackout): when they may.
         self.deferred: dict[int, dt.datetime] = {}
@@ -128,10 +129,15 @@ class BatchSender:
 
     def active(self) -> bool:
         """True while the campaign is active (read from the database at most every 0.5 s)."""
-        if time.monotonic() - self._status_read >= STATUS_EVERY_S:
-            with self.db.session() as db:
-                self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
-            self._status_read = time.monotonic()
+        if time.monotonic() - self._status_read >= STATUS_EVERY_S and self._status_lock.acquire(blocking=False):
+            # One thread reads it; the others go on with the last status read (at most
+            # half a second old) instead of all queueing for a database connection.
+            try:
+                with self.db.session() as db:
+                    self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
+                self._status_read = time.monotonic()
+            finally:
+                self._status_lock.release()
         return self._status == CampaignStatus.ACTIVE
 
     def _step(self, db: Any, campaign: Campaign) -> Step | None:
@@ -152,12 +158,6 @@ class BatchSender:
 
     def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
         ratelimit.wait_until(moment)
-        if time.time() - moment > self.late_after_s:
-            # Woken late (a busy machine): sent now, this send would crowd the next ones
-            # beyond the pace. It takes the next free slot instead; its own is lost.
-            with self._late_lock:
-                self.late += 1
-            ratelimit.wait_until(self.limiter.reserve(self.paces, 1)[0])
         version, sender = step.version, step.sender
         if not self.active():
             return Outcome(item, "not_sent")
@@ -175,6 +175,12 @@ class BatchSender:
             validity_s=item.validity_s if step.channel == "sms" else None,
             status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
         )
+        if time.time() - moment > self.late_after_s:
+            # Woken late (a busy machine): sent now, this send would crowd the next ones
+            # beyond the pace. It takes the next free slot instead; its own is lost.
+            with self._late_lock:
+                self.late += 1
+            ratelimit.wait_until(self.limiter.reserve(self.paces, 1)[0])
         try:
             sent = provider.send(outbound)
         except SendError as exc:

@@ -17,12 +17,18 @@ from web.context import runtime
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process instead of a fork per job.")
+@click.option("--queues", help="Comma-separated queues to work (default: all); 'high' makes a reply worker.")
 @with_appcontext
-def worker_cmd(burst: bool, simple: bool) -> None:
+def worker_cmd(burst: bool, simple: bool, queues: str | None) -> None:
     """Run an RQ worker on the canvass queues (high, sends, calls, default)."""
     import worker
+    from bot.settings import SettingsError
 
-    sys.exit(worker.run_worker(burst=burst, simple=simple, rt=runtime()))
+    try:
+        names = worker.queue_names(queues)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(worker.run_worker(burst=burst, simple=simple, rt=runtime(), queues=names))
 
 
 @click.command("scheduler")
