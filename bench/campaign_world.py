@@ -185,11 +185,22 @@ class FakeProcess:
 class Workers:
     """``count`` RQ worker processes (``python worker.py``) with the world's environment."""
 
-    def __init__(self, env: dict[str, str], count: int, *, extra: tuple[str, ...] = (), log: Path | None = None):
+    def __init__(
+        self,
+        env: dict[str, str],
+        count: int,
+        *,
+        extra: tuple[str, ...] = (),
+        log: Path | None = None,
+        calls: Path | None = None,
+    ):
         out = open(log, "a") if log else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
         self._out = out
+        # With ``calls``: bench.timed_worker, which records each provider call's moment there.
+        program = ["-m", "bench.timed_worker"] if calls else ["worker.py"]
+        env = {**env, "CANVASS_BENCH_CALLS": str(calls)} if calls else env
         self.procs = [
-            subprocess.Popen([sys.executable, "worker.py", *extra], cwd=ROOT, env=env, stdout=out, stderr=out)
+            subprocess.Popen([sys.executable, *program, *extra], cwd=ROOT, env=env, stdout=out, stderr=out)
             for _ in range(count)
         ]
 

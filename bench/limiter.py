@@ -114,7 +114,8 @@ def accuracy(args: argparse.Namespace, url: str) -> dict[str, float]:
     try:
         # Batches small enough that every worker has one at all times.
         campaign_id = world.campaign(args.rate, batch_size=max(20, voters // (args.workers * 3)))
-        workers = Workers(world.env, args.workers, log=args.log)
+        calls_path = times_path.with_name("calls.txt")
+        workers = Workers(world.env, args.workers, log=args.log, calls=calls_path)
         time.sleep(3)  # the workers connect
         plan = operations.launch(world.rt, campaign_id)
         print(f"{voters:,} voters, {len(plan.batches)} batches, pace {args.rate:g}/s", flush=True)
@@ -132,10 +133,18 @@ def accuracy(args: argparse.Namespace, url: str) -> dict[str, float]:
             workers.stop()
         recorded = fake.stop()
         world.close()
-    times = [a[0] for a in recorded["arrivals"]]
-    worst = max_in_window(times)
-    rate = achieved_rate(times, args.rate)
-    return {"sent": len(times), "worst": worst, "rate": rate, "span": times[-1] - times[0], "completed": done}
+    arrivals = [a[0] for a in recorded["arrivals"]]
+    calls = sorted(float(line) for line in calls_path.read_text().split())
+    return {
+        "sent": len(arrivals),
+        "calls": len(calls),
+        "worst": max_in_window(calls),
+        "rate": achieved_rate(calls, args.rate),
+        "span": calls[-1] - calls[0],
+        "worst_arrival": max_in_window(arrivals),
+        "rate_arrival": achieved_rate(arrivals, args.rate),
+        "completed": done,
+    }
 
 
 def main() -> int:
@@ -167,8 +176,12 @@ def main() -> int:
         server.wait()
     bound = int(args.rate) + 1
     print(
-        f"accuracy: {found['sent']:,} sends over {found['span']:.1f} s (completed: {found['completed']}); "
-        f"most in any 1 s window {found['worst']} (bound rate + burst = {bound}: "
+        f"at the fake's arrival (includes the fake's own scheduling): {found['sent']:,} requests, most in any 1 s "
+        f"window {found['worst_arrival']}, achieved {found['rate_arrival'] / args.rate:.1%} of the pace"
+    )
+    print(
+        f"accuracy at the provider call: {found['calls']:,} calls over {found['span']:.1f} s (completed: "
+        f"{found['completed']}); most in any 1 s window {found['worst']} (bound rate + burst = {bound}: "
         f"{'met' if found['worst'] <= bound else 'NOT met'}); achieved {found['rate']:.2f}/s = "
         f"{found['rate'] / args.rate:.1%} of the pace (target >= 98 %: "
         f"{'met' if found['rate'] >= 0.98 * args.rate else 'NOT met'})"

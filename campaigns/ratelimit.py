@@ -92,13 +92,11 @@ def tolerance(paces: Sequence[Pace]) -> float:
     ``d`` stays under one interval, no second holds more than ``rate + burst`` sends. A
     worker woken later than this (a busy machine, a paused process) takes a new slot
     instead of crowding the schedule. Paces faster than 250/s (half an interval under
-    2 ms, below what a thread's wake-up can promise) are kept over each reservation
-    instead: there is no lateness check (``inf``).
+    2 ms, below what a thread's wake-up can promise) are left out: they are kept over
+    each reservation instead. With none left, there is no lateness check (``inf``).
     """
-    if not paces:
-        return math.inf
-    half = 0.5 / max(p.rate for p in paces)
-    return half if half >= LATE_FLOOR_S else math.inf
+    halves = [0.5 / p.rate for p in paces if 0.5 / p.rate >= LATE_FLOOR_S]
+    return min(halves) if halves else math.inf
 
 
 def sender_pace(sender_id: int, rate: float) -> Pace:

@@ -45,7 +45,7 @@ def scheduler_cmd() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
 def up_cmd(host: str, port: int, web_workers: int) -> None:
-    """Start web + worker + scheduler in the foreground; Ctrl-C stops them all."""
+    """Start web + worker + reply worker + scheduler in the foreground; Ctrl-C stops them all."""
     py = sys.executable
     commands = {
         "web": [
@@ -63,6 +63,8 @@ def up_cmd(host: str, port: int, web_workers: int) -> None:
             "web.wsgi:app",
         ],
         "worker": [py, "-m", "worker"],
+        # Replies from flows never wait for a batch job to end: one worker takes nothing else.
+        "replies": [py, "-m", "worker", "--queues", "high", "--simple"],
         "scheduler": [py, "-m", "worker", "scheduler"],
     }
     children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
