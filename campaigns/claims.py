@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from bot.engine import Flow, start
@@ -30,6 +30,7 @@ from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode, Tem
 
 R = Recipient.__table__
 M = Message.__table__
+S = FlowSession.__table__
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,7 +118,7 @@ def claim(
         )
     }
     values = variables.Values(db, variables.parse(step.bindings), contacts.values())
-    out: list[Claimed] = []
+    ready: list[tuple[int, Contact, dict[str, str], int | None]] = []
     skipped: list[dict[str, Any]] = []
     deferred: dict[int, dt.datetime] = {}
     for rid, cid in sorted(rows):
@@ -134,11 +135,10 @@ def claim(
             code = SkipCode.OPTED_OUT if contact.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
             skipped.append({"rid": rid, "code": code.value})
             continue
-        claimed = _prepare(db, campaign, step, flow, rid, contact, bound, now)
         until = policy.open_until(now, zone, tags)
-        if until is not None:
-            claimed = dataclasses.replace(claimed, validity_s=max(1, int((until - now).total_seconds())))
-        out.append(claimed)
+        validity = max(1, int((until - now).total_seconds())) if until is not None else None
+        ready.append((rid, contact, bound, validity))
+    out = _prepare(db, campaign, step, flow, ready, now)
     if skipped:
         db.execute(
             update(R)
@@ -161,66 +161,96 @@ def _prepare(
     campaign: Campaign,
     step: Step,
     flow: Flow,
-    rid: int,
-    contact: Contact,
-    bound: dict[str, str],
+    ready: Sequence[tuple[int, Contact, dict[str, str], int | None]],
     now: dt.datetime,
-) -> Claimed:
+) -> list[Claimed]:
+    """Store the opening messages and the parked sessions of ``ready`` rows, in a few statements.
+
+    A statement per table for the whole chunk (not per voter): at a few hundred sends a
+    second, per-row round trips to the database were the batch's main cost.
+    """
+    if not ready:
+        return []
     version, sender, channel = step.version, step.sender, step.channel
-    text = templates.render(version, bound)
     choices = tuple((b, b) for b in version.buttons or [])
+    at = campaign.flow_node or flow.start
     # The campaign's session replaces whatever the voter had open on this channel.
     db.execute(
-        update(FlowSession)
-        .where(FlowSession.contact_id == contact.id, FlowSession.channel == channel, FlowSession.status != "ended")
+        update(S)
+        .where(S.c.contact_id.in_([contact.id for _, contact, _, _ in ready]), S.c.channel == channel)
+        .where(S.c.status != "ended")
         .values(status="ended", end_reason="superseded", ended_at=now, timeout_at=None)
-        .execution_options(synchronize_session=False)
     )
-    at = campaign.flow_node or flow.start
-    sprint = start(flow, contact_view(contact), channel=channel, now=_iso(now), at=at)
-    session = FlowSession(
-        contact_id=contact.id,
-        flow_name=flow.name,
-        flow_version=campaign.flow_version,
-        channel=channel,
-        sender_id=sender.id,
-        campaign_id=campaign.id,
-        status="waiting",
-        waiting_for="template",
-        state=sprint.state,
-        started_at=now,
-        expires_at=now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None,
+    sprints = [start(flow, contact_view(contact), channel=channel, now=_iso(now), at=at) for _, contact, _, _ in ready]
+    expires = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None
+    session_ids = list(
+        db.scalars(
+            insert(S).returning(S.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "contact_id": contact.id,
+                    "flow_name": flow.name,
+                    "flow_version": campaign.flow_version,
+                    "channel": channel,
+                    "sender_id": sender.id,
+                    "campaign_id": campaign.id,
+                    "status": "waiting",
+                    "waiting_for": "template",
+                    "state": sprint.state,
+                    "started_at": now,
+                    "updated_at": now,
+                    "expires_at": expires,
+                }
+                for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
+            ],
+        )
     )
-    db.add(session)
-    db.flush()
-    for event in sprint.events:
-        if isinstance(event, FunnelReached):
-            db.add(
-                FunnelEvent(
-                    session_id=session.id, contact_id=contact.id, flow_name=flow.name, step=event.step, reached_at=now
-                )
-            )
-    message = Message(
-        contact_id=contact.id,
-        session_id=session.id,
-        sender_id=sender.id,
-        campaign_id=campaign.id,
-        recipient_id=rid,
-        direction="out",
-        purpose="campaign",
-        channel=channel,
-        body=text,
-        media=[{"url": version.media_url, "type": version.media_kind}] if version.media_url else [],
-        choices=[{"key": k, "label": label} for k, label in choices],
-        node=at,
-        status="sending",
-        attempts=1,
-        created_at=now,
+    funnel = [
+        {"session_id": sid, "contact_id": contact.id, "flow_name": flow.name, "step": event.step, "reached_at": now}
+        for (_, contact, _, _), sprint, sid in zip(ready, sprints, session_ids, strict=True)
+        for event in sprint.events
+        if isinstance(event, FunnelReached)
+    ]
+    if funnel:
+        db.execute(insert(FunnelEvent.__table__), funnel)
+    texts = [templates.render(version, bound) for _, _, bound, _ in ready]
+    media = [{"url": version.media_url, "type": version.media_kind}] if version.media_url else []
+    message_ids = list(
+        db.scalars(
+            insert(M).returning(M.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "contact_id": contact.id,
+                    "session_id": sid,
+                    "sender_id": sender.id,
+                    "campaign_id": campaign.id,
+                    "recipient_id": rid,
+                    "direction": "out",
+                    "purpose": "campaign",
+                    "channel": channel,
+                    "body": text,
+                    "media": media,
+                    "choices": [{"key": k, "label": label} for k, label in choices],
+                    "node": at,
+                    "status": "sending",
+                    "attempts": 1,
+                    "created_at": now,
+                }
+                for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
+            ],
+        )
     )
-    db.add(message)
-    db.flush()
-    db.execute(update(R).where(R.c.id == rid).values(message_id=message.id, session_id=session.id))
-    return Claimed(rid, message.id, session.id, contact.id, contact.phone, text, choices, bound)
+    db.execute(
+        update(R).where(R.c.id == bindparam("rid")).values(message_id=bindparam("mid"), session_id=bindparam("sid")),
+        [
+            {"rid": rid, "mid": mid, "sid": sid}
+            for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
+        ],
+    )
+    return [
+        Claimed(rid, mid, sid, contact.id, contact.phone, text, choices, bound, validity)
+        for (rid, contact, bound, validity), mid, sid, text in zip(ready, message_ids, session_ids, texts, strict=True)
+    ]
 
 
 def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
@@ -243,48 +273,38 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
             }
             for o in accepted
         ]
+        # One statement per row and table. A callback may have moved the row on already:
+        # the status only if still sending; the times it was sent (and delivered) and the
+        # provider's id whatever the status, unless already known.
         for table, key in ((M, "mid"), (R, "rid")):
-            # A callback may have moved the row on already: the status only if still sending,
-            # the time it was sent whatever the status.
-            db.execute(
-                update(table)
-                .where(table.c.id == bindparam(key), table.c.status == "sending")
-                .values(status=bindparam("st"), error_code=bindparam("code")),
-                params,
-            )
-            stamped = [p for p in params if p["at"] is not None]
-            if stamped:
-                db.execute(
-                    update(table)
-                    .where(table.c.id == bindparam(key), table.c.sent_at.is_(None))
-                    .values(sent_at=bindparam("at")),
-                    stamped,
-                )
-                delivered = [p for p in stamped if p["st"] == "delivered"]
-                if delivered:
-                    db.execute(
-                        update(table)
-                        .where(table.c.id == bindparam(key), table.c.delivered_at.is_(None))
-                        .values(delivered_at=bindparam("at")),
-                        delivered,
-                    )
-        with_id = [p for p in params if p["pid"]]
-        if with_id:
-            db.execute(
-                update(M)
-                .where(M.c.id == bindparam("mid"), M.c.provider_id.is_(None))
-                .values(provider_id=bindparam("pid")),
-                with_id,
-            )
-    for o in (o for o in outcomes if o.status != "not_sent"):
-        db.add(
-            MessageStatusEvent(
-                message_id=o.claimed.message_id,
-                status=_event_status(o),
-                error_code=o.error_code,
-                raw={"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
-            )
-        )
+            sending = table.c.status == "sending"
+            at = bindparam("at", type_=table.c.sent_at.type)
+            values: dict[str, Any] = {
+                "status": case((sending, bindparam("st")), else_=table.c.status),
+                "error_code": case((sending, bindparam("code")), else_=table.c.error_code),
+                "sent_at": func.coalesce(table.c.sent_at, at),
+                "delivered_at": case(
+                    (bindparam("st") == "delivered", func.coalesce(table.c.delivered_at, at)),
+                    else_=table.c.delivered_at,
+                ),
+            }
+            if table is M:
+                values["provider_id"] = func.coalesce(table.c.provider_id, bindparam("pid"))
+            db.execute(update(table).where(table.c.id == bindparam(key)).values(values), params)
+    events = [
+        {
+            "message_id": o.claimed.message_id,
+            "status": _event_status(o),
+            "applied": True,
+            "error_code": o.error_code,
+            "raw": {"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
+            "received_at": now,
+        }
+        for o in outcomes
+        if o.status != "not_sent"
+    ]
+    if events:
+        db.execute(insert(MessageStatusEvent.__table__), events)
     _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
     _unsent(db, [o for o in outcomes if o.status == "not_sent"])
 
@@ -326,7 +346,6 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
         ),
         params,
     )
-    S = FlowSession.__table__
     db.execute(
         update(S)
         .where(S.c.id == bindparam("sid"), S.c.status != "ended")

@@ -14,6 +14,7 @@ sends under a pace than ``rate × length + burst``.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Sequence
 
@@ -78,6 +79,24 @@ class Limiter:
         for pace in paces:
             args += [repr(1.0 / pace.rate), pace.burst]
         return [float(t) for t in self._script(keys=[p.key for p in paces], args=args)]
+
+
+# Thread wake-ups are reliable to a few milliseconds, not below.
+LATE_FLOOR_S = 0.002
+
+
+def tolerance(paces: Sequence[Pace]) -> float:
+    """How late after its slot a send may still go: half the shortest interval of ``paces``.
+
+    A send that goes out ``d`` seconds after its slot moves towards the next ones; while
+    ``d`` stays under one interval, no second holds more than ``rate + burst`` sends. A
+    worker woken later than this (a busy machine, a paused process) takes a new slot
+    instead of crowding the schedule. Paces faster than 250/s (half an interval under
+    2 ms, below what a thread's wake-up can promise) are left out: they are kept over
+    each reservation instead. With none left, there is no lateness check (``inf``).
+    """
+    halves = [0.5 / p.rate for p in paces if 0.5 / p.rate >= LATE_FLOOR_S]
+    return min(halves) if halves else math.inf
 
 
 def sender_pace(sender_id: int, rate: float) -> Pace:

@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from bot.models import Contact
 from bot.queues import QUEUE_NAMES
+from bot.settings import SettingsError
 from web.context import runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,6 +60,20 @@ def test_worker_takes_high_priority_first(app, redis) -> None:
         worker.run_worker(burst=True, simple=True, rt=runtime())
     assert [v.decode() for v in redis.lrange(order_key, 0, -1)] == ["high", "sends", "default"]
     assert QUEUE_NAMES == ("high", "sends", "calls", "default")
+
+
+def test_a_reply_worker_takes_only_the_high_queue(app, redis) -> None:
+    import worker
+
+    order_key = "canvass:test:order"
+    Queue("sends", connection=redis).enqueue("tests.jobs.record", order_key, "sends")
+    Queue("high", connection=redis).enqueue("tests.jobs.record", order_key, "high")
+    with app.app_context():
+        worker.run_worker(burst=True, simple=True, rt=runtime(), queues=worker.queue_names("high"))
+    assert [v.decode() for v in redis.lrange(order_key, 0, -1)] == ["high"]  # the batch waits for others
+    assert worker.queue_names("default, high") == ("high", "default")
+    with pytest.raises(SettingsError, match="unknown queue"):
+        worker.queue_names("replies")
 
 
 @pytest.mark.slow

@@ -33,7 +33,8 @@ from bot.channels.base import Inbound, Outbound, ParseError, Provider, SendError
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
-POOL_SIZE = 64  # connections kept to Twilio per client: at least a batch's sends in flight
+# HTTP connections kept per client: at least as many as a batch job's sends in flight.
+POOL_SIZE = 128
 
 STATUSES = {
     **dict.fromkeys(("accepted", "scheduled", "queued", "sending"), "sending"),
@@ -81,13 +82,14 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
     """
     if http_client is None:
         http_client = TwilioHttpClient(timeout=account.timeout_s)
-        # A batch keeps dozens of sends in flight: a pool of requests' default 10 would open
-        # (and for Twilio, TLS-handshake) a new connection for most of them. Never retried
-        # below us either: a resent create could message the voter twice.
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=POOL_SIZE, max_retries=0)
+        # A batch keeps dozens of sends in flight: the SDK's pool (6 over https, requests'
+        # 10 over http, the rest dropped after each call) would open (and for Twilio,
+        # TLS-handshake) a new connection for most of them. Never retried below us either:
+        # a resent create could message the voter twice.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=POOL_SIZE, max_retries=0)
         assert http_client.session is not None
-        http_client.session.mount("https://", adapter)
-        http_client.session.mount("http://", adapter)
+        for scheme in ("https://", "http://"):
+            http_client.session.mount(scheme, adapter)
     client = Client(account.account_sid, account.auth_token, http_client=http_client)
     client.edge = None  # ignore TWILIO_EDGE / TWILIO_REGION: api_base says where to go
     client.region = None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 
 import pytest
 
-from campaigns.ratelimit import Limiter, Pace, wait_until
+from campaigns.ratelimit import Limiter, Pace, tolerance, wait_until
 
 
 def test_slots_are_spaced_by_the_rate(redis) -> None:  # type: ignore[no-untyped-def]
@@ -73,3 +74,12 @@ def test_wait_until_sleeps_only_for_future_moments() -> None:
     wait_until(10.0, sleep=slept.append, clock=lambda: 9.25)
     wait_until(8.0, sleep=slept.append, clock=lambda: 9.25)
     assert slept == [0.75]
+
+
+def test_a_send_may_be_late_by_half_an_interval_of_the_fastest_pace() -> None:
+    assert tolerance([Pace("a", rate=80), Pace("b", rate=20)]) == pytest.approx(0.00625)
+    # Faster than 250/s, half an interval is under what a thread's wake-up can promise:
+    # such a pace (a fast sender's) does not loosen the check of a slower one (the campaign's).
+    assert tolerance([Pace("campaign", rate=80), Pace("sender", rate=320)]) == pytest.approx(0.00625)
+    assert tolerance([Pace("a", rate=1000)]) == math.inf
+    assert tolerance([]) == math.inf

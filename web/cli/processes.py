@@ -17,12 +17,18 @@ from web.context import runtime
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
 @click.option("--simple", is_flag=True, help="Run jobs in this process instead of a fork per job.")
+@click.option("--queues", help="Comma-separated queues to work (default: all); 'high' makes a reply worker.")
 @with_appcontext
-def worker_cmd(burst: bool, simple: bool) -> None:
+def worker_cmd(burst: bool, simple: bool, queues: str | None) -> None:
     """Run an RQ worker on the canvass queues (high, sends, calls, default)."""
     import worker
+    from bot.settings import SettingsError
 
-    sys.exit(worker.run_worker(burst=burst, simple=simple, rt=runtime()))
+    try:
+        names = worker.queue_names(queues)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(worker.run_worker(burst=burst, simple=simple, rt=runtime(), queues=names))
 
 
 @click.command("scheduler")
@@ -39,7 +45,7 @@ def scheduler_cmd() -> None:
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
 def up_cmd(host: str, port: int, web_workers: int) -> None:
-    """Start web + worker + scheduler in the foreground; Ctrl-C stops them all."""
+    """Start web + worker + reply worker + scheduler in the foreground; Ctrl-C stops them all."""
     py = sys.executable
     commands = {
         "web": [
@@ -57,6 +63,8 @@ def up_cmd(host: str, port: int, web_workers: int) -> None:
             "web.wsgi:app",
         ],
         "worker": [py, "-m", "worker"],
+        # Replies from flows never wait for a batch job to end: one worker takes nothing else.
+        "replies": [py, "-m", "worker", "--queues", "high", "--simple"],
         "scheduler": [py, "-m", "worker", "scheduler"],
     }
     children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}

@@ -1,0 +1,194 @@
+"""Benchmark: a 100,000-voter campaign through the twilio SDK, vs a raw loop of messages.create.
+
+Run:  .venv/bin/python -m bench.dispatch [--voters 100000] [--latency-voters 100000]
+
+In one run, against a fresh PostgreSQL schema and a Redis database of its own, with the
+fake Twilio (``bench.fake_twilio``) in a process of its own and status callbacks off:
+
+1. baseline: ``client.messages.create`` (the same twilio client canvass builds, the same
+   template request) in a raw loop, 2 processes x ``MAX_IN_FLIGHT`` threads, to the same
+   fake;
+2. canvass: launch the campaign (pace and sender rate far above what the machine can
+   send), 2 ``python worker.py`` processes send its batches; timed from the launch's
+   return (every batch queued) to the campaign ``completed`` (every status stored).
+   Target >= 80 % of the baseline;
+3. the same with 150 ms of provider latency; target >= 500 msg/s.
+
+The fake, the workers and this process share the machine's two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bench.dispatch_world import CONTENT_SID, SID, TOKEN, WHATSAPP, FakeProcess, Workers, World, phone, wait_for
+
+HIGH_RATE = 100_000.0
+
+
+def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One process of the raw loop: ``threads`` threads share ``count`` creates."""
+    from bot.channels.twilio_base import TwilioAccount, make_client
+
+    client = make_client(TwilioAccount(SID, TOKEN, api_base=api_base, timeout_s=30))
+    nxt = iter(range(start, start + count))
+    lock = threading.Lock()
+    errors = 0
+
+    def loop() -> None:
+        nonlocal errors
+        while True:
+            with lock:
+                i = next(nxt, None)
+            if i is None:
+                return
+            try:
+                client.messages.create(
+                    to=f"whatsapp:{phone(i)}",
+                    from_=f"whatsapp:{WHATSAPP}",
+                    content_sid=CONTENT_SID,
+                    content_variables=json.dumps({"1": f"Voter {i}", "2": "3"}),
+                    status_callback=f"http://127.0.0.1:9/webhooks/twilio/message-status?m={i}",
+                )
+            except Exception:  # noqa: BLE001 - counted, the loop goes on
+                with lock:
+                    errors += 1
+
+    workers = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join()
+    out.put(errors)
+
+
+def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int]:
+    """Messages per second of the raw loop (and how many failed)."""
+    out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
+    per = messages // processes
+    procs = [
+        mp.Process(target=_raw_process, args=(api_base, 50_000_000 + n * per, per, threads, out))
+        for n in range(processes)
+    ]
+    started = time.perf_counter()
+    for p in procs:
+        p.start()
+    errors = sum(out.get() for _ in procs)
+    for p in procs:
+        p.join()
+    return per * processes / (time.perf_counter() - started), errors
+
+
+def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -> dict[str, float]:
+    """Send a ``voters`` campaign with 2 workers; return its figures."""
+    from campaigns import operations
+    from campaigns.models import Campaign, Recipient
+
+    times = Path(tempfile.mkdtemp(prefix="canvass-bench-")) / "arrivals.json"
+    fake = FakeProcess(latency_s=latency_s, times_path=times)
+    world = World.create(
+        args.pg, f"bench_dispatch_{label}", args.redis, api_base=fake.url, voters=voters, sender_rate=HIGH_RATE
+    )
+    workers = None
+    try:
+        campaign_id = world.campaign(HIGH_RATE)
+        workers = Workers(world.env, args.workers, log=args.log)
+        time.sleep(3)  # the workers connect and register
+        t0 = time.perf_counter()
+        plan = operations.launch(world.rt, campaign_id)
+        launched = time.perf_counter()
+
+        def completed() -> bool:
+            with world.rt.db.session() as db:
+                return db.scalar(select(Campaign.status).where(Campaign.id == campaign_id)) == "completed"
+
+        done = wait_for(completed, timeout=max(600, voters / 50), every=0.2)
+        finished = time.perf_counter()
+        with world.rt.db.session() as db:
+            statuses = dict(
+                db.execute(
+                    select(Recipient.status, func.count())
+                    .where(Recipient.campaign_id == campaign_id)
+                    .group_by(Recipient.status)
+                )
+                .tuples()
+                .all()
+            )
+    finally:
+        if workers:
+            workers.stop()
+        recorded = fake.stop()
+        world.close()
+    arrivals = [a[0] for a in recorded["arrivals"]]
+    sending_s = finished - launched
+    figures = {
+        "voters": voters,
+        "plan_s": launched - t0,
+        "send_s": sending_s,
+        "rate": plan.pending / sending_s,
+        "provider_rate": len(arrivals) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0,
+        "requests": len(arrivals),
+        "completed": done,
+    }
+    print(
+        f"{label}: {voters:,} voters planned in {figures['plan_s']:.1f} s; sent in {sending_s:.1f} s = "
+        f"{figures['rate']:.0f} msg/s launch->completed (provider saw {len(arrivals):,} requests, "
+        f"{figures['provider_rate']:.0f}/s first->last); statuses {statuses}; completed: {done}",
+        flush=True,
+    )
+    return figures
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
+    parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
+    parser.add_argument("--voters", type=int, default=100_000)
+    parser.add_argument("--latency-voters", type=int, default=100_000)
+    parser.add_argument("--raw-messages", type=int, default=30_000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--log", type=Path, help="append the workers' logs here")
+    parser.add_argument("--skip", choices=("raw", "fast", "latency"), action="append", default=[])
+    args = parser.parse_args()
+    from campaigns.dispatch import MAX_IN_FLIGHT
+
+    print(f"MAX_IN_FLIGHT {MAX_IN_FLIGHT}, {args.workers} worker processes, {os.cpu_count()} cores", flush=True)
+    base = 0.0
+    if "raw" not in args.skip:
+        fake = FakeProcess()
+        try:
+            raw_rate(fake.url, 2_000, args.workers, MAX_IN_FLIGHT)  # warm-up
+            base, errors = raw_rate(fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT)
+        finally:
+            fake.stop()
+        print(
+            f"baseline: raw client.messages.create, {args.workers} processes x {MAX_IN_FLIGHT} threads, "
+            f"{args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors)",
+            flush=True,
+        )
+    if "fast" not in args.skip:
+        fast = blast(args, 0.0, args.voters, "no_latency")
+        if base:
+            ratio = fast["rate"] / base
+            print(f"canvass = {ratio:.0%} of the raw loop; target >= 80 %: {'met' if ratio >= 0.8 else 'NOT met'}")
+    if "latency" not in args.skip:
+        slow = blast(args, 0.150, args.latency_voters, "latency_150ms")
+        verdict = "met" if slow["rate"] >= 500 else "NOT met"
+        print(f"with 150 ms provider latency: {slow['rate']:.0f} msg/s; target >= 500 msg/s: {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
