@@ -60,3 +60,16 @@ def send_message(message_id: int) -> str:
         )
     log.info("send %s: %s", message_id, result)
     return result
+
+
+def drain_inbound() -> int:
+    """Route the messages the webhook stored (job id ``inbound-drain-<why>``).
+
+    Any number of these may run, at once or twice over: each message is claimed in the
+    database, so it is routed once.
+    """
+    from bot.conversations import drain_inbound as drain
+
+    routed = drain(runtime.current())
+    log.info("drain: %d inbound message(s) routed", routed)
+    return routed
