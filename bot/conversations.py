@@ -35,7 +35,9 @@ BATCH = 200
 # the locks, the claim and the enqueue once for many messages, small enough that a
 # voter's consent keyword never waits long behind a batch holding their lock.
 DRAIN_VOTERS = 50
-DRAIN_MAX_S = 5.0  # a drain job then hands over, so replies queued meanwhile go out first
+# A drain job then hands over to a new one at the back of the queue, so that the
+# replies it queued meanwhile (same queue, first in first out) go out first.
+DRAIN_MAX_S = 1.0
 SWEEP_AFTER_S = 10.0  # the scheduler routes messages that waited this long (their wake-up was lost)
 
 
@@ -155,9 +157,10 @@ def drain_inbound(rt: Runtime, *, max_s: float = DRAIN_MAX_S, older_than_s: floa
     inbox = inbox_for(rt)
     deadline = time.monotonic() + max_s
     total = 0
+    if not older_than_s:
+        # Before looking for work: a message stored from now on wakes the next drain.
+        inbox.rest()
     while True:
-        if not older_than_s:
-            inbox.rest()
         phones = inbox.waiting_phones(DRAIN_VOTERS, older_than_s=older_than_s)
         if not phones:
             return total

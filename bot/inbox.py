@@ -19,12 +19,12 @@ from typing import Any
 import redis
 from redis.exceptions import LockError
 from rq import Queue
-from sqlalchemy import Row, bindparam, case, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, bindparam, case, delete, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.channels.base import Inbound
-from bot.db import Database, utcnow
+from bot.db import Database, make_engine, utcnow
 from bot.models import QueuedInbound
 from bot.phones import InvalidPhone, PhoneParser
 from bot.router import contact_lock_key
@@ -45,19 +45,6 @@ if not token or token ~= ARGV[1] then return 0 end
 redis.call('del', KEYS[1])
 return 1
 """
-_COLUMNS = (
-    "provider_id",
-    "provider",
-    "channel",
-    "from_phone",
-    "to_address",
-    "body",
-    "media",
-    "profile_name",
-    "button_payload",
-    "received_at",
-    "attempts",
-)
 
 
 class Inbox:
@@ -69,20 +56,22 @@ class Inbox:
         self.queue = Queue("high", connection=conn)
         self.phones = PhoneParser(region)
         self.locks = ContactLocks(conn)
-        dialect = postgresql if db.dialect == "postgresql" else sqlite
-        # Compiled once; a retried delivery whose Redis de-duplication was lost is
-        # still stored only once.
-        self._insert = (
-            dialect.insert(TABLE)
-            .values({name: bindparam(name) for name in _COLUMNS})
-            .on_conflict_do_nothing(index_elements=["provider_id"])
-            .returning(TABLE.c.id)
-        )
-        # One INSERT needs no transaction around it: on PostgreSQL autocommit saves
-        # the BEGIN and COMMIT round trips, and the row is durable when it returns.
-        self._engine = (
-            db.engine.execution_options(isolation_level="AUTOCOMMIT") if db.dialect != "sqlite" else db.engine
-        )
+        # A plain INSERT, made once and compiled once: SQLAlchemy caches it, which it
+        # does not do for the dialects' ON CONFLICT inserts (a compile costs more than
+        # the round trip). A duplicate is told apart by its unique-constraint error.
+        self._insert = insert(TABLE)
+        self._engine = db.engine
+        if db.dialect != "sqlite":
+            # A small pool of its own, in autocommit (one INSERT needs no BEGIN and
+            # COMMIT round trips: the row is durable when it returns) and without the
+            # shared pool's ping before every checkout, another round trip: a
+            # connection the server dropped fails once, is replaced, and is retried.
+            self._engine = make_engine(
+                db.engine.url.render_as_string(hide_password=False),
+                isolation_level="AUTOCOMMIT",
+                pool_pre_ping=False,
+                pool_size=2,
+            )
 
     def store(self, inbound: Inbound, provider: str) -> bool:
         """Store a message durably; False when this provider id was stored before."""
@@ -99,8 +88,24 @@ class Inbox:
             "received_at": utcnow(),
             "attempts": 0,
         }
-        with self._engine.begin() as conn:
-            return conn.execute(self._insert, params).first() is not None
+        for attempt in (1, 2):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(self._insert, params)
+                return True
+            except IntegrityError as exc:
+                if "provider_id" not in str(exc.orig):
+                    raise
+                return False  # stored before: a retried delivery whose Redis de-duplication was lost
+            except DBAPIError as exc:
+                if attempt == 2 or not exc.connection_invalidated:
+                    raise
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        """Release the insert pool's connections (``Runtime.close`` calls this)."""
+        if self._engine is not self.db.engine:
+            self._engine.dispose()
 
     def wake(self, why: str) -> bool:
         """Queue a drain job unless one is already woken; True when this call queued it."""

@@ -83,7 +83,7 @@ def test_an_opt_out_is_applied_before_the_webhook_answers(app, client, redis) ->
     assert count(app, ConsentEvent) == 1
     assert waiting(app) == 0
     assert queued(redis) == 3  # the flow's two replies to "booth", then the confirmation
-    assert conversations.drain_inbound(app.extensions["canvass"]) == 0  # nothing left to route
+    assert conversations.drain_inbound(app.extensions["canvass"], max_s=60) == 0  # nothing left to route
 
 
 def test_an_ordinary_message_does_not_route_in_the_request(app, client, redis) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def test_an_ordinary_message_does_not_route_in_the_request(app, client, redis) -
     send(client, "Ward 12")
     assert waiting(app) == 2 and count(app, Message) == 0 and queued(redis) == 0
     assert queued(redis, "inbound-drain") == 1  # one drain job for both: it was not done yet
-    assert conversations.drain_inbound(app.extensions["canvass"]) == 2
+    assert conversations.drain_inbound(app.extensions["canvass"], max_s=60) == 2
     assert queued(redis) == 3  # the opening and "which ward?", then (after "Ward 12") "please describe"
 
 
@@ -128,7 +128,7 @@ def test_each_voters_messages_are_routed_in_arrival_order(app, client, monkeypat
             send(client, turn.format(n=n), voter)
     rt = app.extensions["canvass"]
     totals: list[int] = []
-    drains = [threading.Thread(target=lambda: totals.append(conversations.drain_inbound(rt))) for _ in range(3)]
+    drains = [threading.Thread(target=lambda: totals.append(conversations.drain_inbound(rt, max_s=60))) for _ in range(3)]
     for t in drains:
         t.start()
     for t in drains:
@@ -157,7 +157,7 @@ def test_two_drains_at_once_route_each_message_once(app, client, redis) -> None:
 
     def run() -> None:
         start.wait()
-        totals.append(conversations.drain_inbound(rt))
+        totals.append(conversations.drain_inbound(rt, max_s=60))
 
     drains = [threading.Thread(target=run) for _ in range(2)]
     for t in drains:
@@ -171,7 +171,7 @@ def test_two_drains_at_once_route_each_message_once(app, client, redis) -> None:
     assert queued(redis) == 2 * len(voters)
     assert count(app, QueuedInbound, QueuedInbound.outcome == "started") == len(voters)
     # And once more, later: nothing is routed twice.
-    assert conversations.drain_inbound(rt) == 0
+    assert conversations.drain_inbound(rt, max_s=60) == 0
 
 
 def test_a_message_that_breaks_the_router_is_given_up_without_holding_up_others(  # type: ignore[no-untyped-def]
@@ -189,10 +189,34 @@ def test_a_message_that_breaks_the_router_is_given_up_without_holding_up_others(
     send(client, "booth", VOTERS[0])  # waits behind the broken message of the same voter
     send(client, "booth", VOTERS[1])
     rt = app.extensions["canvass"]
-    assert conversations.drain_inbound(rt) >= 2
+    assert conversations.drain_inbound(rt, max_s=60) >= 2
     with rt.db.session() as db:
         rows = db.execute(
             select(QueuedInbound.body, QueuedInbound.outcome, QueuedInbound.attempts).order_by(QueuedInbound.id)
         ).all()
     assert [tuple(r) for r in rows] == [("boom", "failed", 3), ("booth", "started", 0), ("booth", "started", 0)]
     assert count(app, FlowSession) == 2 and waiting(app) == 0
+
+
+def test_a_woken_worker_routes_and_sends_the_replies(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    import worker
+    from bot.models import Sender
+    from web.context import runtime
+
+    with app.extensions["canvass"].db.session() as db:
+        # Replies go out through the sandbox provider (no network in tests).
+        db.add(Sender(provider="sandbox", channel="sms", address="+919999900002", healthy=True))
+    send(client, "booth", VOTERS[0])
+    send(client, "complaint", VOTERS[1])
+    assert queued(redis, "inbound-drain") == 1
+    with app.app_context():
+        assert worker.run_worker(burst=True, simple=True, rt=runtime()) == 0
+    assert waiting(app) == 0
+    assert count(app, Message, Message.direction == "out", Message.status == "delivered") == 4
+
+
+def test_a_drain_at_its_deadline_hands_over_to_a_new_job(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    send(client, "booth", VOTERS[0])
+    redis.delete("rq:queue:high")
+    assert conversations.drain_inbound(app.extensions["canvass"], max_s=0) == 0
+    assert waiting(app) == 1 and queued(redis, "inbound-drain") == 1

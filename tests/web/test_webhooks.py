@@ -70,7 +70,7 @@ def queued(redis, kind: str = "send") -> int:  # type: ignore[no-untyped-def]
 
 def drain(app) -> int:  # type: ignore[no-untyped-def]
     """What the woken worker does next: route the messages the webhook stored."""
-    return drain_inbound(app.extensions["canvass"])
+    return drain_inbound(app.extensions["canvass"], max_s=60)
 
 
 def test_a_signed_message_is_stored_answered_then_routed(app, client, redis) -> None:  # type: ignore[no-untyped-def]

@@ -79,7 +79,7 @@ def test_five_copies_at_once_make_one_message_one_step_one_reply(settings_env, r
     # Two workers' drains at once, as when two woken jobs overlap.
     rt = Runtime.from_settings(Settings.from_env(env))
     try:
-        drains = [threading.Thread(target=drain_inbound, args=(rt,)) for _ in range(2)]
+        drains = [threading.Thread(target=drain_inbound, args=(rt,), kwargs={"max_s": 60}) for _ in range(2)]
         for t in drains:
             t.start()
         for t in drains:
