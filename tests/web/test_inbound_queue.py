@@ -128,7 +128,9 @@ def test_each_voters_messages_are_routed_in_arrival_order(app, client, monkeypat
             send(client, turn.format(n=n), voter)
     rt = app.extensions["canvass"]
     totals: list[int] = []
-    drains = [threading.Thread(target=lambda: totals.append(conversations.drain_inbound(rt, max_s=60))) for _ in range(3)]
+    drains = [
+        threading.Thread(target=lambda: totals.append(conversations.drain_inbound(rt, max_s=60))) for _ in range(3)
+    ]
     for t in drains:
         t.start()
     for t in drains:
