@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import logging
 import os
 import signal
@@ -101,8 +102,6 @@ def _sweep_inbound(rt: runtime.Runtime) -> None:
 def _purge_inbound(rt: runtime.Runtime) -> None:
     # Routed rows are only a record of the webhook (the messages table has them); a
     # day covers Twilio's retries of a delivery.
-    import datetime as dt
-
     from bot.inbox import inbox_for
 
     purged = inbox_for(rt).purge(dt.timedelta(days=1))

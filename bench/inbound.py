@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 SID = "AC" + "0123456789abcdef" * 2
 TO = "+919999900002"
+ATTEMPTS = 3  # tries of an offered rate before it counts as not sustained
 
 
 def _port() -> int:
@@ -118,14 +119,24 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _max_rate(url: str, make_form, step: float, start: int = 50) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """The highest offered rate sustained, and its p99 (ms).
+
+    Sustained: every request answered 200, the offered rate kept, and p99 under 100 ms
+    (beyond that the server is only queueing). The machine is shared, so a rate that
+    fails is tried up to ``ATTEMPTS`` times before the search stops there. Every
+    attempt sends new MessageSids and voters (a repeated one would only be de-duplicated).
+    """
     asyncio.run(_run(url, 20, 2, lambda i: make_form(90_000_000 + i)))  # warm up each worker (caches, connections)
     best, best_p99 = 0, 0.0
-    rate = start
+    rate, attempt = start, 0
     while rate <= 3000:
-        latencies, errors = asyncio.run(_run(url, rate, step, make_form))
-        # Sustained: every request answered 200, the offered rate kept, and p99 under 100 ms
-        # (beyond that the server is only queueing).
-        if errors or _p(latencies, 0.99) > 100:
+        for _ in range(ATTEMPTS):
+            offset = 30_000_000 + attempt * 100_000
+            attempt += 1
+            latencies, errors = asyncio.run(_run(url, rate, step, lambda i, o=offset: make_form(o + i)))
+            if not errors and _p(latencies, 0.99) <= 100:
+                break
+        else:
             break
         best, best_p99 = rate, _p(latencies, 0.99)
         rate += 50 if rate < 200 else 100
@@ -142,6 +153,26 @@ def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (gunicorn's workers)."""
+    pids = [str(pid), *subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _at_300(url: str, make_form, pid: int) -> tuple[list[float], int, float]:  # type: ignore[no-untyped-def]
+    """300 req/s for 10 s: latencies, errors, and the server's CPU ms per request."""
+    before = _tree_cpu_s(pid)
+    latencies, errors = asyncio.run(_run(url, 300, 10, make_form))
+    return latencies, errors, (_tree_cpu_s(pid) - before) / 3000 * 1000
 
 
 def _backlog(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -224,15 +255,20 @@ def main() -> int:
         }
         return form, {"X-Twilio-Signature": validator.compute_signature(url, form)}
 
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     bare = _serve("bench.bare:app", bare_port, env)
+    bare_url = f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages"
     try:
-        bare_rate, bare_p99 = _max_rate(
-            f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages", lambda i: ({"Body": "x"}, {}), args.step
-        )
+        bare_rate, bare_p99 = _max_rate(bare_url, lambda i: ({"Body": "x"}, {}), args.step)
+        latencies, errors, cpu_ms = _at_300(bare_url, lambda i: ({"Body": "x"}, {}), bare.pid)
     finally:
         bare.terminate()
         bare.wait()
     print(f"bare Flask endpoint: highest sustained rate with zero errors {bare_rate} req/s (p99 {bare_p99:.1f} ms)")
+    print(
+        f"bare at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
+        f"errors {errors}; gunicorn CPU {cpu_ms:.2f} ms per request"
+    )
 
     app = _serve("web.wsgi:app", port, env)
     workers = [_worker(env) for _ in range(args.workers)]
@@ -250,10 +286,11 @@ def main() -> int:
             f"after the search, {args.workers} niced worker(s) had {waiting} stored messages to route and "
             f"{unsent} replies to hand over: done {took:.1f} s later"
         )
-        latencies, errors = asyncio.run(_run(url, 300, 10, lambda i: signed(10_000_000 + i)))
+        latencies, errors, cpu_ms = _at_300(url, lambda i: signed(10_000_000 + i), app.pid)
+        verdict = "meets" if _p(latencies, 0.99) <= 50 and not errors else "BELOW"
         print(
             f"at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
-            f"errors {errors}; target p99 <= 50 ms: {'meets' if _p(latencies, 0.99) <= 50 and not errors else 'BELOW'}"
+            f"errors {errors}; target p99 <= 50 ms: {verdict}; gunicorn CPU {cpu_ms:.2f} ms per request"
         )
         took = _settle(db)
         print(f"the 3,000 conversations of that step were routed and answered {took:.1f} s after it ended")
@@ -284,6 +321,7 @@ def main() -> int:
             f"p50 {statistics.median(waits) * 1000:.0f} ms, p95 {_p(waits, 0.95):.0f} ms, "
             f"max {max(waits) * 1000:.0f} ms over {len(waits)} of {len(sent)} conversations"
         )
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
         for worker in workers:
             worker.terminate()

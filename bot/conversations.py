@@ -140,6 +140,8 @@ def accept(rt: Runtime, inbound: Inbound, *, provider: str = "twilio") -> str:
         # Consent never waits on a queue. A duplicate is routed too: an earlier
         # delivery may have been stored and then failed before it was applied.
         route_waiting(rt, [inbound.from_phone], wait_s=LOCK_TTL_S)
+        if inbox.has_waiting(inbound.provider_id):
+            inbox.wake(inbound.provider_id)  # routing it failed: the drain retries it soon
         return "routed" if stored else "duplicate"
     # A duplicate wakes the drain as well: Redis may have lost the first wake-up.
     inbox.wake(inbound.provider_id)
@@ -194,12 +196,14 @@ def route_waiting(rt: Runtime, phones: list[str], *, wait_s: float = 0.0) -> int
     With ``wait_s`` the first sender's lock is waited for (``LockError`` after that).
     """
     inbox = inbox_for(rt)
-    keys = {inbox.lock_key(phone): phone for phone in phones}
+    keys: dict[str, list[str]] = {}  # one voter may have written as "+91..." and as "91..."
+    for phone in phones:
+        keys.setdefault(inbox.lock_key(phone), []).append(phone)
     with inbox.locks.holding(list(keys), wait_s=wait_s) as held:
         if not held:
             return 0
         with rt.db.session() as db:
-            rows = queue.claim(db, [phone for key, phone in keys.items() if key in held])
+            rows = queue.claim(db, [phone for key in held for phone in keys[key]])
             outbound = _route_rows(rt, db, rows)
         queue_sends(rt.redis, outbound)
     return len(rows)

@@ -143,6 +143,12 @@ class Inbox:
             phones = conn.scalars(stmt.limit(limit).offset(offset)).all()
         return list(dict.fromkeys(phones))
 
+    def has_waiting(self, provider_id: str) -> bool:
+        """True while the message with this provider id is stored and not yet routed."""
+        stmt = select(TABLE.c.id).where(TABLE.c.provider_id == provider_id, TABLE.c.routed_at.is_(None))
+        with self.db.engine.connect() as conn:
+            return conn.scalar(stmt) is not None
+
     def purge(self, older_than: dt.timedelta) -> int:
         """Delete rows routed longer ago than ``older_than`` (the messages table keeps them)."""
         with self.db.engine.begin() as conn:

@@ -8,7 +8,7 @@ import os
 
 from rq import get_current_job
 
-from bot import outbox, runtime
+from bot import conversations, outbox, runtime
 from bot.contact_import import import_file
 from bot.contacts import parse_tag
 
@@ -68,8 +68,6 @@ def drain_inbound() -> int:
     Any number of these may run, at once or twice over: each message is claimed in the
     database, so it is routed once.
     """
-    from bot.conversations import drain_inbound as drain
-
-    routed = drain(runtime.current())
+    routed = conversations.drain_inbound(runtime.current())
     log.info("drain: %d inbound message(s) routed", routed)
     return routed

@@ -222,3 +222,15 @@ def test_a_drain_at_its_deadline_hands_over_to_a_new_job(app, client, redis) -> 
     redis.delete("rq:queue:high")
     assert conversations.drain_inbound(app.extensions["canvass"], max_s=0) == 0
     assert waiting(app) == 1 and queued(redis, "inbound-drain") == 1
+
+
+def test_a_keyword_whose_routing_failed_is_left_to_the_drain(app, client, redis, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def receive(self, inbound, sender, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("a bug in routing")
+
+    monkeypatch.setattr(Router, "receive", receive)
+    send(client, "STOP")
+    assert waiting(app) == 1 and queued(redis, "inbound-drain") == 1
+    monkeypatch.undo()
+    assert conversations.drain_inbound(app.extensions["canvass"], max_s=60) == 1
+    assert count(app, Contact, Contact.consent == "opted_out") == 1
