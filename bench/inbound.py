@@ -1,6 +1,6 @@
 """Benchmark: signed inbound webhooks under gunicorn (2 workers) vs a bare Flask endpoint.
 
-Run:  .venv/bin/python -m bench.inbound [--pg URL] [--step 5] [--workers 2]
+Run:  .venv/bin/python -m bench.inbound [--pg URL] [--step 5] [--workers 2] [--gunicorn-workers 2]
 
 In one run, against a fresh PostgreSQL schema and a Redis database of its own, with
 ``--workers`` RQ workers (niced) draining the inbound queue and sending the replies
@@ -49,9 +49,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _serve(app: str, port: int, env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", app],
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}", app],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -207,6 +207,9 @@ def main() -> int:
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--step", type=float, default=5.0, help="seconds per offered rate")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (drain and sends) during the run")
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=2, help="sync workers of both servers (bare and canvass)"
+    )
     args = parser.parse_args()
 
     from bench.dbsetup import fresh_database
@@ -256,7 +259,7 @@ def main() -> int:
         return form, {"X-Twilio-Signature": validator.compute_signature(url, form)}
 
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    bare = _serve("bench.bare:app", bare_port, env)
+    bare = _serve("bench.bare:app", bare_port, env, args.gunicorn_workers)
     bare_url = f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages"
     try:
         bare_rate, bare_p99 = _max_rate(bare_url, lambda i: ({"Body": "x"}, {}), args.step)
@@ -270,7 +273,7 @@ def main() -> int:
         f"errors {errors}; gunicorn CPU {cpu_ms:.2f} ms per request"
     )
 
-    app = _serve("web.wsgi:app", port, env)
+    app = _serve("web.wsgi:app", port, env, args.gunicorn_workers)
     workers = [_worker(env) for _ in range(args.workers)]
     try:
         rate, p99 = _max_rate(url, signed, args.step)
