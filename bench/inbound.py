@@ -204,6 +204,7 @@ def main() -> int:
     parser.add_argument(
         "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )
+    # Flushed at the start: give it a database number nothing else uses.
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--step", type=float, default=5.0, help="seconds per offered rate")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (drain and sends) during the run")
@@ -212,12 +213,14 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    from bench.dbsetup import fresh_database
+    from bench.dbsetup import drop_schema, fresh_database
     from bot.engine import load_path
     from bot.flowstore import store
     from bot.models import Contact, Message, Sender
 
-    db = fresh_database(args.pg, "bench_inbound")
+    # A schema of this run's own: other runs (other checkouts) may share the server.
+    schema = f"bench_inbound_{os.getpid()}"
+    db = fresh_database(args.pg, schema)
     with db.session() as s:
         flow_path = ROOT / "flows" / "grievance_intake.yaml"
         store(s, load_path(flow_path), flow_path.read_text())
@@ -333,6 +336,7 @@ def main() -> int:
         app.terminate()
         app.wait()
         db.dispose()
+        drop_schema(args.pg, schema)
     return 0
 
 

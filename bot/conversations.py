@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot import inbox as queue
+from bot import inbox as inbound_queue
 from bot.channels.base import Inbound
 from bot.db import utcnow
 from bot.inbox import LOCK_TTL_S, inbox_for
@@ -203,7 +203,7 @@ def route_waiting(rt: Runtime, phones: list[str], *, wait_s: float = 0.0) -> int
         if not held:
             return 0
         with rt.db.session() as db:
-            rows = queue.claim(db, [phone for key in held for phone in keys[key]])
+            rows = inbound_queue.claim(db, [phone for key in held for phone in keys[key]])
             outbound = _route_rows(rt, db, rows)
         queue_sends(rt.redis, outbound)
     return len(rows)
@@ -219,7 +219,7 @@ def _route_rows(rt: Runtime, db: Session, rows: list[Any]) -> list[int]:
         if row.from_phone in stopped:
             stopped[row.from_phone].append(row.id)
             continue
-        inbound = queue.inbound_of(row)
+        inbound = inbound_queue.inbound_of(row)
         try:
             # A savepoint per message: one voter's message that breaks the router must
             # not hold up the other voters of the batch (it is retried, then given up).
@@ -234,11 +234,11 @@ def _route_rows(rt: Runtime, db: Session, rows: list[Any]) -> list[int]:
             )
             senders.clear()  # objects of the rolled-back savepoint may be gone
             stopped[row.from_phone] = []
-            queue.unclaim(db, [], failed=row.id)
+            inbound_queue.unclaim(db, [], failed=row.id)
             continue
         results.append({"rid": row.id, "outcome": routed.outcome, "mid": routed.message_id or None})
         outbound.extend(routed.outbound)
     for later in stopped.values():
-        queue.unclaim(db, later)  # the voter's later messages wait for the failed one
-    queue.record(db, results)
+        inbound_queue.unclaim(db, later)  # the voter's later messages wait for the failed one
+    inbound_queue.record(db, results)
     return outbound
