@@ -143,11 +143,12 @@ def _max_rate(url: str, make_form, step: float, start: int = 50) -> tuple[int, f
     return best, best_p99
 
 
-def _worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _worker(env: dict[str, str], role: str = "worker") -> subprocess.Popen[bytes]:
     # Niced: answering Twilio comes first, routing uses the CPU that is left (as a
     # deployment would set it up on a small machine).
+    args = ["--simple"] if role == "worker" else []
     return subprocess.Popen(
-        ["nice", "-n", "10", sys.executable, "-m", "worker", "--simple"],
+        ["nice", "-n", "10", sys.executable, "-m", "worker", role, *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -277,7 +278,9 @@ def main() -> int:
     )
 
     app = _serve("web.wsgi:app", port, env, args.gunicorn_workers)
-    workers = [_worker(env) for _ in range(args.workers)]
+    # The scheduler too, as `make run` starts it: its sweep routes stored messages
+    # whose drain job was lost (on a shared machine, someone may flush the Redis db).
+    workers = [_worker(env) for _ in range(args.workers)] + [_worker(env, "scheduler")]
     try:
         rate, p99 = _max_rate(url, signed, args.step)
         ratio = rate / bare_rate if bare_rate else 0.0
