@@ -302,7 +302,7 @@ def main() -> int:
             f"errors {errors}; target p99 <= 50 ms: {verdict}; gunicorn CPU {cpu_ms:.2f} ms per request"
         )
         took = _settle(db)
-        print(f"the 3,000 conversations of that step were routed and answered {took:.1f} s after it ended")
+        print(f"the messages stored in that step were routed and answered {took:.1f} s after it ended")
         sent: dict[int, float] = {}
         asyncio.run(_run(url, 100, 10, lambda i: signed(20_000_000 + i), sent=sent))
         _settle(db)
