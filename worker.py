@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime as dt
 import importlib
 import logging
 import os
@@ -135,6 +136,26 @@ def _fire_timeouts(rt: runtime.Runtime) -> None:
         log.info("scheduler: %d session timeout(s) fired", fired)
 
 
+def _sweep_inbound(rt: runtime.Runtime) -> None:
+    # Stored messages are the truth: any whose drain job was lost (Redis flushed, a
+    # worker killed) are routed here.
+    from bot.conversations import sweep_inbound
+
+    routed = sweep_inbound(rt)
+    if routed:
+        log.info("scheduler: %d stored inbound message(s) routed by the sweep", routed)
+
+
+def _purge_inbound(rt: runtime.Runtime) -> None:
+    # Routed rows are only a record of the webhook (the messages table has them); a
+    # day covers Twilio's retries of a delivery.
+    from bot.inbox import inbox_for
+
+    purged = inbox_for(rt).purge(dt.timedelta(days=1))
+    if purged:
+        log.info("scheduler: purged %d routed inbound queue row(s)", purged)
+
+
 def _purge_bodies(rt: runtime.Runtime) -> None:
     from bot.retention import purge_bodies
 
@@ -162,6 +183,8 @@ PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
     Periodic("session-timeouts", 5, _fire_timeouts),
+    Periodic("inbound-sweep", 5, _sweep_inbound),
+    Periodic("inbound-purge", 3600, _purge_inbound),
     Periodic("retention", 3600, _purge_bodies),
     Periodic("campaign-schedule", 5, _launch_due),
     Periodic("campaign-reconcile", 60, _reconcile),

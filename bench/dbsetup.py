@@ -33,3 +33,13 @@ def fresh_database(url: str, schema: str | None) -> Database:
 
     upgrade_database(db)
     return db
+
+
+def drop_schema(url: str, schema: str) -> None:
+    """Drop a benchmark's private schema (PostgreSQL only)."""
+    url = normalize_database_url(url)
+    if url.startswith("postgresql"):
+        admin = Database(url)
+        with admin.engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()

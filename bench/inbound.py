@@ -1,16 +1,19 @@
 """Benchmark: signed inbound webhooks under gunicorn (2 workers) vs a bare Flask endpoint.
 
-Run:  .venv/bin/python -m bench.inbound [--pg URL] [--step 5]
+Run:  .venv/bin/python -m bench.inbound [--pg URL] [--step 5] [--workers 2] [--gunicorn-workers 2]
 
-In one run, against a fresh PostgreSQL schema and a Redis database of its own:
+In one run, against a fresh PostgreSQL schema and a Redis database of its own, with
+``--workers`` RQ workers (niced) draining the inbound queue and sending the replies
+through the sandbox provider the whole time:
 - the highest sustained rate (zero errors, the offered rate kept, p99 under 100 ms) of
-  the bare endpoint and of canvass's
-  `/webhooks/twilio/messages` (each request signed, de-duplicated, stored, routed into a
-  keyword-triggered flow whose replies are queued), offered in steps of 50 req/s up to
-  200, then 100, after a short warm-up;
-  target >= 60 % of the bare endpoint's, and >= 1,000 req/s if the machine allows;
+  the bare endpoint and of canvass's `/webhooks/twilio/messages` (each request signed,
+  de-duplicated and stored; the workers route it into a keyword-triggered flow and
+  send its two replies), offered in steps of 50 req/s up to 200, then 100, after a
+  short warm-up; target >= 60 % of the bare endpoint's, and >= 1,000 req/s if the
+  machine allows; then how long the workers take to catch up;
 - p99 latency at 300 req/s offered; target <= 50 ms;
-- inbound-to-reply-handed-to-provider latency p95 at 100 req/s, with a worker running.
+- inbound-to-reply-handed-to-provider latency at 100 req/s, end to end: from the load
+  generator's send to the reply's ``sent_at``.
 The load generator (asyncio + aiohttp, open loop) runs on the same 2-core machine.
 """
 
@@ -28,12 +31,14 @@ from pathlib import Path
 
 import aiohttp
 import redis
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "bench-token"
 SID = "AC" + "0123456789abcdef" * 2
+TO = "+919999900002"
+ATTEMPTS = 3  # tries of an offered rate before it counts as not sustained
 
 
 def _port() -> int:
@@ -44,9 +49,9 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _serve(app: str, port: int, env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}", app],
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}", app],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -67,11 +72,17 @@ def _serve(app: str, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     raise SystemExit(f"{app} did not start")
 
 
-async def _run(url: str, rate: int, seconds: float, make_form) -> tuple[list[float], int]:  # type: ignore[no-untyped-def]
-    """Offer ``rate`` req/s for ``seconds`` (open loop); return latencies (s) and errors."""
+async def _run(url: str, rate: int, seconds: float, make_form, sent: dict[int, float] | None = None):  # type: ignore[no-untyped-def]
+    """Offer ``rate`` req/s for ``seconds`` (open loop); return latencies (s) and errors.
+
+    The forms (and their signatures) are made before the clock starts, so the load
+    generator spends its CPU on sending. ``sent`` receives each request's wall-clock
+    send time, by index.
+    """
     latencies: list[float] = []
     errors = 0
     n = int(rate * seconds)
+    forms = [make_form(i) for i in range(n)]
     connector = aiohttp.TCPConnector(limit=400)
     async with aiohttp.ClientSession(connector=connector) as session:
         start = time.perf_counter()
@@ -81,8 +92,10 @@ async def _run(url: str, rate: int, seconds: float, make_form) -> tuple[list[flo
             delay = start + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            form, headers = make_form(i)
+            form, headers = forms[i]
             t = time.perf_counter()
+            if sent is not None:
+                sent[i] = time.time()
             try:
                 async with session.post(url, data=form, headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as r:
                     await r.read()
@@ -106,18 +119,85 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _max_rate(url: str, make_form, step: float, start: int = 50) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """The highest offered rate sustained, and its p99 (ms).
+
+    Sustained: every request answered 200, the offered rate kept, and p99 under 100 ms
+    (beyond that the server is only queueing). The machine is shared, so a rate that
+    fails is tried up to ``ATTEMPTS`` times before the search stops there. Every
+    attempt sends new MessageSids and voters (a repeated one would only be de-duplicated).
+    """
     asyncio.run(_run(url, 20, 2, lambda i: make_form(90_000_000 + i)))  # warm up each worker (caches, connections)
     best, best_p99 = 0, 0.0
-    rate = start
+    rate, attempt = start, 0
     while rate <= 3000:
-        latencies, errors = asyncio.run(_run(url, rate, step, make_form))
-        # Sustained: every request answered 200, the offered rate kept, and p99 under 100 ms
-        # (beyond that the server is only queueing).
-        if errors or _p(latencies, 0.99) > 100:
+        for _ in range(ATTEMPTS):
+            offset = 30_000_000 + attempt * 100_000
+            attempt += 1
+            latencies, errors = asyncio.run(_run(url, rate, step, lambda i, o=offset: make_form(o + i)))
+            if not errors and _p(latencies, 0.99) <= 100:
+                break
+        else:
             break
         best, best_p99 = rate, _p(latencies, 0.99)
         rate += 50 if rate < 200 else 100
     return best, best_p99
+
+
+def _worker(env: dict[str, str], role: str = "worker") -> subprocess.Popen[bytes]:
+    # Niced: answering Twilio comes first, routing uses the CPU that is left (as a
+    # deployment would set it up on a small machine).
+    args = ["--simple"] if role == "worker" else []
+    return subprocess.Popen(
+        ["nice", "-n", "10", sys.executable, "-m", "worker", role, *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its children (gunicorn's workers)."""
+    pids = [str(pid), *subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
+    total = 0
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _at_300(url: str, make_form, pid: int) -> tuple[list[float], int, float]:  # type: ignore[no-untyped-def]
+    """300 req/s for 10 s: latencies, errors, and the server's CPU ms per request."""
+    before = _tree_cpu_s(pid)
+    latencies, errors = asyncio.run(_run(url, 300, 10, make_form))
+    return latencies, errors, (_tree_cpu_s(pid) - before) / 3000 * 1000
+
+
+def _backlog(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
+    """Stored messages not yet routed, and replies not yet handed to the provider."""
+    from bot.models import Message, QueuedInbound
+
+    with db.session() as s:
+        waiting = s.scalar(select(func.count()).select_from(QueuedInbound).where(QueuedInbound.routed_at.is_(None)))
+        unsent = s.scalar(
+            select(func.count())
+            .select_from(Message)
+            .where(Message.direction == "out", Message.status.in_(("pending", "sending")))
+        )
+    return int(waiting or 0), int(unsent or 0)
+
+
+def _settle(db, timeout: float = 900) -> float:  # type: ignore[no-untyped-def]
+    """Wait until every stored message is routed and every reply handed over; return seconds."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if _backlog(db) == (0, 0):
+            return time.monotonic() - start
+        time.sleep(0.5)
+    raise SystemExit(f"the workers did not catch up within {timeout:.0f} s: backlog {_backlog(db)}")
 
 
 def main() -> int:
@@ -125,19 +205,29 @@ def main() -> int:
     parser.add_argument(
         "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     )
+    # Flushed at the start: give it a database number nothing else uses.
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--step", type=float, default=5.0, help="seconds per offered rate")
+    parser.add_argument("--workers", type=int, default=2, help="RQ workers (drain and sends) during the run")
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=2, help="sync workers of both servers (bare and canvass)"
+    )
     args = parser.parse_args()
 
-    from bench.dbsetup import fresh_database
+    from bench.dbsetup import drop_schema, fresh_database
     from bot.engine import load_path
     from bot.flowstore import store
-    from bot.models import Message
+    from bot.models import Contact, Message, Sender
 
-    db = fresh_database(args.pg, "bench_inbound")
+    # A schema of this run's own: other runs (other checkouts) may share the server.
+    schema = f"bench_inbound_{os.getpid()}"
+    db = fresh_database(args.pg, schema)
     with db.session() as s:
         flow_path = ROOT / "flows" / "grievance_intake.yaml"
         store(s, load_path(flow_path), flow_path.read_text())
+        # Replies go out through the sandbox provider: the workers hand them over
+        # without leaving the machine.
+        s.add(Sender(provider="sandbox", channel="sms", address=TO, name="bench", healthy=True))
     conn = redis.Redis.from_url(args.redis)
     conn.flushdb()
     port, bare_port = _port(), _port()
@@ -157,29 +247,40 @@ def main() -> int:
     validator = RequestValidator(TOKEN)
     run_id = uuid.uuid4().hex[:8]
 
+    def phone(i: int) -> str:
+        return f"+9198{i % 100000000:08d}"
+
     def signed(i: int) -> tuple[dict[str, str], dict[str, str]]:
-        # A new voter and MessageSid each time: every request stores, routes and queues.
+        # A new voter and MessageSid each time: every message starts a conversation.
         form = {
             "MessageSid": f"SM{run_id}{i:024x}",
             "AccountSid": SID,
-            "From": f"+9198{i % 100000000:08d}",
-            "To": "+919999900002",
+            "From": phone(i),
+            "To": TO,
             "Body": "complaint about my booth",
             "NumMedia": "0",
         }
         return form, {"X-Twilio-Signature": validator.compute_signature(url, form)}
 
-    bare = _serve("bench.bare:app", bare_port, env)
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    bare = _serve("bench.bare:app", bare_port, env, args.gunicorn_workers)
+    bare_url = f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages"
     try:
-        bare_rate, bare_p99 = _max_rate(
-            f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages", lambda i: ({"Body": "x"}, {}), args.step
-        )
+        bare_rate, bare_p99 = _max_rate(bare_url, lambda i: ({"Body": "x"}, {}), args.step)
+        latencies, errors, cpu_ms = _at_300(bare_url, lambda i: ({"Body": "x"}, {}), bare.pid)
     finally:
         bare.terminate()
         bare.wait()
     print(f"bare Flask endpoint: highest sustained rate with zero errors {bare_rate} req/s (p99 {bare_p99:.1f} ms)")
+    print(
+        f"bare at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
+        f"errors {errors}; gunicorn CPU {cpu_ms:.2f} ms per request"
+    )
 
-    app = _serve("web.wsgi:app", port, env)
+    app = _serve("web.wsgi:app", port, env, args.gunicorn_workers)
+    # The scheduler too, as `make run` starts it: its sweep routes stored messages
+    # whose drain job was lost (on a shared machine, someone may flush the Redis db).
+    workers = [_worker(env) for _ in range(args.workers)] + [_worker(env, "scheduler")]
     try:
         rate, p99 = _max_rate(url, signed, args.step)
         ratio = rate / bare_rate if bare_rate else 0.0
@@ -188,72 +289,57 @@ def main() -> int:
             f"canvass inbound webhook: {rate} req/s with zero errors (p99 {p99:.1f} ms) = {ratio:.0%} of bare; "
             f"target >= 60 %: {verdict}"
         )
-        latencies, errors = asyncio.run(_run(url, 300, 10, lambda i: signed(10_000_000 + i)))
+        waiting, unsent = _backlog(db)
+        took = _settle(db)
+        print(
+            f"after the search, {args.workers} niced worker(s) had {waiting} stored messages to route and "
+            f"{unsent} replies to hand over: done {took:.1f} s later"
+        )
+        latencies, errors, cpu_ms = _at_300(url, lambda i: signed(10_000_000 + i), app.pid)
+        verdict = "meets" if _p(latencies, 0.99) <= 50 and not errors else "BELOW"
         print(
             f"at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
-            f"errors {errors}; target p99 <= 50 ms: {'meets' if _p(latencies, 0.99) <= 50 and not errors else 'BELOW'}"
+            f"errors {errors}; target p99 <= 50 ms: {verdict}; gunicorn CPU {cpu_ms:.2f} ms per request"
         )
-        conn.delete("rq:queue:high")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "worker", "--simple"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            with db.session() as s:
-                s.execute(
-                    text(
-                        "INSERT INTO senders (provider, channel, address, name, rate_per_s, healthy, created_at) "
-                        "SELECT 'sandbox', 'sms', '+919999900003', 'bench', 100, true, now() WHERE false"
-                    )
-                )
-                # Replies go out through the sandbox provider (the worker hands them over).
-                s.execute(text("UPDATE senders SET provider = 'sandbox'"))
-            since = time.time()
-            asyncio.run(_run(url, 100, 10, lambda i: signed(20_000_000 + i)))
-            time.sleep(5)  # let the worker finish the last replies
-        finally:
-            worker.terminate()
-            worker.wait(timeout=30)
+        took = _settle(db)
+        print(f"the messages stored in that step were routed and answered {took:.1f} s after it ended")
+        sent: dict[int, float] = {}
+        asyncio.run(_run(url, 100, 10, lambda i: signed(20_000_000 + i), sent=sent))
+        _settle(db)
         with db.session() as s:
-            inbound = {
-                m.contact_id: m.created_at
-                for m in s.scalars(
-                    select(Message).where(
-                        Message.direction == "in",
-                        Message.body == "complaint about my booth",
-                        Message.provider_id.like(f"SM{run_id}%"),
-                    )
-                )
-            }
-            first_sent = dict(
+            first_reply = dict(
                 s.execute(
-                    select(Message.contact_id, func.min(Message.sent_at))
+                    select(Contact.phone, func.min(Message.sent_at))
+                    .join(Message, Message.contact_id == Contact.id)
                     .where(Message.direction == "out", Message.sent_at.is_not(None))
-                    .group_by(Message.contact_id)
+                    .where(Contact.phone.in_([phone(20_000_000 + i) for i in sent]))
+                    .group_by(Contact.phone)
                 )
                 .tuples()
                 .all()
             )
+        # From the moment the load generator sent the webhook to the moment the worker
+        # had handed the first reply to the provider (one clock: the same machine).
         waits = [
-            (first_sent[c] - t).total_seconds()
-            for c, t in inbound.items()
-            if c in first_sent and t.timestamp() >= since - 1
+            first_reply[phone(20_000_000 + i)].timestamp() - t
+            for i, t in sent.items()
+            if phone(20_000_000 + i) in first_reply
         ]
-        if waits:
-            print(
-                "inbound -> first reply handed to the provider at 100 req/s: "
-                f"p50 {statistics.median(waits) * 1000:.0f} ms, "
-                f"p95 {_p(waits, 0.95):.0f} ms over {len(waits)} conversations"
-            )
-        else:
-            print("inbound -> reply latency: no replies were sent (is the worker running?)")
+        print(
+            "inbound -> first reply handed to the provider at 100 req/s: "
+            f"p50 {statistics.median(waits) * 1000:.0f} ms, p95 {_p(waits, 0.95):.0f} ms, "
+            f"max {max(waits) * 1000:.0f} ms over {len(waits)} of {len(sent)} conversations"
+        )
+        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     finally:
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.wait(timeout=30)
         app.terminate()
         app.wait()
         db.dispose()
+        drop_schema(args.pg, schema)
     return 0
 
 

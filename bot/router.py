@@ -65,10 +65,14 @@ class Router:
         self.now = now
         self.library = FlowLibrary(db)
 
-    def receive(self, inbound: Inbound, sender: Sender) -> Routed:
-        """Store and route one inbound message; the caller commits and queues ``outbound``."""
+    def receive(self, inbound: Inbound, sender: Sender, *, received_at: dt.datetime | None = None) -> Routed:
+        """Store and route one inbound message; the caller commits and queues ``outbound``.
+
+        ``received_at`` is when the message reached us (it may have waited in the
+        inbound queue); the stored message carries it.
+        """
         phone = self.phones.parse(inbound.from_phone).e164
-        with self.lock(f"canvass:contact:{phone}"):
+        with self.lock(contact_lock_key(phone)):
             existing = self.db.scalar(select(Message.id).where(Message.provider_id == inbound.provider_id))
             if existing is not None:
                 return Routed(existing, "duplicate")
@@ -83,7 +87,7 @@ class Router:
                 media=[{"url": u, "type": t} for u, t in inbound.media],
                 status="received",
                 provider_id=inbound.provider_id,
-                created_at=self.now(),
+                created_at=received_at or self.now(),
             )
             self.db.add(message)
             self.db.flush()
@@ -95,7 +99,7 @@ class Router:
         """A question's timeout or a wait's timer ran out: resume the session with a timeout."""
         contact = self.db.get(Contact, fs.contact_id)
         assert contact is not None
-        with self.lock(f"canvass:contact:{contact.phone}"):
+        with self.lock(contact_lock_key(contact.phone)):
             self.db.refresh(fs)
             if fs.status != "waiting" or fs.timeout_at is None or fs.timeout_at > self.now():
                 return Routed(0, "not_due", session_id=fs.id)  # answered meanwhile, or handled by another process
@@ -116,8 +120,14 @@ class Router:
         contact = self.db.scalar(select(Contact).where(Contact.phone == phone))
         if contact is None:
             parsed = self.phones.parse(phone)
+            # tags=[]: a new voter has none, and saying so spares a query when a flow reads them.
             contact = Contact(
-                phone=phone, phone_kind=parsed.kind, timezone=parsed.timezone, fields={}, name=inbound.profile_name
+                phone=phone,
+                phone_kind=parsed.kind,
+                timezone=parsed.timezone,
+                fields={},
+                tags=[],
+                name=inbound.profile_name,
             )
             self.db.add(contact)
         elif inbound.profile_name and not contact.name:
@@ -257,6 +267,11 @@ def contact_view(contact: Contact) -> dict[str, Any]:
         "fields": dict(contact.fields or {}),
         "tags": {t.name: t.value for t in contact.tags},
     }
+
+
+def contact_lock_key(phone: str) -> str:
+    """The Redis key of a voter's lock (``phone`` in E.164): one voter's messages route one at a time."""
+    return f"canvass:contact:{phone}"
 
 
 @contextlib.contextmanager

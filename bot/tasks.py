@@ -8,7 +8,7 @@ import os
 
 from rq import get_current_job
 
-from bot import outbox, runtime
+from bot import conversations, outbox, runtime
 from bot.contact_import import import_file
 from bot.contacts import parse_tag
 
@@ -60,3 +60,14 @@ def send_message(message_id: int) -> str:
         )
     log.info("send %s: %s", message_id, result)
     return result
+
+
+def drain_inbound() -> int:
+    """Route the messages the webhook stored (job id ``inbound-drain-<why>``).
+
+    Any number of these may run, at once or twice over: each message is claimed in the
+    database, so it is routed once.
+    """
+    routed = conversations.drain_inbound(runtime.current())
+    log.info("drain: %d inbound message(s) routed", routed)
+    return routed

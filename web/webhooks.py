@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bot.channels import REGISTRY
 from bot.channels.base import ParseError
 from bot.channels.twilio_base import TwilioAccount
-from bot.conversations import receive
+from bot.conversations import accept
 from bot.db import utcnow
 from bot.models import Message, MessageStatusEvent, advances
 from campaigns import tracking
@@ -79,7 +79,11 @@ def _verified_parse(kind: str) -> Any:
 @bp.post("/webhooks/twilio/messages")
 @public
 def inbound() -> Response:
-    """An SMS or WhatsApp message from a voter."""
+    """An SMS or WhatsApp message from a voter: stored, answered, then routed by a worker.
+
+    STOP / START / HELP are applied before the answer (consent never waits on a queue);
+    everything else waits in the inbound queue for ``bot.conversations.drain_inbound``.
+    """
     message = _verified_parse("inbound")
     rt = runtime()
     # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
@@ -87,7 +91,7 @@ def inbound() -> Response:
         return _twiml()
     try:
         # Twilio only posts for numbers of our account: an unknown `To` becomes a sender.
-        receive(rt, message, provider="twilio")
+        accept(rt, message, provider="twilio")
     except BaseException:
         rt.redis.delete(f"canvass:inbound:{message.provider_id}")  # let Twilio's retry through
         raise

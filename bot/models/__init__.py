@@ -13,6 +13,7 @@ from bot.models.conversations import (
     advances,
 )
 from bot.models.flows import FlowVersion
+from bot.models.inbound import QueuedInbound
 
 __all__ = [
     "Answer",
@@ -29,6 +30,7 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageStatusEvent",
+    "QueuedInbound",
     "Sender",
     "advances",
 ]

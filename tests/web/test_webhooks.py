@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select, update
 from twilio.request_validator import RequestValidator
 
+from bot.conversations import drain_inbound
 from bot.engine import load_path
 from bot.flowstore import store
-from bot.models import Message, MessageStatusEvent
+from bot.models import Message, MessageStatusEvent, QueuedInbound
 from tests.bot.test_conversations import ROOT
 
 TOKEN = "webhook-secret-token"
@@ -58,19 +59,29 @@ def post(client, path: str, form: dict[str, str], *, url: str | None = None, sig
     return client.post(path, data=urlencode(form), headers=headers, content_type="application/x-www-form-urlencoded")
 
 
-def stored(app) -> int:  # type: ignore[no-untyped-def]
+def stored(app, model=Message) -> int:  # type: ignore[no-untyped-def]
     with app.extensions["canvass"].db.session() as db:
-        return db.scalar(select(func.count()).select_from(Message)) or 0
+        return db.scalar(select(func.count()).select_from(model)) or 0
 
 
-def queued(redis) -> int:  # type: ignore[no-untyped-def]
-    return redis.llen("rq:queue:high")
+def queued(redis, kind: str = "send") -> int:  # type: ignore[no-untyped-def]
+    """Jobs of one kind on the high-priority queue: ``send`` (replies) or ``inbound-drain``."""
+    return sum(1 for job_id in redis.lrange("rq:queue:high", 0, -1) if job_id.decode().startswith(f"{kind}-"))
 
 
-def test_a_signed_message_is_stored_routed_and_answered(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+def drain(app) -> int:  # type: ignore[no-untyped-def]
+    """What the woken worker does next: route the messages the webhook stored."""
+    return drain_inbound(app.extensions["canvass"], max_s=60)
+
+
+def test_a_signed_message_is_stored_answered_then_routed(app, client, redis) -> None:  # type: ignore[no-untyped-def]
     response = post(client, "/webhooks/twilio/messages", inbound_form())
     assert response.status_code == 200 and response.mimetype == "text/xml"
     assert "<Response>" in response.get_data(as_text=True)
+    # Answered once stored: the raw message waits, and a drain job is woken.
+    assert stored(app, QueuedInbound) == 1 and stored(app) == 0
+    assert queued(redis, "inbound-drain") == 1 and queued(redis) == 0
+    assert drain(app) == 1
     assert stored(app) == 3  # the message in, and the flow's two messages out
     assert queued(redis) == 2
 
@@ -97,25 +108,39 @@ def test_bad_signatures_are_refused_and_nothing_is_kept(app, client, redis, case
         signature = "bm90IGEgc2lnbmF0dXJl"
     response = post(client, path, form, signature=signature)
     assert response.status_code == 403
-    assert stored(app) == 0 and queued(redis) == 0
+    assert stored(app, QueuedInbound) == 0 and redis.llen("rq:queue:high") == 0
+    assert drain(app) == 0 and stored(app) == 0
 
 
 def test_an_encoded_query_string_is_signed_as_sent(app, client) -> None:  # type: ignore[no-untyped-def]
     path = "/webhooks/twilio/messages?tag=ward%3D12&x=a%20b"
     response = post(client, path, inbound_form())
     assert response.status_code == 200
-    assert stored(app) == 3
+    assert drain(app) == 1 and stored(app) == 3
 
 
 def test_without_twilio_credentials_webhooks_fail_closed(make_app) -> None:  # type: ignore[no-untyped-def]
     client = make_app().test_client()  # the sandbox provider: nothing can verify Twilio's signature
     response = post(client, "/webhooks/twilio/messages", inbound_form())
     assert response.status_code == 403
+    assert stored(make_app(), QueuedInbound) == 0
 
 
 def test_the_same_message_twice_is_handled_once(app, client, redis) -> None:  # type: ignore[no-untyped-def]
     for _ in range(3):
         assert post(client, "/webhooks/twilio/messages", inbound_form()).status_code == 200
+    assert stored(app, QueuedInbound) == 1 and queued(redis, "inbound-drain") == 1
+    assert drain(app) == 1
+    assert stored(app) == 3 and queued(redis) == 2
+
+
+def test_a_retry_after_redis_lost_the_first_delivery_is_stored_once(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    assert post(client, "/webhooks/twilio/messages", inbound_form()).status_code == 200
+    redis.flushdb()  # the de-duplication key and the drain job are gone; the stored row is not
+    assert post(client, "/webhooks/twilio/messages", inbound_form()).status_code == 200
+    assert stored(app, QueuedInbound) == 1
+    assert queued(redis, "inbound-drain") == 1  # the retry woke a drain for the stored row
+    assert drain(app) == 1
     assert stored(app) == 3 and queued(redis) == 2
 
 
@@ -130,6 +155,7 @@ def test_a_missing_field_names_it(app, client) -> None:  # type: ignore[no-untyp
 def test_whatsapp_with_a_profile_name(app, client) -> None:  # type: ignore[no-untyped-def]
     form = {**inbound_form(channel="whatsapp"), "ProfileName": "Asha", "WaId": "919876543210"}
     assert post(client, "/webhooks/twilio/messages", form).status_code == 200
+    drain(app)
     with app.extensions["canvass"].db.session() as db:
         replies = db.scalars(select(Message).where(Message.direction == "out")).all()
         assert replies[0].channel == "whatsapp" and replies[0].body.startswith("Namaste Asha!")
@@ -144,6 +170,7 @@ def _status(client, message_id: int, status: str, sid: str, error: str | None = 
 
 def test_status_callbacks_only_move_forward_and_are_all_kept(app, client) -> None:  # type: ignore[no-untyped-def]
     post(client, "/webhooks/twilio/messages", inbound_form())
+    drain(app)
     with app.extensions["canvass"].db.session() as db:
         out = db.scalars(select(Message).where(Message.direction == "out").order_by(Message.id)).first()
         out.status, out.provider_id = "sent", "SM" + "9" * 32
@@ -169,6 +196,7 @@ def test_status_callbacks_only_move_forward_and_are_all_kept(app, client) -> Non
 
 def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ignore[no-untyped-def]
     post(client, "/webhooks/twilio/messages", inbound_form())
+    drain(app)
     with app.extensions["canvass"].db.session() as db:
         out = db.scalars(select(Message).where(Message.direction == "out")).first()
         out.status, message_id = "unknown", out.id  # the send timed out; the callback settles it
@@ -180,6 +208,7 @@ def test_a_failed_status_keeps_the_error_code(app, client) -> None:  # type: ign
 
 def test_a_callback_that_settles_an_unknown_send_clears_its_timeout(app, client) -> None:  # type: ignore[no-untyped-def]
     post(client, "/webhooks/twilio/messages", inbound_form())
+    drain(app)
     with app.extensions["canvass"].db.session() as db:
         out = db.scalars(select(Message).where(Message.direction == "out")).first()
         out.status, out.error_code, message_id = "unknown", "timeout", out.id  # the answer never came
@@ -197,6 +226,7 @@ def test_a_webhook_waits_for_another_writer(app, client, webhook: str) -> None: 
     would be lost: Twilio does not post either again.
     """
     post(client, "/webhooks/twilio/messages", inbound_form())
+    drain(app)
     rt = app.extensions["canvass"]
     with rt.db.session() as db:
         out = db.scalars(select(Message).where(Message.direction == "out")).first()

@@ -14,11 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
+from bot.conversations import drain_inbound
 from bot.engine import load_path
 from bot.flowstore import store
-from bot.models import FlowSession, Message
+from bot.models import FlowSession, Message, QueuedInbound
+from bot.runtime import Runtime
+from bot.settings import Settings
 from tests.test_worker import fetch, free_port, wait_for
-from tests.web.test_webhooks import SID, TOKEN, inbound_form
+from tests.web.test_webhooks import SID, TOKEN, inbound_form, queued
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,9 +75,21 @@ def test_five_copies_at_once_make_one_message_one_step_one_reply(settings_env, r
         server.wait(timeout=20)
     assert statuses == [200] * 5
     with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(QueuedInbound)) == 1
+    # Two workers' drains at once, as when two woken jobs overlap.
+    rt = Runtime.from_settings(Settings.from_env(env))
+    try:
+        drains = [threading.Thread(target=drain_inbound, args=(rt,), kwargs={"max_s": 60}) for _ in range(2)]
+        for t in drains:
+            t.start()
+        for t in drains:
+            t.join(timeout=60)
+    finally:
+        rt.close()
+    with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Message).where(Message.direction == "in")) == 1
         assert s.scalar(select(func.count()).select_from(FlowSession)) == 1
         # One flow step: the grievance flow's opening says two things, once.
         outbound = s.scalars(select(Message.body).where(Message.direction == "out")).all()
     assert len(outbound) == 2 and len(set(outbound)) == 2
-    assert redis.llen("rq:queue:high") == 2
+    assert queued(redis) == 2
