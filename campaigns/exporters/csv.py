@@ -17,7 +17,7 @@ import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from bot.spreadsheet import formula_safe
+from bot.spreadsheet import FORMULA_STARTS, formula_safe
 from campaigns.exporters.base import Exporter, register
 
 COLUMNS = [
@@ -39,12 +39,17 @@ COLUMNS = [
 VOICE = ["answered_by", "call_duration_s"]
 
 
+# First characters that make a spreadsheet run a cell (bot.spreadsheet.FORMULA_STARTS),
+# tested inline below: a million rows make formula_safe's call the export's biggest cost.
+RISKY = frozenset(FORMULA_STARTS)
+
+
 def answer_cell(value: Any) -> str:
     """An answer as one cell: text as it is, anything structured as compact JSON."""
     if value is None:
         return ""
-    if isinstance(value, str):
-        return formula_safe(value)
+    if value.__class__ is str:
+        return "'" + value if value and value[0] in RISKY else value
     if isinstance(value, bool | int | float):
         return str(value)
     return formula_safe(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
@@ -86,25 +91,21 @@ class FunnelCsv(Exporter):
             # By position: a million rows pay for every attribute looked up by name.
             for row in chunk.recipients:
                 contact_id, phone, name, channel, attempts, status, error, error_msg, *times, session, rid = row
-                line = [
-                    contact_id,
-                    phone,
-                    formula_safe(name),
-                    channel,
-                    attempts,
-                    status,
-                    formula_safe(error),
-                    formula_safe(error_msg),
-                    *times,  # ISO text already
-                    *voice,
-                ]
+                # formula_safe, inline (None is written as an empty cell either way).
+                if name and name[0] in RISKY:
+                    name = "'" + name
+                if error and error[0] in RISKY:
+                    error = "'" + error
+                if error_msg and error_msg[0] in RISKY:
+                    error_msg = "'" + error_msg
+                line = [contact_id, phone, name, channel, attempts, status, error, error_msg, *times, *voice]
                 if session is None:
                     line += unreached
                 else:
                     reached = chunk.funnel.get(rid, nothing)
                     given = chunk.answers.get(rid, nothing)
-                    line += [reached.get(s) for s in steps]
-                    line += [answer_cell(given.get(a)) for a in saves]
+                    line += map(reached.get, steps)
+                    line += map(answer_cell, map(given.get, saves))
                 lines.append(line)
             writer.writerows(lines)
             yield _drain(buffer), len(lines)
