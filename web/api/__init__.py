@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from flask import Blueprint, g, jsonify, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -27,6 +28,17 @@ def _json_body() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadInput("Send a JSON object with Content-Type: application/json.", field="body")
     return body
+
+
+def yaml_text_body(what: str) -> str:
+    """A document in the YAML file format: sent as YAML, or as JSON with the same keys."""
+    if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml"):
+        return request.get_data(as_text=True)
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadInput(f"Send {what} as JSON (or YAML with Content-Type: application/yaml).", field="body")
+    # The same safe loader then reads it, with the same checks and messages as a file.
+    return yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
 
 
 def contact_json(c: Contact) -> dict[str, Any]:

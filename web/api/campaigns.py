@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
@@ -12,7 +11,7 @@ from bot.engine.errors import FlowInvalid
 from campaigns import operations, progress, spec
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.planner import Plan
-from web.api import bp
+from web.api import bp, yaml_text_body
 from web.auth.access import requires
 from web.context import db_session, runtime
 from web.downloads import csv_download, floip_download
@@ -73,13 +72,7 @@ def _campaign(campaign_id: int) -> Campaign:
 
 def _spec_from_request() -> dict[str, Any]:
     """A campaign spec, as YAML (``application/yaml``) or JSON with the same keys."""
-    if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        text = request.get_data(as_text=True)
-    else:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise BadInput("Send a campaign spec as JSON (or YAML with Content-Type: application/yaml).", field="body")
-        text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    text = yaml_text_body("a campaign spec")
     try:
         return spec.parse(text, "spec")
     except FlowInvalid as exc:

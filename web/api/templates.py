@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from flask import g, jsonify, request
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
 from campaigns import approval, templates
 from campaigns.models import Template, TemplateVersion
-from web.api import bp
+from web.api import bp, yaml_text_body
 from web.api.campaigns import iso
 from web.auth.access import requires
 from web.context import db_session, runtime
@@ -91,13 +90,7 @@ def get_template(name: str) -> Any:
 @requires(Role.EDITOR)
 def load_template() -> Any:
     """Create or update a template from the template file format (YAML, or the same keys in JSON)."""
-    if request.mimetype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        text = request.get_data(as_text=True)
-    else:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise BadInput("Send a template as JSON (or YAML with Content-Type: application/yaml).", field="body")
-        text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False)
+    text = yaml_text_body("a template")
     try:
         parsed = templates.parse_file(text, "template")
     except FlowInvalid as exc:
