@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 from pathlib import Path
 from urllib.parse import quote
 
@@ -9,6 +11,13 @@ from sqlalchemy import text
 
 from bot.db import Database
 from bot.settings import normalize_database_url
+
+
+def add_pg_option(parser: argparse.ArgumentParser) -> None:
+    """``--pg URL``: the PostgreSQL server a benchmark uses (TEST_DATABASE_URL, else the local one)."""
+    parser.add_argument(
+        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
 
 
 def fresh_database(url: str, schema: str | None) -> Database:

@@ -31,6 +31,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench.dbsetup import add_pg_option
 from bench.dispatch_world import CONTENT_SID, SID, TOKEN, WHATSAPP, FakeProcess, Workers, World, phone, wait_for
 
 HIGH_RATE = 100_000.0
@@ -151,9 +152,7 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    add_pg_option(parser)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--voters", type=int, default=100_000)
     parser.add_argument("--latency-voters", type=int, default=100_000)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -255,9 +254,9 @@ def run_child(mode: str, url: str, campaign_id: int, out: Path) -> dict[str, Any
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    from bench.dbsetup import add_pg_option
+
+    add_pg_option(parser)
     parser.add_argument("--reuse", action="store_true", help="export the world a previous run left")
     parser.add_argument("--child", nargs=4, metavar=("MODE", "URL", "CAMPAIGN", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--prepare", nargs=3, metavar=("URL", "SCHEMA", "ROWS"), help=argparse.SUPPRESS)

@@ -155,9 +155,9 @@ def run_one(url: str, schema: str | None, rows: int) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    from bench.dbsetup import add_pg_option
+
+    add_pg_option(parser)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--one", nargs=3, metavar=("URL", "SCHEMA", "ROWS"), help=argparse.SUPPRESS)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -105,9 +104,9 @@ def run_one(url: str, csv_path: Path, schema: str | None) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    from bench.dbsetup import add_pg_option
+
+    add_pg_option(parser)
     parser.add_argument("--skip-sqlite", action="store_true")
     parser.add_argument("--skip-pg", action="store_true")
     parser.add_argument("--one", nargs=3, metavar=("URL", "CSV", "SCHEMA"), help=argparse.SUPPRESS)

@@ -202,9 +202,9 @@ def _settle(db, timeout: float = 900) -> float:  # type: ignore[no-untyped-def]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    from bench.dbsetup import add_pg_option
+
+    add_pg_option(parser)
     # Flushed at the start: give it a database number nothing else uses.
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--step", type=float, default=5.0, help="seconds per offered rate")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import bisect
-import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import redis
 
+from bench.dbsetup import add_pg_option
 from bench.dispatch_world import FakeProcess, Workers, World, wait_for
 from tests.fakes.twilio_http import free_port
 
@@ -149,9 +149,7 @@ def accuracy(args: argparse.Namespace, url: str) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    add_pg_option(parser)
     parser.add_argument("--rate", type=float, default=80.0)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--short", action="store_true", help="10 s instead of --seconds")

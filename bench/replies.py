@@ -17,7 +17,6 @@ batch job), then with a third, reply-only worker (``python worker.py --queues hi
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench.dbsetup import add_pg_option
 from bench.dispatch import HIGH_RATE
 from bench.dispatch_world import WHATSAPP, FakeProcess, Workers, World, wait_for
 
@@ -118,9 +118,7 @@ def run(args: argparse.Namespace, reply_worker: bool) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--pg", default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-    )
+    add_pg_option(parser)
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--voters", type=int, default=100_000)
     parser.add_argument("--replies", type=int, default=300)
