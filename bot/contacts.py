@@ -113,6 +113,24 @@ def add_numbers(session: Session, parser: PhoneParser, numbers: Iterable[str], t
     return result
 
 
+def contact_for(session: Session, parser: PhoneParser, phone: str, *, name: str | None = None) -> Contact:
+    """The contact of a number that wrote or called us; a number never seen before becomes one.
+
+    ``name`` (a WhatsApp profile name, say) fills in a contact that has none.
+    """
+    parsed = parser.parse(phone)
+    contact = session.scalar(select(Contact).where(Contact.phone == parsed.e164))
+    if contact is None:
+        # tags=[]: a new voter has none, and saying so spares a query when a flow reads them.
+        contact = Contact(
+            phone=parsed.e164, phone_kind=parsed.kind, timezone=parsed.timezone, fields={}, tags=[], name=name
+        )
+        session.add(contact)
+    elif name and not contact.name:
+        contact.name = name
+    return contact
+
+
 def export_rows(session: Session, chunk: int = 5000) -> Iterator[list[str]]:
     """Yield the export's rows (header first), reading contacts in id order by chunks."""
     yield list(EXPORT_COLUMNS)

@@ -41,7 +41,7 @@ DRAIN_MAX_S = 1.0
 SWEEP_AFTER_S = 10.0  # the scheduler routes messages that waited this long (their wake-up was lost)
 
 
-def _actions(rt: Runtime):  # type: ignore[no-untyped-def]
+def action_bridge(rt: Runtime):  # type: ignore[no-untyped-def]
     """The process's action bridge (CANVASS_ACTIONS wins over RASA_ACTION_ENDPOINT), made once."""
     if "actions" in rt.services:
         return rt.services["actions"]
@@ -78,7 +78,7 @@ def receive(
         with rt.db.session(write=True) as db:
             sender = db.get(Sender, sender_id) if sender_id is not None else _sender_for(db, inbound, provider)
             assert sender is not None
-            router = Router(db, region=rt.settings.default_region, actions=_actions(rt))
+            router = Router(db, region=rt.settings.default_region, actions=action_bridge(rt))
             routed = router.receive(inbound, sender)
             replies = sorted(routed.messages, key=lambda m: m.id)
         queue_sends(rt.redis, routed.outbound)
@@ -124,7 +124,8 @@ def fire_due_timeouts(rt: Runtime) -> int:
             fs = db.get(FlowSession, session_id)
             if fs is None:
                 continue
-            routed = Router(db, region=rt.settings.default_region, actions=_actions(rt), lock=lock).fire_timeout(fs)
+            router = Router(db, region=rt.settings.default_region, actions=action_bridge(rt), lock=lock)
+            routed = router.fire_timeout(fs)
         queue_sends(rt.redis, routed.outbound)
         fired += routed.outcome == "timed_out"
     return fired
@@ -213,7 +214,7 @@ def route_waiting(rt: Runtime, phones: list[str], *, wait_s: float = 0.0) -> int
 
 
 def _route_rows(rt: Runtime, db: Session, rows: list[Any]) -> list[int]:
-    router = Router(db, region=rt.settings.default_region, actions=_actions(rt))
+    router = Router(db, region=rt.settings.default_region, actions=action_bridge(rt))
     senders: dict[tuple[str, str], Sender] = {}
     outbound: list[int] = []
     results: list[dict[str, Any]] = []

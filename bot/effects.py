@@ -48,9 +48,9 @@ def apply(
     fs.timeout_at = None
     for event in events:
         if isinstance(event, MessageSent):
-            outbound.append(_message(fs, contact, body=event.text, choices=event.choices, node=event.node))
+            outbound.append(_message(fs, contact, body=event.text, choices=event.choices, node=event.node, now=now))
         elif isinstance(event, AudioPlayed):
-            outbound.append(_message(fs, contact, body=None, media=[{"url": event.url}], node=event.node))
+            outbound.append(_message(fs, contact, body=None, media=[{"url": event.url}], node=event.node, now=now))
         elif isinstance(event, AnswerSaved):
             db.add(
                 Answer(
@@ -87,14 +87,22 @@ def apply(
     fs.status = state["status"]
     fs.waiting_for = (state.get("waiting") or {}).get("kind")
     fs.expires_at = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s and fs.status != "ended" else None
-    if fs.status == "ended":
+    if fs.status == "ended" or fs.channel == "voice":
+        # A call's waits are timed by Twilio (the gather's timeout, a pause), not by our timers.
         fs.timeout_at = None
     db.flush()
     return outbound
 
 
 def _message(
-    fs: FlowSession, contact: Contact, *, body: str | None, node: str, choices: Any = (), media: Any = ()
+    fs: FlowSession,
+    contact: Contact,
+    *,
+    body: str | None,
+    node: str,
+    now: dt.datetime,
+    choices: Any = (),
+    media: Any = (),
 ) -> Message:
     return Message(
         contact_id=contact.id,
@@ -108,7 +116,10 @@ def _message(
         choices=list(choices),
         media=list(media),
         node=node,
-        status="pending",
+        # On a call the text is spoken in the TwiML of this very step: it is out already,
+        # and no worker may pick it up as a message to send.
+        status="sent" if fs.channel == "voice" else "pending",
+        sent_at=now if fs.channel == "voice" else None,
     )
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot import effects
 from bot.channels.base import Inbound
 from bot.consent import ConsentLedger
+from bot.contacts import contact_for
 from bot.db import utcnow
 from bot.engine import Flow, inputs
 from bot.flowhost import ActionBridge, FlowHost
@@ -117,21 +118,7 @@ class Router:
             return self._store(fs, contact, flow, events, host, "timed_out")
 
     def _contact(self, phone: str, inbound: Inbound) -> Contact:
-        contact = self.db.scalar(select(Contact).where(Contact.phone == phone))
-        if contact is None:
-            parsed = self.phones.parse(phone)
-            # tags=[]: a new voter has none, and saying so spares a query when a flow reads them.
-            contact = Contact(
-                phone=phone,
-                phone_kind=parsed.kind,
-                timezone=parsed.timezone,
-                fields={},
-                tags=[],
-                name=inbound.profile_name,
-            )
-            self.db.add(contact)
-        elif inbound.profile_name and not contact.name:
-            contact.name = inbound.profile_name
+        contact = contact_for(self.db, self.phones, phone, name=inbound.profile_name)
         contact.last_seen_at = self.now()
         self.db.flush()
         return contact

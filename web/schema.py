@@ -11,6 +11,7 @@ from alembic.script import ScriptDirectory
 
 import bot.models  # noqa: F401  (registers the tables on Base.metadata)
 import campaigns.models  # noqa: F401
+import ivr.models  # noqa: F401
 import web.models  # noqa: F401
 from bot.db import Base, Database
 

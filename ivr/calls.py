@@ -1,0 +1,292 @@
+"""A call's conversation: run the flow on each of Twilio's requests and answer with TwiML.
+
+Twilio waits for our answer on every step of a call, so this is the synchronous twin of
+``bot.router``: the answer webhook starts the flow (a campaign's call, or an incoming
+call on a number mapped to a flow), each ``<Gather>`` / ``<Record>`` callback resumes it
+with the keys pressed (none: a re-prompt), and the status callback ends it when the voter
+hangs up. Everything happens in the caller's database transaction; the ``Call`` row is
+locked first, so two requests of one call take their turns, and the step counter makes a
+repeated request get the document it already got.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot import effects
+from bot.consent import ConsentLedger
+from bot.contacts import contact_for
+from bot.db import utcnow
+from bot.engine import Flow, inputs
+from bot.engine.events import Event
+from bot.flowhost import ActionBridge, FlowHost
+from bot.flowlibrary import FlowLibrary
+from bot.models import ConsentStatus, Contact, FlowSession, Message
+from bot.phones import PhoneParser
+from bot.router import contact_view
+from ivr import twiml
+from ivr.links import CallLinks
+from ivr.models import Call, CallEvent, VoiceLine, call_advances
+
+log = logging.getLogger(__name__)
+NOT_IN_SERVICE = "Sorry, this number does not take calls. Goodbye."
+MACHINE_STATUSES = ("machine",)
+
+
+class CallRefused(Exception):
+    """A request that names a call it may not act on (bad reference, another CallSid)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Answered:
+    """What a voice request produced: the TwiML, and the call it belongs to (if any)."""
+
+    twiml: str
+    call: Call | None = None
+
+
+class CallDesk:
+    """Runs calls' flows for one database session (one webhook request)."""
+
+    def __init__(
+        self,
+        db: Session,
+        *,
+        links: CallLinks,
+        region: str,
+        actions: ActionBridge | None = None,
+        audio: Callable[[str, str], str | None] | None = None,
+        now: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        self.db = db
+        self.links = links
+        self.phones = PhoneParser(region)
+        self.actions = actions
+        self.audio = audio
+        self.now = now
+        self.library = FlowLibrary(db)
+
+    # -- Twilio's requests ------------------------------------------------------------
+
+    def answer(self, req: Any, call_id: int | None, signature: str | None) -> Answered:
+        """The call was answered (ours) or is coming in (a voter calling one of our numbers)."""
+        if call_id is None:
+            return self._incoming(req)
+        if not self.links.verify(call_id, 0, signature or ""):
+            raise CallRefused(f"call {call_id}: the reference's signature does not match")
+        call = self._locked(call_id, req.call_sid)
+        if call.step > 0:
+            return Answered(call.last_twiml or twiml.apology(), call)  # Twilio asked again
+        call.sid = call.sid or req.call_sid
+        self._answered(call, req.answered_by)
+        contact = self.db.get(Contact, call.contact_id)
+        assert contact is not None
+        if contact.consent == ConsentStatus.OPTED_OUT:
+            return self._finish(call, twiml.spoken_then_hangup(twiml.OPTED_OUT))
+        if call.answered_by == "machine" and call.on_machine:
+            message = call.machine_message if call.on_machine == "message" else None
+            return self._finish(call, twiml.spoken_then_hangup(message) if message else twiml.hangup())
+        return self._start(call, contact)
+
+    def step(self, req: Any, call_id: int, step: int, signature: str) -> Answered:
+        """The voter pressed keys (or nothing), or a recording finished: resume the flow."""
+        if not self.links.verify(call_id, step, signature):
+            raise CallRefused(f"call {call_id}: the reference's signature does not match")
+        call = self._locked(call_id, req.call_sid)
+        if step != call.step:
+            return Answered(call.last_twiml or twiml.hangup(), call)  # a repeated request
+        fs = self.db.get(FlowSession, call.session_id) if call.session_id else None
+        if fs is None or fs.status == "ended":
+            return self._finish(call, twiml.hangup())
+        contact = self.db.get(Contact, call.contact_id)
+        assert contact is not None
+        digits = (req.digits or "").strip()
+        if digits:
+            self._heard(call, fs, digits)
+        if call.opt_out_digit and digits == call.opt_out_digit:
+            ConsentLedger(self.db).record(contact, "opted_out", source="keypad", channel="voice", note=digits)
+            fs.status, fs.end_reason, fs.ended_at, fs.timeout_at = "ended", "opted_out", self.now(), None
+            return self._finish(call, twiml.spoken_then_hangup(twiml.OPTED_OUT, fs.state.get("language", "en")))
+        waiting = fs.waiting_for
+        received: inputs.Input
+        if waiting == "record":
+            received = inputs.Text(req.recording_url or "")
+        elif waiting == "wait":
+            received = inputs.Timeout()
+        else:
+            received = inputs.Digits(digits)
+        return self._run(call, fs, contact, lambda host: host.send(received))
+
+    def status(self, update: Any, call_id: int | None) -> Call | None:
+        """A status callback: move the call forward, keep the callback, end a finished call's flow."""
+        call = self._find(call_id, update.call_sid)
+        if call is None:
+            log.warning("call status %s for unknown call %s", update.status, update.call_sid)
+            return None
+        call.sid = call.sid or update.call_sid
+        moved = call_advances(call.status, update.status)
+        now = self.now()
+        if moved:
+            call.status = update.status
+            if update.status == "ringing" and call.ringing_at is None:
+                call.ringing_at = now
+            elif update.status == "in-progress" and call.answered_at is None:
+                call.answered_at = now
+            elif update.status in ("completed", "busy", "no-answer", "failed", "canceled"):
+                call.ended_at = now
+                call.error_code = update.error_code or call.error_code
+                self._hung_up(call)
+        if update.answered_by and call.answered_by is None:
+            call.answered_by = update.answered_by
+        if update.duration_s is not None:
+            call.duration_s = update.duration_s
+        self.db.add(CallEvent(call_id=call.id, status=update.status, applied=moved, raw=dict(update.raw)))
+        return call
+
+    # -- the steps --------------------------------------------------------------------
+
+    def _incoming(self, req: Any) -> Answered:
+        existing = self.db.scalar(select(Call).where(Call.sid == req.call_sid).with_for_update())
+        if existing is not None:
+            return Answered(existing.last_twiml or twiml.hangup(), existing)
+        line = self.db.scalar(select(VoiceLine).where(VoiceLine.address == req.to))
+        contact = self._contact(req.from_phone)
+        call = Call(
+            contact_id=contact.id,
+            direction="inbound",
+            sid=req.call_sid,
+            status="in-progress",
+            flow_name=line.flow_name if line else None,
+            answered_by="human",
+            answered_at=self.now(),
+        )
+        self.db.add(call)
+        self.db.flush()
+        if line is None or not line.flow_name:
+            return self._finish(call, twiml.spoken_then_hangup(NOT_IN_SERVICE))
+        return self._start(call, contact)
+
+    def _start(self, call: Call, contact: Contact) -> Answered:
+        found = self.library.get(call.flow_name or "", call.flow_version) if call.flow_name else None
+        if found is None or "voice" not in found[0].channels:
+            log.error("call %s: flow %r is missing or does not run on calls", call.id, call.flow_name)
+            return self._finish(call, twiml.apology())
+        flow, version = found
+        fs = FlowSession(
+            contact_id=contact.id,
+            flow_name=flow.name,
+            flow_version=version,
+            channel="voice",
+            sender_id=call.sender_id,
+            campaign_id=call.campaign_id,
+            status="active",
+            state={},
+            started_at=self.now(),
+        )
+        self.db.add(fs)
+        self.db.flush()
+        call.session_id = fs.id
+        return self._run(call, fs, contact, lambda host: host.start(contact_view(contact), channel="voice"), flow)
+
+    def _run(
+        self,
+        call: Call,
+        fs: FlowSession,
+        contact: Contact,
+        drive: Callable[[FlowHost], list[Event]],
+        flow: Flow | None = None,
+    ) -> Answered:
+        if flow is None:
+            found = self.library.get(fs.flow_name, fs.flow_version)
+            if found is None:
+                fs.status, fs.end_reason, fs.ended_at = "ended", "flow_missing", self.now()
+                return self._finish(call, twiml.apology())
+            flow = found[0]
+        host = FlowHost(flow, actions=self.actions, library=self.library.subflows(), clock=self._clock)
+        if fs.state:
+            host.attach(fs.state)
+        events = drive(host)
+        assert host.sprint is not None
+        state = host.sprint.state
+        effects.apply(self.db, fs, contact, flow, events, state, self.now())
+        call.last_node = state.get("node") or call.last_node
+        call.step += 1
+        voicing = twiml.Voicing(
+            language=state.get("language") or flow.language,
+            audio=self.audio,
+            media_base=self.links.public_base_url,
+        )
+        document = twiml.render(events, twiml.Links(action=self.links.step(call.id, call.step)), voicing)
+        call.last_twiml = document
+        return Answered(document, call)
+
+    def _finish(self, call: Call, document: str) -> Answered:
+        call.step += 1
+        call.last_twiml = document
+        return Answered(document, call)
+
+    def _hung_up(self, call: Call) -> None:
+        """The call is over: a flow still running on it ends where the voter left."""
+        fs = self.db.get(FlowSession, call.session_id) if call.session_id else None
+        if fs is None or fs.status == "ended":
+            return
+        contact = self.db.get(Contact, call.contact_id)
+        assert contact is not None
+        self._run(call, fs, contact, lambda host: host.send(inputs.CallEnded()))
+
+    def _heard(self, call: Call, fs: FlowSession, digits: str) -> None:
+        """Keep the keys the voter pressed on their timeline; the first ones are the reply."""
+        self.db.add(
+            Message(
+                contact_id=call.contact_id,
+                session_id=fs.id,
+                campaign_id=call.campaign_id,
+                direction="in",
+                purpose="flow",
+                channel="voice",
+                body=digits,
+                node=fs.state.get("node"),
+                status="received",
+                created_at=self.now(),
+            )
+        )
+        if fs.replied_at is None:
+            fs.replied_at = self.now()
+
+    def _answered(self, call: Call, answered_by: str | None) -> None:
+        now = self.now()
+        if call_advances(call.status, "in-progress"):
+            call.status = "in-progress"
+        call.answered_at = call.answered_at or now
+        call.answered_by = call.answered_by or answered_by
+
+    def _locked(self, call_id: int, call_sid: str) -> Call:
+        call = self.db.get(Call, call_id, with_for_update=True)
+        if call is None:
+            raise CallRefused(f"call {call_id} does not exist")
+        if call.sid and call.sid != call_sid:
+            raise CallRefused(f"call {call_id} is {call.sid}, not {call_sid}")
+        return call
+
+    def _find(self, call_id: int | None, call_sid: str) -> Call | None:
+        if call_id is not None:
+            call = self.db.get(Call, call_id, with_for_update=True)
+            if call is not None and (call.sid is None or call.sid == call_sid):
+                return call
+        return self.db.scalar(select(Call).where(Call.sid == call_sid).with_for_update())
+
+    def _contact(self, phone: str) -> Contact:
+        contact = contact_for(self.db, self.phones, phone)
+        contact.last_seen_at = self.now()
+        self.db.flush()
+        return contact
+
+    def _clock(self) -> str:
+        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")
