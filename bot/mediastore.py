@@ -55,8 +55,13 @@ class MediaStore:
             # Copy to a temporary name first: a reader never sees half a file.
             fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
             os.close(fd)
-            shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
+            try:
+                shutil.copyfile(source, tmp)
+                os.replace(tmp, target)
+            except BaseException:
+                # A full disk or an interrupt must not leave the partial copy behind.
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return name
 
     def path(self, name: str) -> Path | None:

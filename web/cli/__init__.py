@@ -33,7 +33,7 @@ def main() -> None:
 
 # The commands live one group per module; they import this module's `cli` only here,
 # after it exists.
-from web.cli import campaigns, contacts, db, demo, flows, messaging, prices, processes, templates, users  # noqa: E402
+from web.cli import audio, campaigns, contacts, db, demo, flows, messaging, prices, processes, templates, users  # noqa: E402
 
-for _module in (db, contacts, users, flows, messaging, templates, campaigns, prices, processes, demo):
+for _module in (db, contacts, users, flows, messaging, templates, campaigns, prices, processes, demo, audio):
     _module.register(cli)
