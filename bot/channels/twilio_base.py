@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, TypeVar
 
 import requests
 import requests.adapters
@@ -35,6 +35,7 @@ MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
 # HTTP connections kept per client: at least as many as a batch job's sends in flight.
 POOL_SIZE = 128
+T = TypeVar("T")
 
 STATUSES = {
     **dict.fromkeys(("accepted", "scheduled", "queued", "sending"), "sending"),
@@ -141,12 +142,32 @@ def send_error(exc: Exception, subject: str = "the message") -> SendError:
     return SendError(f"could not send {subject} to Twilio: {type(exc).__name__}: {exc}", retryable=False)
 
 
-class TwilioMessaging(Provider):
-    """Twilio Programmable Messaging; subclasses choose the channel and address prefix."""
+def call_twilio(request: Callable[[], T], subject: str = "the message") -> T:
+    """Run one SDK request; raise ``SendError`` (``send_error``) when it fails.
 
-    prefix: ClassVar[str] = ""  # "whatsapp:" for WhatsApp addresses
+    A 2xx answer that is not JSON may mean Twilio took the request: permanent
+    (``bad_response``), never retried.
+    """
+    try:
+        return request()
+    except (TwilioRestException, TwilioServiceException, requests.RequestException) as exc:
+        raise send_error(exc, subject) from exc
+    except ValueError as exc:
+        raise SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response") from exc
+
+
+def verify_signature(validator: RequestValidator, url: str, form: Mapping[str, str], signature: str | None) -> bool:
+    """Check ``X-Twilio-Signature`` over the full public URL and the form; no signature fails."""
+    if not signature:
+        return False
+    return bool(validator.validate(url, form, signature))
+
+
+class TwilioApi:
+    """What every Twilio provider holds: the account, its SDK client, the check of its webhooks."""
 
     def __init__(self, account: TwilioAccount, client: Client | None = None) -> None:
+        """Talk to ``account.api_base`` through ``client`` (default: ``make_client(account)``)."""
         self.account = account
         self.client = client or make_client(account)
         self._validator = RequestValidator(account.auth_token)
@@ -156,6 +177,16 @@ class TwilioMessaging(Provider):
         session = getattr(self.client.http_client, "session", None)
         if isinstance(session, requests.Session):
             session.close()
+
+    def verify_request(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
+        """Check ``X-Twilio-Signature`` over the full public URL (query included) and the form; none fails."""
+        return verify_signature(self._validator, url, form, signature)
+
+
+class TwilioMessaging(TwilioApi, Provider):
+    """Twilio Programmable Messaging; subclasses choose the channel and address prefix."""
+
+    prefix: ClassVar[str] = ""  # "whatsapp:" for WhatsApp addresses
 
     def body(self, message: Outbound) -> str | None:
         """The text to send: the message's text with quick replies as numbered lines."""
@@ -208,12 +239,7 @@ class TwilioMessaging(Provider):
 
     def create(self, params: Mapping[str, Any]) -> Sent:
         """Call ``client.messages.create(**params)``; raise ``SendError`` when that fails."""
-        try:
-            created = self.client.messages.create(**params)
-        except (TwilioRestException, TwilioServiceException, requests.RequestException) as exc:
-            raise send_error(exc) from exc
-        except ValueError as exc:  # a 2xx answer that is not JSON: it may have been sent, so no retry
-            raise SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response") from exc
+        created = call_twilio(lambda: self.client.messages.create(**params))
         if not created.sid:
             raise SendError("Twilio's answer has no message SID", retryable=False, code="bad_response")
         return Sent(provider_id=created.sid, status=STATUSES.get(str(created.status or ""), "sending"))
@@ -235,7 +261,7 @@ class TwilioMessaging(Provider):
 
     def parse_inbound(self, form: Mapping[str, str]) -> Inbound:
         """Read Twilio's inbound-message request (MessageSid, From, To, Body, media, buttons)."""
-        sid = _required(form, "MessageSid")
+        sid = required(form, "MessageSid")
         from_phone, to = self.address(form, "From"), self.address(form, "To")
         count = form.get("NumMedia") or "0"
         if not (count.isdigit() and int(count) <= MAX_MEDIA):
@@ -260,7 +286,7 @@ class TwilioMessaging(Provider):
 
     def parse_status(self, form: Mapping[str, str]) -> StatusUpdate:
         """Read Twilio's status callback; statuses map as the module docstring shows."""
-        sid = _required(form, "MessageSid")
+        sid = required(form, "MessageSid")
         twilio_status = form.get("MessageStatus") or ""
         if twilio_status not in STATUSES:
             raise ParseError("MessageStatus", f"not an outbound message status: {twilio_status!r}")
@@ -272,14 +298,9 @@ class TwilioMessaging(Provider):
             raw=dict(form),
         )
 
-    def verify_request(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
-        """Check ``X-Twilio-Signature`` over the full public URL and the form; no signature fails."""
-        if not signature:
-            return False
-        return bool(self._validator.validate(url, form, signature))
 
-
-def _required(form: Mapping[str, str], field: str) -> str:
+def required(form: Mapping[str, str], field: str) -> str:
+    """The value of ``form[field]``; ``ParseError`` when it is missing or empty."""
     value = form.get(field) or ""
     if not value:
         raise ParseError(field, "required")

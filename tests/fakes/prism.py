@@ -13,17 +13,19 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
-from bot.channels.twilio_base import TwilioAccount, TwilioMessaging, make_client
+from bot.channels.twilio_base import TwilioAccount, make_client
 from tests.fakes.twilio_http import free_port
+
+P = TypeVar("P")
 
 SPEC = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "twilio" / "twilio_api_v2010.json"
 START_S = 180  # the first npx run downloads Prism from the npm registry
@@ -82,7 +84,7 @@ class PrismHttpClient(HttpClient):
     def __init__(self, inner: TwilioHttpClient) -> None:
         super().__init__(inner.logger, False, inner.timeout)
         self.inner = inner
-        self.session = inner.session  # so that TwilioMessaging.close() closes it
+        self.session = inner.session  # so that the provider's close() closes it
         self.sent: list[dict[str, Any]] = []
         self.statuses: list[int] = []
 
@@ -108,7 +110,10 @@ class PrismHttpClient(HttpClient):
         return response
 
 
-def prism_provider(kind: type[TwilioMessaging], account: TwilioAccount) -> tuple[TwilioMessaging, PrismHttpClient]:
-    """A provider of ``kind`` whose SDK client talks to Prism (``account.api_base``) through ``PrismHttpClient``."""
+def prism_provider(kind: Callable[..., P], account: TwilioAccount) -> tuple[P, PrismHttpClient]:
+    """A provider of ``kind`` whose SDK client talks to Prism (``account.api_base``) through ``PrismHttpClient``.
+
+    ``kind`` is built as ``kind(account, client=...)``: the messaging providers, ``TwilioVoice``.
+    """
     http = PrismHttpClient(TwilioHttpClient(timeout=account.timeout_s))
     return kind(account, client=make_client(account, http_client=http)), http

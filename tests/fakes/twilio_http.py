@@ -101,17 +101,23 @@ class CallbackPoster:
 
         With ``retries``, an unreachable app or a 5xx is tried again (0.5 s, 1 s, ... apart).
         """
+        return self.fetch(url, form)[0]
+
+    def fetch(self, url: str, form: Mapping[str, str]) -> tuple[int, str]:
+        """Post one signed request now, as ``post``; return our app's status and answer (TwiML)."""
         headers = {"X-Twilio-Signature": self.signer.compute_signature(url, dict(form))}
+        status, text = 0, ""
         for attempt in range(self.retries + 1):
             try:
-                status = requests.post(url, data=dict(form), headers=headers, timeout=10).status_code
+                answer = requests.post(url, data=dict(form), headers=headers, timeout=10)
+                status, text = answer.status_code, answer.text
             except requests.RequestException:
-                status = 0
+                status, text = 0, ""
             if (status and status < 500) or self.stopping.wait(0.5 * 2**attempt if attempt < self.retries else 0):
                 break
         with self._lock:
             self.posted.append(PostedCallback(url, dict(form), status))
-        return status
+        return status, text
 
     def stop(self) -> None:
         """Stop posting and wait for the threads to end."""
