@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Channel, ConsentEvent, ConsentStatus, Contact
 
-SOURCES = ("import", "keyword", "console", "api", "cli", "provider", "flow")
+SOURCES = ("import", "keyword", "keypad", "console", "api", "cli", "provider", "flow")
 
 
 class ConsentLedger:

@@ -189,8 +189,15 @@ class Router:
             fs.replied_at = self.now()  # a campaign's "replied_at": the voter's first answer
         return self._store(fs, contact, flow, events, host, "resumed")
 
+    def start_flow(self, found: tuple[Flow, int], contact: Contact, sender: Sender, channel: str) -> Routed:
+        """Start a flow for a voter who sent nothing (a missed call, say); the caller queues ``outbound``."""
+        with self.lock(contact_lock_key(contact.phone)):
+            if contact.consent == ConsentStatus.OPTED_OUT:
+                return Routed(0, "ignored_opted_out")
+            return self._start(found, contact, None, sender, channel)
+
     def _start(
-        self, found: tuple[Flow, int], contact: Contact, message: Message, sender: Sender, channel: str
+        self, found: tuple[Flow, int], contact: Contact, message: Message | None, sender: Sender, channel: str
     ) -> Routed:
         flow, version = found
         if channel not in flow.channels:
@@ -207,7 +214,8 @@ class Router:
         )
         self.db.add(fs)
         self.db.flush()
-        message.session_id = fs.id
+        if message is not None:
+            message.session_id = fs.id
         host = self._host(flow)
         events = host.start(contact_view(contact), channel=channel)
         return self._store(fs, contact, flow, events, host, "started")

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
-from bot.models import ConsentStatus, Contact, FlowSession, FunnelEvent, Message, MessageStatusEvent, Sender
+from bot.models import ConsentStatus, Contact, FlowSession, FunnelEvent, Message, Sender
 from bot.router import contact_view
 from bot.sendwindows import Policy
 from campaigns import templates, variables
@@ -42,7 +43,7 @@ class Step:
 
     channel: str
     sender: Sender
-    version: TemplateVersion
+    version: TemplateVersion | None  # None for a call: the flow speaks, no template
     bindings: dict[str, Any]
 
 
@@ -60,6 +61,8 @@ class Claimed:
     content_variables: dict[str, str]
     # Seconds the provider may keep trying (SMS): never past the end of the voter's window.
     validity_s: int | None = None
+    # A call campaign's call (``ivr.models.Call``); the message is then the attempt's record.
+    call_id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,11 +76,14 @@ class Outcome:
     error_msg: str | None = None
 
 
-def next_pending(db: Session, campaign_id: int, batch: int, limit: int, exclude: set[int]) -> list[int]:
-    """Ids of the batch's next pending rows (those retried in this run left out)."""
+def next_pending(
+    db: Session, campaign_id: int, batch: int, limit: int, exclude: set[int], now: dt.datetime | None = None
+) -> list[int]:
+    """Ids of the batch's next pending rows (those retried in this run, or due later, left out)."""
     stmt = (
         select(Recipient.id)
         .where(Recipient.campaign_id == campaign_id, Recipient.batch == batch, Recipient.status == "pending")
+        .where(or_(Recipient.retry_at.is_(None), Recipient.retry_at <= (now or utcnow())))
         .order_by(Recipient.id)
         .limit(limit + len(exclude))
     )
@@ -92,11 +98,14 @@ def claim(
     ids: Sequence[int],
     now: dt.datetime,
     policy: Policy | None = None,
+    prepare: Prepare | None = None,
 ) -> tuple[list[Claimed], dict[int, dt.datetime]]:
     """Move ``ids`` from pending to sending and prepare their messages.
 
     Returns the rows won, and the rows whose voter may not be sent now (a send window or
     a blackout), with the moment they may: those are back to ``pending``, untouched.
+    ``prepare`` stores the attempts of the rows won (``prepare_messages`` by default; a
+    call campaign's is ``campaigns.call_claims.prepare_calls``).
     """
     policy = policy or Policy()
     won = list(
@@ -118,7 +127,7 @@ def claim(
         )
     }
     values = variables.Values(db, variables.parse(step.bindings), contacts.values())
-    ready: list[tuple[int, Contact, dict[str, str], int | None]] = []
+    ready: list[Ready] = []
     skipped: list[dict[str, Any]] = []
     deferred: dict[int, dt.datetime] = {}
     for rid, cid in sorted(rows):
@@ -138,7 +147,7 @@ def claim(
         until = policy.open_until(now, zone, tags)
         validity = max(1, int((until - now).total_seconds())) if until is not None else None
         ready.append((rid, contact, bound, validity))
-    out = _prepare(db, campaign, step, flow, ready, now)
+    out = (prepare or prepare_messages)(db, campaign, step, flow, ready, now)
     if skipped:
         db.execute(
             update(R)
@@ -156,12 +165,16 @@ def claim(
     return out, deferred
 
 
-def _prepare(
+Ready = tuple[int, Contact, dict[str, str], int | None]  # recipient, contact, bound variables, validity
+Prepare = Callable[[Session, Campaign, "Step", Flow, Sequence[Ready], dt.datetime], list["Claimed"]]
+
+
+def prepare_messages(
     db: Session,
     campaign: Campaign,
     step: Step,
     flow: Flow,
-    ready: Sequence[tuple[int, Contact, dict[str, str], int | None]],
+    ready: Sequence[Ready],
     now: dt.datetime,
 ) -> list[Claimed]:
     """Store the opening messages and the parked sessions of ``ready`` rows, in a few statements.
@@ -251,139 +264,6 @@ def _prepare(
         Claimed(rid, mid, sid, contact.id, contact.phone, text, choices, bound, validity)
         for (rid, contact, bound, validity), mid, sid, text in zip(ready, message_ids, session_ids, texts, strict=True)
     ]
-
-
-def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-    """Store what the provider said about each send, in one transaction.
-
-    Statuses only move forward: a status callback that already moved a row on (it can
-    come before the provider's answer is stored) is not overwritten.
-    """
-    accepted = [o for o in outcomes if o.status in ("sent", "delivered", "unknown")]
-    if accepted:
-        params = [
-            {
-                "mid": o.claimed.message_id,
-                "rid": o.claimed.recipient_id,
-                "pid": o.provider_id,
-                "st": o.status,
-                "code": o.error_code,
-                "msg": o.error_msg,
-                "at": now if o.status != "unknown" else None,
-            }
-            for o in accepted
-        ]
-        # One statement per row and table. A callback may have moved the row on already:
-        # the status only if still sending; the times it was sent (and delivered) and the
-        # provider's id whatever the status, unless already known.
-        for table, key in ((M, "mid"), (R, "rid")):
-            sending = table.c.status == "sending"
-            at = bindparam("at", type_=table.c.sent_at.type)
-            values: dict[str, Any] = {
-                "status": case((sending, bindparam("st")), else_=table.c.status),
-                "error_code": case((sending, bindparam("code")), else_=table.c.error_code),
-                "sent_at": func.coalesce(table.c.sent_at, at),
-                "delivered_at": case(
-                    (bindparam("st") == "delivered", func.coalesce(table.c.delivered_at, at)),
-                    else_=table.c.delivered_at,
-                ),
-            }
-            if table is M:
-                values["provider_id"] = func.coalesce(table.c.provider_id, bindparam("pid"))
-            db.execute(update(table).where(table.c.id == bindparam(key)).values(values), params)
-    events = [
-        {
-            "message_id": o.claimed.message_id,
-            "status": _event_status(o),
-            "applied": True,
-            "error_code": o.error_code,
-            "raw": {"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
-            "received_at": now,
-        }
-        for o in outcomes
-        if o.status != "not_sent"
-    ]
-    if events:
-        db.execute(insert(MessageStatusEvent.__table__), events)
-    _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
-    _unsent(db, [o for o in outcomes if o.status == "not_sent"])
-
-
-def _event_status(o: Outcome) -> str:
-    return "failed" if o.status == "retry" else o.status
-
-
-def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-    if not outcomes:
-        return
-    params = [
-        {
-            "mid": o.claimed.message_id,
-            "rid": o.claimed.recipient_id,
-            "sid": o.claimed.session_id,
-            "code": o.error_code,
-            "msg": (o.error_msg or "")[:500],
-            "at": now,
-            "rst": "pending" if o.status == "retry" else "failed",
-        }
-        for o in outcomes
-    ]
-    # The message of a failed attempt stays on the timeline, failed; a retryable failure
-    # puts the recipient back to pending for a later attempt (a new message).
-    db.execute(
-        update(M)
-        .where(M.c.id == bindparam("mid"))
-        .values(
-            status="failed", error_code=bindparam("code"), error_message=bindparam("msg"), failed_at=bindparam("at")
-        ),
-        params,
-    )
-    db.execute(
-        update(R)
-        .where(R.c.id == bindparam("rid"), R.c.status == "sending")
-        .values(
-            status=bindparam("rst"), error_code=bindparam("code"), error_msg=bindparam("msg"), failed_at=bindparam("at")
-        ),
-        params,
-    )
-    db.execute(
-        update(S)
-        .where(S.c.id == bindparam("sid"), S.c.status != "ended")
-        .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
-        [p for p in params if p["sid"]],
-    )
-
-
-def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:
-    """Sends stopped before the provider was called (pause, abort): back to pending, no trace."""
-    release(db, [(o.claimed.recipient_id, o.claimed.message_id) for o in outcomes])
-
-
-def release(db: Session, claims: Sequence[tuple[int, int]]) -> list[int]:
-    """Put claimed rows the provider was never asked about back to ``pending``, without a trace.
-
-    ``claims``: (recipient id, message id) pairs. A row moves only while it is still
-    ``sending`` that message — never a row another job has claimed again since — and its
-    prepared message and session go with it. Returns the recipient ids released.
-    """
-    released: list[int] = []
-    for rid, mid in claims:
-        row = db.execute(
-            update(R)
-            .where(R.c.id == rid, R.c.status == "sending", R.c.message_id == mid)
-            .values(status="pending", attempts=R.c.attempts - 1, message_id=None, session_id=None, sending_at=None)
-            .returning(R.c.id)
-        ).first()
-        if row is not None:
-            released.append(rid)
-    mids = [mid for rid, mid in claims if rid in set(released)]
-    if mids:
-        sids = list(db.scalars(select(Message.session_id).where(Message.id.in_(mids), Message.session_id.is_not(None))))
-        db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.message_id.in_(mids)))
-        db.execute(delete(Message).where(Message.id.in_(mids)))
-        if sids:
-            db.execute(delete(FlowSession).where(FlowSession.id.in_(sids)))
-    return released
 
 
 class Uncalled:

@@ -34,10 +34,12 @@ from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
-from campaigns import compliance, ratelimit
-from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending, settle
+from campaigns import call_dispatch, compliance, ratelimit
+from campaigns.call_claims import prepare_calls, settle_calls
+from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
+from campaigns.settlement import settle
 
 log = logging.getLogger(__name__)
 # Sends in flight per batch job: at 150 ms a call, 96 of them carry ~600 sends a second.
@@ -49,6 +51,7 @@ SETTLE_EVERY_S = 0.2
 # Twilio errors that say something lasting about the voter's number.
 OPTED_OUT_AT_CARRIER = "21610"
 NOT_ON_WHATSAPP = ("63003", "63024")
+SLOTS_RETRY_S = 10
 
 
 class BatchSender:
@@ -73,6 +76,10 @@ class BatchSender:
         self._late_lock = threading.Lock()
         self.late_after_s = math.inf
         self._stored_at = 0.0
+        self.voice = False
+        self.slots: call_dispatch.LiveCalls | None = None
+        # A call campaign stopped for want of a free live-call slot: it goes on shortly.
+        self.slots_full = False
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -87,8 +94,13 @@ class BatchSender:
             return {"stopped": "the campaign's template version, sender or flow is missing"}
         flow, _ = found
         sender = step.sender
+        self.voice = step.channel == "voice"
         try:
-            provider = provider_for(self.settings, sender)
+            provider = (
+                call_dispatch.voice_provider(self.settings, sender)
+                if self.voice
+                else provider_for(self.settings, sender)
+            )
         except NoProvider as exc:
             log.error("campaign %s: %s", self.campaign_id, exc)
             return {"stopped": str(exc)}
@@ -99,6 +111,8 @@ class BatchSender:
         ]
         self.limiter, self.paces = ratelimit.Limiter(self.conn), paces
         self.late_after_s = ratelimit.tolerance(paces)
+        self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
+        prepare = prepare_calls if self.voice else None
         chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(campaign.pace_per_s, sender.rate_per_s))))
         with cf.ThreadPoolExecutor(
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
@@ -113,12 +127,18 @@ class BatchSender:
                         in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S)
                         time.sleep(0.005)
                     room = min(chunk, MAX_IN_FLIGHT - len(in_flight))
+                    if self.slots is not None:
+                        # A call campaign never has more than max_concurrent calls live.
+                        room = min(room, self.slots.free())
+                        if room == 0:
+                            self.slots_full = True
+                            break
                     with self.db.session() as db:
                         ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
                     if not ids:
                         break
                     with self.db.session(write=True) as db:
-                        claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy)
+                        claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                         # Listed before the claim commits: a worker that dies from here on
                         # leaves rows the reconciler can tell were never sent.
                         self.uncalled.add([c.recipient_id for c in claimed])
@@ -167,7 +187,7 @@ class BatchSender:
         else:
             channel, bindings = campaign.channel, campaign.variables
             version, sender = db.get(TemplateVersion, campaign.template_version_id), db.get(Sender, campaign.sender_id)
-        if version is None or sender is None:
+        if (version is None and channel != "voice") or sender is None:
             return None
         return Step(channel, sender, version, bindings)
 
@@ -179,29 +199,16 @@ class BatchSender:
             with self._late_lock:
                 self.late += 1
             ratelimit.wait_until(self.limiter.reserve(self.paces, 1)[0])
-        version, sender = step.version, step.sender
         # Taken off the not-yet-called list only now, right before the call: a worker that
         # dies while waiting leaves a row the reconciler knows was never sent.
         if not self.active() or not self._take(item):
             # Paused or aborted; or the row is no longer ours to send (the reconciler
             # released it, or Redis lost the list): back to pending, unsent.
             return Outcome(item, "not_sent")
-        outbound = Outbound(
-            message_id=item.message_id,
-            to=item.to,
-            sender=sender.address,
-            channel=step.channel,
-            text=item.text,
-            media_urls=(version.media_url,) if version.media_url else (),
-            choices=item.choices,
-            content_sid=version.content_sid,
-            content_variables=item.content_variables if version.content_sid else None,
-            messaging_service_sid=sender.messaging_service_sid,
-            validity_s=item.validity_s if step.channel == "sms" else None,
-            status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
-        )
         try:
-            sent = provider.send(outbound)
+            if self.slots is not None:
+                return call_dispatch.place(provider, self.settings, campaign, step.sender, item, self.slots)
+            sent = provider.send(self._outbound(step, item))
         except SendError as exc:
             if exc.maybe_taken:
                 # The provider may have taken it: never send twice; the callback settles it.
@@ -215,6 +222,24 @@ class BatchSender:
             return Outcome(item, "failed", error_code="provider_error", error_msg=f"{type(exc).__name__}: {exc}")
         status = "delivered" if sent.status == "delivered" else "sent"
         return Outcome(item, status, provider_id=sent.provider_id)
+
+    def _outbound(self, step: Step, item: Claimed) -> Outbound:
+        version, sender = step.version, step.sender
+        assert version is not None
+        return Outbound(
+            message_id=item.message_id,
+            to=item.to,
+            sender=sender.address,
+            channel=step.channel,
+            text=item.text,
+            media_urls=(version.media_url,) if version.media_url else (),
+            choices=item.choices,
+            content_sid=version.content_sid,
+            content_variables=item.content_variables if version.content_sid else None,
+            messaging_service_sid=sender.messaging_service_sid,
+            validity_s=item.validity_s if step.channel == "sms" else None,
+            status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
+        )
 
     def _take(self, item: Claimed) -> bool:
         """Take the row off the not-yet-called list; False when it is not ours to send now."""
@@ -243,12 +268,17 @@ class BatchSender:
             return futures
         outcomes = [f.result() for f in done]
         with self.db.session(write=True) as db:
-            settle(db, outcomes, utcnow())
+            now = utcnow()
+            settle(db, outcomes, now)
+            if self.voice:
+                settle_calls(db, outcomes, now)
             self._voter_facts(db, outcomes)
         for o in outcomes:
             self.counts[o.status] = self.counts.get(o.status, 0) + 1
             if o.status == "retry":
                 self.retried.add(o.claimed.recipient_id)
+            elif o.status == "not_sent" and self.voice:
+                self.slots_full = True  # no live-call slot was free for it
         return [f for f in futures if not f.done() or f not in done]
 
     def _voter_facts(self, db: Any, outcomes: list[Outcome]) -> None:
@@ -273,6 +303,9 @@ class BatchSender:
             operations.requeue_later(self.conn, campaign, self.batch)
         if self.deferred:
             operations.requeue_at(self.conn, campaign, self.batch, min(self.deferred.values()))
+        if self.slots_full:
+            # Calls still live took every slot: look again once some may have ended.
+            operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
         with self.db.session(write=True) as db:
             operations.complete_if_done(db, self.campaign_id)
 

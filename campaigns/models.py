@@ -161,6 +161,8 @@ class Campaign(Base):
     fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The most it may spend, in millionths of the price table's currency (exact on every backend).
     budget_micros: Mapped[int | None] = mapped_column(BigId)
+    # A call campaign's options (campaigns.voice_options): attempts, retry_after_s, on_machine, ...
+    voice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Recipient(Base):
@@ -184,6 +186,9 @@ class Recipient(Base):
     # The opening message (the last attempt's) and the flow session it parked.
     message_id: Mapped[int | None] = mapped_column(BigId)
     session_id: Mapped[int | None] = mapped_column(BigId)
+    # A call campaign's last call (ivr.models.Call), and when the next attempt may be made.
+    call_id: Mapped[int | None] = mapped_column(BigId)
+    retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_msg: Mapped[str | None] = mapped_column(String(500))
     queued_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

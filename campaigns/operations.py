@@ -8,10 +8,11 @@ the REST API all call these.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from rq import Queue
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -24,6 +25,7 @@ from campaigns import compliance, fallback, lifecycle, planner, pricing, readine
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
+log = logging.getLogger(__name__)
 S = CampaignStatus
 COPY_FIELDS = (
     "description",
@@ -38,6 +40,7 @@ COPY_FIELDS = (
     "pace_per_s",
     "test_numbers",
     "is_test",
+    "voice",
 )
 
 
@@ -164,8 +167,26 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
         campaign.planned = plan.total
         if not plan.pending:
             complete_if_done(db, campaign.id)
+    if campaign.channel == "voice" and plan.pending:
+        _prerender(rt, campaign)
     planner.enqueue(rt.redis, campaign, plan.batches)
     return plan
+
+
+def _prerender(rt: Runtime, campaign: Campaign) -> None:
+    """Render every static prompt of a call campaign's flow before its first call is placed."""
+    from ivr.prompts import PromptAudio
+
+    with rt.db.session() as db:
+        found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
+    if found is None or rt.settings.tts == "twilio":
+        return
+    try:
+        report = PromptAudio(rt.settings.var_dir, rt.settings.tts).prerender(found[0])
+    except Exception:  # a voice that cannot render: the calls speak with <Say>, the campaign goes on
+        log.exception("campaign %s: its prompts could not be rendered; calls will use <Say>", campaign.id)
+        return
+    log.info("campaign %s: prompts %s", campaign.id, report.summary())
 
 
 def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
@@ -183,12 +204,14 @@ def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
 
 def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
     """Fix the template version and flow version this campaign sends and runs."""
-    assert campaign.template_id is not None and campaign.template_language and campaign.flow_name
-    version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
-    assert version is not None  # readiness checked it
-    if version.used_at is None:
-        version.used_at = now
-    campaign.template_version_id = version.id
+    assert campaign.flow_name
+    if campaign.channel != "voice":  # a call has no template: the flow speaks
+        assert campaign.template_id is not None and campaign.template_language
+        version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
+        assert version is not None  # readiness checked it
+        if version.used_at is None:
+            version.used_at = now
+        campaign.template_version_id = version.id
     if campaign.fallback and campaign.fallback.get("template_id"):
         step = dict(campaign.fallback)
         backup = templates.latest_version(db, step["template_id"], step["language"], approved=True)
@@ -315,15 +338,18 @@ def remove(rt: Runtime, campaign_id: int) -> None:
 
 
 def complete_if_done(db: Session, campaign_id: int) -> bool:
-    """Active -> completed once no row is pending or sending, and no fallback can still come."""
-    busy = db.scalar(
-        select(func.count())
-        .select_from(Recipient)
-        .where(Recipient.campaign_id == campaign_id, Recipient.status.in_(("pending", "sending")))
-    )
+    """Active -> completed once no row is pending or sending, and no fallback can still come.
+
+    A call campaign's ``sent`` rows are calls still ringing or unanswered: a retry may
+    follow, so they keep it going too.
+    """
+    campaign = db.get(Campaign, campaign_id)
+    unsettled = Recipient.status.in_(("pending", "sending"))
+    if campaign is not None and campaign.channel == "voice":
+        unsettled = or_(unsettled, and_(Recipient.status == "sent", Recipient.channel == "voice"))
+    busy = db.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign_id, unsettled))
     if busy:
         return False
-    campaign = db.get(Campaign, campaign_id)
     if campaign is not None and campaign.fallback and fallback.waiting(db, campaign):
         return False
     done = db.execute(

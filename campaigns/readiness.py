@@ -14,10 +14,12 @@ from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.segments import SegmentError, compile_segment
-from campaigns import placeholders, templates, variables
+from campaigns import placeholders, templates, variables, voice_options
 from campaigns.models import Campaign, Price, Template, TemplateStatus, TemplateVersion
 
-SENDABLE = ("whatsapp", "sms")
+SENDABLE = ("whatsapp", "sms", "voice")
+# Channels whose first message is an approved template (a call needs none: the flow speaks).
+TEMPLATED = ("whatsapp", "sms")
 
 
 def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
@@ -26,13 +28,14 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
     if not (campaign.name or "").strip():
         found.append("name: required")
     if campaign.channel not in SENDABLE:
-        found.append(f"channel: {campaign.channel!r} cannot be sent yet (whatsapp or sms; voice comes with IVR)")
+        found.append(f"channel: must be one of {', '.join(SENDABLE)}, got {campaign.channel!r}")
     found += _sender(db, campaign)
-    version = None
-    try:
-        version = _template(db, campaign, found)
-    finally:
-        found += _variables(campaign, version)
+    if campaign.channel in TEMPLATED:
+        version = None
+        try:
+            version = _template(db, campaign, found)
+        finally:
+            found += _variables(campaign, version)
     if campaign.segment is None:
         found.append("audience: required (a segment, or all)")
     else:
@@ -76,8 +79,8 @@ def _fallback(db: Session, campaign: Campaign) -> list[str]:
         flow_node=campaign.flow_node,
     )
     found: list[str] = []
-    if shadow.channel not in SENDABLE:
-        found.append(f"channel: {shadow.channel!r} cannot be a fallback yet (whatsapp or sms)")
+    if shadow.channel not in TEMPLATED:
+        found.append(f"channel: {shadow.channel!r} cannot be a fallback (whatsapp or sms)")
     found += _sender(db, shadow)
     version = _template(db, shadow, found)
     found += _variables(shadow, version) + _flow(db, shadow)
@@ -154,6 +157,8 @@ def _flow(db: Session, campaign: Campaign) -> list[str]:
         return [f"flow: {flow.name} has no node {campaign.flow_node!r} for the template to stand in for"]
     if campaign.channel in SENDABLE and campaign.channel not in flow.channels:
         return [f"flow: {flow.name} runs on {', '.join(flow.channels)}, not {campaign.channel}"]
+    if campaign.channel == "voice":
+        return voice_options.clashes(campaign.voice or {}, flow)
     return []
 
 

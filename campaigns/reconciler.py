@@ -27,8 +27,9 @@ from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
 from campaigns import fallback, operations, planner
-from campaigns.claims import Uncalled, release
+from campaigns.claims import Uncalled
 from campaigns.models import Campaign, CampaignStatus, Recipient
+from campaigns.settlement import release
 
 log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer

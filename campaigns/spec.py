@@ -16,7 +16,7 @@ from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
 from bot.segments import SegmentError, compile_segment
 from bot.sendwindows import parse_when
-from campaigns import fallback, pricing, variables
+from campaigns import fallback, pricing, variables, voice_options
 
 KEYS = {
     "name",
@@ -37,6 +37,7 @@ KEYS = {
     "deadline",
     "budget",
     "fallback",
+    "voice",
 }
 FALLBACK_KEYS = {"channel", "sender", "template", "language", "variables", "after"}
 CHANNELS = ("whatsapp", "sms", "voice")
@@ -129,6 +130,13 @@ def parse(text: str, path: str) -> dict[str, Any]:
         out["blackouts"] = sendwindows.dump_blackouts(sendwindows.parse_blackouts(_plain(data.get("blackouts"))))
     except sendwindows.PolicyError as exc:
         problems.append(Problem(path, data.value_loc("blackouts"), str(exc)))
+    if channel == "voice" or data.get("voice") is not None:
+        if channel != "voice":
+            bad("voice", "only a call campaign (channel: voice) takes voice options")
+        try:
+            out["voice"] = voice_options.parse(_plain(data.get("voice")))
+        except voice_options.VoiceOptionError as exc:
+            bad("voice", str(exc).removeprefix("voice: ").removeprefix("voice."))
     if data.get("fallback") is not None:
         out["fallback"] = _fallback(data["fallback"], lambda message: bad("fallback", message))
     if data.get("budget") is not None:

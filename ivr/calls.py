@@ -28,15 +28,17 @@ from bot.engine import Flow, inputs
 from bot.engine.events import Event
 from bot.flowhost import ActionBridge, FlowHost
 from bot.flowlibrary import FlowLibrary
-from bot.models import ConsentStatus, Contact, FlowSession, Message
+from bot.models import ConsentStatus, Contact, FlowSession, Message, Sender
 from bot.phones import PhoneParser
-from bot.router import contact_view
+from bot.router import Router, contact_view
 from ivr import twiml
 from ivr.links import CallLinks
 from ivr.models import Call, CallEvent, VoiceLine, call_advances
 
 log = logging.getLogger(__name__)
 NOT_IN_SERVICE = "Sorry, this number does not take calls. Goodbye."
+WITHHELD = "Sorry, we cannot take calls from a withheld number. Please call again without hiding your number."
+KEYS = frozenset("0123456789*#")
 MACHINE_STATUSES = ("machine",)
 
 
@@ -50,6 +52,8 @@ class Answered:
 
     twiml: str
     call: Call | None = None
+    # Messages a missed call's flow queued: the caller sends them once the transaction commits.
+    outbound: list[int] = dataclasses.field(default_factory=list)
 
 
 class CallDesk:
@@ -67,6 +71,7 @@ class CallDesk:
     ) -> None:
         self.db = db
         self.links = links
+        self.region = region
         self.phones = PhoneParser(region)
         self.actions = actions
         self.audio = audio
@@ -107,7 +112,8 @@ class CallDesk:
             return self._finish(call, twiml.hangup())
         contact = self.db.get(Contact, call.contact_id)
         assert contact is not None
-        digits = (req.digits or "").strip()
+        # Keys only: Twilio reports a recording ended by hanging up as Digits=hangup.
+        digits = req.digits if req.digits and set(req.digits) <= KEYS else ""
         if digits:
             self._heard(call, fs, digits)
         if call.opt_out_digit and digits == call.opt_out_digit:
@@ -156,6 +162,9 @@ class CallDesk:
         existing = self.db.scalar(select(Call).where(Call.sid == req.call_sid).with_for_update())
         if existing is not None:
             return Answered(existing.last_twiml or twiml.hangup(), existing)
+        if not req.from_phone:
+            # A withheld number: nobody to remember answers for, nor to call back.
+            return Answered(twiml.spoken_then_hangup(WITHHELD))
         line = self.db.scalar(select(VoiceLine).where(VoiceLine.address == req.to))
         contact = self._contact(req.from_phone)
         call = Call(
@@ -169,9 +178,34 @@ class CallDesk:
         )
         self.db.add(call)
         self.db.flush()
+        if line is not None and line.missed_call:
+            return self._missed(call, contact, line)
         if line is None or not line.flow_name:
             return self._finish(call, twiml.spoken_then_hangup(NOT_IN_SERVICE))
         return self._start(call, contact)
+
+    def _missed(self, call: Call, contact: Contact, line: VoiceLine) -> Answered:
+        """A missed-call line: reject the call (free for the voter) and start its flow by message."""
+        call.status, call.answered_by, call.answered_at, call.ended_at = "canceled", None, None, self.now()
+        answered = self._finish(call, twiml.reject())
+        channel = line.missed_call_channel or "sms"
+        found = self.library.get(line.missed_call_flow or "")
+        sender = self.db.scalar(
+            select(Sender).where(Sender.channel == channel, Sender.healthy.is_(True)).order_by(Sender.id)
+        )
+        if found is None or sender is None or channel not in found[0].channels:
+            log.error(
+                "missed call on %s: flow %r on %s cannot start (no such flow, no healthy sender, or not a %s flow)",
+                line.address,
+                line.missed_call_flow,
+                channel,
+                channel,
+            )
+            return answered
+        routed = Router(self.db, region=self.region, actions=self.actions, now=self.now).start_flow(
+            found, contact, sender, channel
+        )
+        return dataclasses.replace(answered, outbound=routed.outbound)
 
     def _start(self, call: Call, contact: Contact) -> Answered:
         found = self.library.get(call.flow_name or "", call.flow_version) if call.flow_name else None

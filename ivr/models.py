@@ -63,6 +63,8 @@ class Call(Base):
     session_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("flow_sessions.id", ondelete="SET NULL"))
     campaign_id: Mapped[int | None] = mapped_column(BigId)
     recipient_id: Mapped[int | None] = mapped_column(BigId)
+    # A campaign call's attempt record (the message row its recipient follows), if any.
+    message_id: Mapped[int | None] = mapped_column(BigId, index=True)
     direction: Mapped[str] = mapped_column(String(8))  # outbound, inbound
     flow_name: Mapped[str | None] = mapped_column(String(64))
     flow_version: Mapped[int | None] = mapped_column(Integer)  # None: the newest

@@ -114,6 +114,13 @@ def hangup() -> str:
     return str(response)
 
 
+def reject() -> str:
+    """Refuse the call as busy: a missed call costs the caller nothing."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return str(response)
+
+
 def spoken_then_hangup(text: str, language: str = "en") -> str:
     """A short message, then the end of the call."""
     response = VoiceResponse()

@@ -56,6 +56,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from web.console import bp as console_bp
     from web.health import bp as health_bp
     from web.media import bp as media_bp
+    from web.voice import init_app as init_voice
     from web.webhooks import bp as webhooks_bp
 
     context.init_app(app)
@@ -63,6 +64,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     init_access(app)
     app.register_blueprint(health_bp)
     app.register_blueprint(webhooks_bp)
+    init_voice(app)
     app.register_blueprint(media_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(console_bp)

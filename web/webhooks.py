@@ -66,7 +66,15 @@ def _provider(form: dict[str, str]) -> Any:
 def _verified_parse(kind: str) -> Any:
     """Check the signature first, then parse the form with the provider's ``parse_<kind>``."""
     form = request.form.to_dict()
-    provider = _provider(form)
+    return verified_parse(_provider(form), form, kind)
+
+
+def verified_parse(provider: Any, form: dict[str, str], kind: str) -> Any:
+    """Check this request's signature with ``provider``, then parse ``form`` with its ``parse_<kind>``.
+
+    A bad or missing signature is a 403 (nothing is stored); a form the provider cannot
+    read is a 400 naming the field.
+    """
     if not provider.verify_request(public_url(), form, request.headers.get("X-Twilio-Signature")):
         log.warning("webhook %s: bad or missing signature (url %s)", request.path, public_url())
         raise Forbidden("The request signature does not match.")

@@ -67,6 +67,10 @@ def test_public_endpoints_are_exactly_these(app) -> None:
         "health.metrics",
         "webhooks.inbound",
         "webhooks.message_status",
+        # Voice webhooks are signed too (tests/ivr/test_voice_webhooks.py).
+        "voice.answer",
+        "voice.step",
+        "voice.call_status",
         # Twilio fetches template headers without a login; names are content hashes.
         "media.serve",
     }

@@ -33,7 +33,20 @@ def main() -> None:
 
 # The commands live one group per module; they import this module's `cli` only here,
 # after it exists.
-from web.cli import audio, campaigns, contacts, db, demo, flows, messaging, prices, processes, templates, users  # noqa: E402
+from web.cli import (  # noqa: E402
+    audio,
+    campaigns,
+    contacts,
+    db,
+    demo,
+    flows,
+    messaging,
+    prices,
+    processes,
+    templates,
+    users,
+    voice,
+)
 
-for _module in (db, contacts, users, flows, messaging, templates, campaigns, prices, processes, demo, audio):
+for _module in (db, contacts, users, flows, messaging, templates, campaigns, prices, processes, demo, audio, voice):
     _module.register(cli)

@@ -1,0 +1,154 @@
+"""Settling what the provider said about each claimed send, and releasing sends never made.
+
+``settle`` stores a batch's outcomes in one transaction (statuses only move forward: a
+status callback may have come first); ``release`` puts claimed rows the provider was never
+asked about back to ``pending`` without a trace (pause, abort, a worker that died before
+calling).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from bot.models import FlowSession, Message, MessageStatusEvent
+from campaigns.claims import M, Outcome, R, S
+from ivr.models import Call
+
+
+def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
+    """Store what the provider said about each send, in one transaction.
+
+    Statuses only move forward: a status callback that already moved a row on (it can
+    come before the provider's answer is stored) is not overwritten.
+    """
+    accepted = [o for o in outcomes if o.status in ("sent", "delivered", "unknown")]
+    if accepted:
+        params = [
+            {
+                "mid": o.claimed.message_id,
+                "rid": o.claimed.recipient_id,
+                "pid": o.provider_id,
+                "st": o.status,
+                "code": o.error_code,
+                "msg": o.error_msg,
+                "at": now if o.status != "unknown" else None,
+            }
+            for o in accepted
+        ]
+        # One statement per row and table. A callback may have moved the row on already:
+        # the status only if still sending; the times it was sent (and delivered) and the
+        # provider's id whatever the status, unless already known.
+        for table, key in ((M, "mid"), (R, "rid")):
+            sending = table.c.status == "sending"
+            at = bindparam("at", type_=table.c.sent_at.type)
+            values: dict[str, Any] = {
+                "status": case((sending, bindparam("st")), else_=table.c.status),
+                "error_code": case((sending, bindparam("code")), else_=table.c.error_code),
+                "sent_at": func.coalesce(table.c.sent_at, at),
+                "delivered_at": case(
+                    (bindparam("st") == "delivered", func.coalesce(table.c.delivered_at, at)),
+                    else_=table.c.delivered_at,
+                ),
+            }
+            if table is M:
+                values["provider_id"] = func.coalesce(table.c.provider_id, bindparam("pid"))
+            db.execute(update(table).where(table.c.id == bindparam(key)).values(values), params)
+    events = [
+        {
+            "message_id": o.claimed.message_id,
+            "status": _event_status(o),
+            "applied": True,
+            "error_code": o.error_code,
+            "raw": {"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
+            "received_at": now,
+        }
+        for o in outcomes
+        if o.status != "not_sent"
+    ]
+    if events:
+        db.execute(insert(MessageStatusEvent.__table__), events)
+    _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
+    _unsent(db, [o for o in outcomes if o.status == "not_sent"])
+
+
+def _event_status(o: Outcome) -> str:
+    return "failed" if o.status == "retry" else o.status
+
+
+def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
+    if not outcomes:
+        return
+    params = [
+        {
+            "mid": o.claimed.message_id,
+            "rid": o.claimed.recipient_id,
+            "sid": o.claimed.session_id,
+            "code": o.error_code,
+            "msg": (o.error_msg or "")[:500],
+            "at": now,
+            "rst": "pending" if o.status == "retry" else "failed",
+        }
+        for o in outcomes
+    ]
+    # The message of a failed attempt stays on the timeline, failed; a retryable failure
+    # puts the recipient back to pending for a later attempt (a new message).
+    db.execute(
+        update(M)
+        .where(M.c.id == bindparam("mid"))
+        .values(
+            status="failed", error_code=bindparam("code"), error_message=bindparam("msg"), failed_at=bindparam("at")
+        ),
+        params,
+    )
+    db.execute(
+        update(R)
+        .where(R.c.id == bindparam("rid"), R.c.status == "sending")
+        .values(
+            status=bindparam("rst"), error_code=bindparam("code"), error_msg=bindparam("msg"), failed_at=bindparam("at")
+        ),
+        params,
+    )
+    db.execute(
+        update(S)
+        .where(S.c.id == bindparam("sid"), S.c.status != "ended")
+        .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
+        [p for p in params if p["sid"]],
+    )
+
+
+def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:
+    """Sends stopped before the provider was called (pause, abort): back to pending, no trace."""
+    release(db, [(o.claimed.recipient_id, o.claimed.message_id) for o in outcomes])
+
+
+def release(db: Session, claims: Sequence[tuple[int, int]]) -> list[int]:
+    """Put claimed rows the provider was never asked about back to ``pending``, without a trace.
+
+    ``claims``: (recipient id, message id) pairs. A row moves only while it is still
+    ``sending`` that message — never a row another job has claimed again since — and its
+    prepared message and session go with it. Returns the recipient ids released.
+    """
+    released: list[int] = []
+    for rid, mid in claims:
+        row = db.execute(
+            update(R)
+            .where(R.c.id == rid, R.c.status == "sending", R.c.message_id == mid)
+            .values(status="pending", attempts=R.c.attempts - 1, message_id=None, session_id=None, sending_at=None)
+            .returning(R.c.id)
+        ).first()
+        if row is not None:
+            released.append(rid)
+    mids = [mid for rid, mid in claims if rid in set(released)]
+    if mids:
+        sids = list(db.scalars(select(Message.session_id).where(Message.id.in_(mids), Message.session_id.is_not(None))))
+        db.execute(delete(MessageStatusEvent).where(MessageStatusEvent.message_id.in_(mids)))
+        db.execute(delete(Call).where(Call.message_id.in_(mids)))  # a call campaign's call, never placed
+        db.execute(delete(Message).where(Message.id.in_(mids)))
+        if sids:
+            db.execute(delete(FlowSession).where(FlowSession.id.in_(sids)))
+    return released

@@ -1,0 +1,143 @@
+"""Twilio's voice webhooks: answered and incoming calls, keypad steps, call statuses.
+
+Signatures are checked first, like the messaging webhooks (``web.webhooks``): a request
+that fails gets 403 and changes nothing. After that, a caller must never hear a 500:
+whatever goes wrong while running the flow, Twilio gets valid TwiML that apologises and
+hangs up, and the fault is logged with the call's id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Blueprint, Flask, Response, request
+
+from bot.channels.twilio_base import TwilioAccount
+from bot.conversations import action_bridge
+from bot.mediastore import MediaStore
+from bot.outbox import queue_sends
+from campaigns import call_tracking
+from ivr import twiml
+from ivr.calls import CallDesk, CallRefused
+from ivr.links import CallLinks
+from ivr.prompts import PromptAudio
+from ivr.providers import REGISTRY
+from web.auth.access import csrf, public
+from web.context import runtime
+from web.errors import Forbidden
+from web.webhooks import verified_parse
+
+log = logging.getLogger(__name__)
+bp = Blueprint("voice", __name__)
+csrf.exempt(bp)
+
+
+def init_app(app: Flask) -> None:
+    """Register the voice webhooks and the prompt audio they play."""
+    rt = app.extensions["canvass"]
+    prompts = PromptAudio(rt.settings.var_dir, rt.settings.tts)
+    base = rt.settings.public_base_url
+
+    def cached(text: str, language: str) -> str | None:
+        # The webhook never waits on synthesis: a prompt not rendered yet is spoken by <Say>.
+        name = prompts.cached_name(text, language)
+        return MediaStore.url(base, name) if name else None
+
+    def render(text: str, language: str) -> str | None:
+        # The sandbox phone renders on demand and plays from this very server.
+        name = prompts.url_name(text, language)
+        return f"/media/{name}" if name else None
+
+    rt.services["voice:audio"] = cached
+    rt.services["voice:render"] = render
+    rt.services["voice:prompts"] = prompts
+    app.register_blueprint(bp)
+
+
+def call_links() -> CallLinks:
+    """The call URLs of this deployment."""
+    settings = runtime().settings
+    return CallLinks(settings.public_base_url, settings.secret_key)
+
+
+def _provider() -> Any:
+    settings = runtime().settings
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        # Without the auth token nothing can be verified: refuse (fail closed).
+        raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
+    services = runtime().services
+    if "provider:twilio_voice" not in services:
+        services["provider:twilio_voice"] = REGISTRY["twilio"](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
+    return services["provider:twilio_voice"]
+
+
+def _verified(kind: str) -> Any:
+    return verified_parse(_provider(), request.form.to_dict(), kind)
+
+
+def _number(name: str) -> int | None:
+    raw = request.args.get(name, "")
+    return int(raw) if raw.isdigit() else None
+
+
+def desk(db: Any) -> CallDesk:
+    """A ``CallDesk`` for this request's transaction."""
+    rt = runtime()
+    return CallDesk(
+        db,
+        links=call_links(),
+        region=rt.settings.default_region,
+        actions=action_bridge(rt),
+        audio=rt.services.get("voice:audio"),
+    )
+
+
+def _answer(run: Any) -> Response:
+    """Run one step in a transaction; whatever fails, the caller hears an apology."""
+    try:
+        with runtime().db.session(write=True) as db:
+            answered = run(desk(db))
+            followed = call_tracking.follow(db, answered.call) if answered.call is not None else None
+        document = answered.twiml
+        queue_sends(runtime().redis, answered.outbound)
+        call_tracking.after_commit(runtime().redis, followed)
+    except CallRefused as exc:
+        log.warning("voice webhook %s refused: %s", request.full_path, exc)
+        document = twiml.apology()
+    except Exception:
+        log.exception("voice webhook %s failed; the caller heard an apology", request.full_path)
+        document = twiml.apology()
+    return Response(document, mimetype="text/xml")
+
+
+@bp.post("/webhooks/twilio/voice")
+@public
+def answer() -> Response:
+    """A call we placed was answered, or a voter is calling one of our numbers."""
+    call = _verified("voice")
+    return _answer(lambda d: d.answer(call, _number("c"), request.args.get("s")))
+
+
+@bp.post("/webhooks/twilio/voice/step")
+@public
+def step() -> Response:
+    """The keys of a ``<Gather>``, the end of a ``<Record>``, or their silence."""
+    call = _verified("voice")
+    call_id, step_no = _number("c"), _number("n")
+    if call_id is None or step_no is None:
+        log.warning("voice step without a call reference: %s", request.full_path)
+        return Response(twiml.apology(), mimetype="text/xml")
+    return _answer(lambda d: d.step(call, call_id, step_no, request.args.get("s", "")))
+
+
+@bp.post("/webhooks/twilio/call-status")
+@public
+def call_status() -> Response:
+    """A call status callback: the call moves forward, a finished call's flow ends."""
+    update = _verified("status")
+    with runtime().db.session(write=True) as db:
+        call = desk(db).status(update, _number("c"))
+        followed = call_tracking.follow(db, call) if call is not None else None
+    call_tracking.after_commit(runtime().redis, followed)
+    return Response(status=204)
