@@ -186,7 +186,9 @@ class BatchSender:
             )
         else:
             channel, bindings = campaign.channel, campaign.variables
-            version, sender = db.get(TemplateVersion, campaign.template_version_id), db.get(Sender, campaign.sender_id)
+            # A call has no template: the flow speaks.
+            version = db.get(TemplateVersion, campaign.template_version_id) if campaign.template_version_id else None
+            sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
         if (version is None and channel != "voice") or sender is None:
             return None
         return Step(channel, sender, version, bindings)
@@ -269,9 +271,11 @@ class BatchSender:
         outcomes = [f.result() for f in done]
         with self.db.session(write=True) as db:
             now = utcnow()
-            settle(db, outcomes, now)
             if self.voice:
+                # Calls first: a status callback locks its call, then the message and the
+                # recipient; taking them in the same order cannot deadlock with it.
                 settle_calls(db, outcomes, now)
+            settle(db, outcomes, now)
             self._voter_facts(db, outcomes)
         for o in outcomes:
             self.counts[o.status] = self.counts.get(o.status, 0) + 1

@@ -16,6 +16,7 @@ from bot.engine import Flow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Answer, Contact, FlowSession, FunnelEvent
 from campaigns.models import Campaign, Recipient
+from ivr.models import Call
 
 REGISTRY: dict[str, type[Exporter]] = {}
 CHUNK = 5000
@@ -119,6 +120,8 @@ class Exporter(abc.ABC):
                 iso(Recipient.read_at, "read_at"),
                 iso(FlowSession.replied_at, "replied_at"),
                 iso(completed, "completed_at"),
+                # A call campaign's two voice columns (its last call), between the times and the ids.
+                *((Call.answered_by, Call.duration_s) if self.campaign.channel == "voice" else ()),
                 Recipient.session_id,
                 Recipient.id,
             )
@@ -127,6 +130,8 @@ class Exporter(abc.ABC):
             .where(Recipient.campaign_id == self.campaign.id)
             .order_by(Recipient.id)
         )
+        if self.campaign.channel == "voice":
+            stmt = stmt.outerjoin(Call, Call.id == Recipient.call_id)
         mine = Recipient.campaign_id == self.campaign.id
         reached = (
             select(Recipient.id, FunnelEvent.step, iso_sql(FunnelEvent.reached_at, dialect))

@@ -81,7 +81,6 @@ class FunnelCsv(Exporter):
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(self.header())
         yield _drain(buffer), 0
-        voice = ["", ""] if self.campaign.channel == "voice" else []  # filled once call campaigns land (IVR)
         steps, saves = self.steps, self.saves
         # The cells of a voter without a session (None is written as an empty cell).
         unreached = [None] * len(steps) + [""] * len(saves)
@@ -90,6 +89,7 @@ class FunnelCsv(Exporter):
             lines = []
             # By position: a million rows pay for every attribute looked up by name.
             for row in chunk.recipients:
+                # ``times``: the six timestamps, then a call campaign's answered_by and call_duration_s.
                 contact_id, phone, name, channel, attempts, status, error, error_msg, *times, session, rid = row
                 # formula_safe, inline (None is written as an empty cell either way).
                 if name and name[0] in RISKY:
@@ -98,7 +98,7 @@ class FunnelCsv(Exporter):
                     error = "'" + error
                 if error_msg and error_msg[0] in RISKY:
                     error_msg = "'" + error_msg
-                line = [contact_id, phone, name, channel, attempts, status, error, error_msg, *times, *voice]
+                line = [contact_id, phone, name, channel, attempts, status, error, error_msg, *times]
                 if session is None:
                     line += unreached
                 else:
