@@ -81,15 +81,19 @@ def _number(name: str) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
-def desk(db: Any) -> CallDesk:
-    """A ``CallDesk`` for this request's transaction."""
+def desk(db: Any, *, play_audio: bool = True) -> CallDesk:
+    """A ``CallDesk`` for this request's transaction.
+
+    ``play_audio=False`` writes every text as ``<Say>`` (the sandbox phone shows the text
+    and plays the audio it renders itself).
+    """
     rt = runtime()
     return CallDesk(
         db,
         links=call_links(),
         region=rt.settings.default_region,
         actions=action_bridge(rt),
-        audio=rt.services.get("voice:audio"),
+        audio=rt.services.get("voice:audio") if play_audio else None,
     )
 
 

@@ -36,6 +36,8 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
+    # The sandbox phone plays each prompt as it arrives, as a phone would.
+    "--autoplay-policy=no-user-gesture-required",
 ]
 LAPTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}

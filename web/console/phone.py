@@ -9,6 +9,7 @@ reference inside the action URL is checked exactly as for Twilio.
 
 from __future__ import annotations
 
+import datetime as dt
 import secrets
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -16,18 +17,25 @@ from urllib.parse import parse_qs, urlsplit
 from flask import jsonify, render_template, request
 from sqlalchemy import select
 
+from bot.db import utcnow
+from bot.models import Contact, Sender
 from bot.outbox import queue_sends
 from bot.phones import InvalidPhone, PhoneParser
+from campaigns import call_tracking
+from campaigns.models import Campaign
 from ivr import phone_script
 from ivr.calls import Answered, CallRefused
-from ivr.models import VoiceLine
+from ivr.models import Call, VoiceLine
 from ivr.providers.base import CallStatusUpdate, VoiceRequest
 from web.auth.access import requires
 from web.console import bp
 from web.context import db_session, runtime
 from web.errors import BadInput
 from web.models import Role
-from web.voice import desk
+from web.voice import call_links, desk
+
+# A sandbox call nobody picks up stops ringing on the page after this long.
+RINGING_FOR_S = 600
 
 
 @bp.get("/sandbox/phone")
@@ -70,28 +78,96 @@ def phone_step() -> Any:
     return _steps(lambda d: d.step(req, call_id, step, signature), sid)
 
 
+@bp.get("/sandbox/phone/ringing")
+@requires(Role.OPERATOR)
+def phone_ringing() -> Any:
+    """Campaign calls ringing this voter's phone (placed by the sandbox provider, not answered yet)."""
+    try:
+        voter = PhoneParser(runtime().settings.default_region).parse(request.args.get("phone", "")).e164
+    except InvalidPhone:
+        return jsonify({"calls": []})
+    stmt = (
+        select(Call.id, Call.sid, Sender.address, Campaign.name)
+        .join(Contact, Contact.id == Call.contact_id)
+        .join(Sender, Sender.id == Call.sender_id)
+        .outerjoin(Campaign, Campaign.id == Call.campaign_id)
+        .where(Contact.phone == voter, Sender.provider == "sandbox", Call.direction == "outbound")
+        .where(Call.status.in_(("queued", "ringing")), Call.sid.is_not(None), Call.step == 0)
+        .where(Call.created_at >= utcnow() - dt.timedelta(seconds=RINGING_FOR_S))
+        .order_by(Call.id)
+    )
+    calls = [
+        {"call": c, "sid": sid, "from": sender, "campaign": name} for c, sid, sender, name in db_session().execute(stmt)
+    ]
+    return jsonify({"calls": calls})
+
+
+@bp.post("/sandbox/phone/answer")
+@requires(Role.OPERATOR)
+def phone_answer() -> Any:
+    """Pick up a ringing campaign call: its flow starts, as when a voter answers Twilio's call."""
+    call = _ringing(request.get_json(silent=True) or {})
+    req = VoiceRequest(
+        call_sid=call["sid"],
+        from_phone=call["from"],
+        to=call["to"],
+        direction="outbound-api",
+        call_status="in-progress",
+    )
+    return _steps(lambda d: d.answer(req, call["id"], call_links().sign(call["id"], 0)), call["sid"])
+
+
+@bp.post("/sandbox/phone/decline")
+@requires(Role.OPERATOR)
+def phone_decline() -> Any:
+    """Reject a ringing campaign call: Twilio would report it busy (the campaign tries again later)."""
+    call = _ringing(request.get_json(silent=True) or {})
+    return jsonify({"ended": _status(call["sid"], "busy")})
+
+
 @bp.post("/sandbox/phone/hangup")
 @requires(Role.OPERATOR)
 def phone_hangup() -> Any:
-    """The voter hung up: the call completes and its flow ends where it was."""
+    """The call ended (the voter hung up, or the flow did): it completes, its flow ends where it was."""
     body = request.get_json(silent=True) or {}
-    sid = str(body.get("sid", ""))
-    update = CallStatusUpdate(call_sid=sid, status="completed")
-    with runtime().db.session(write=True) as db:
-        call = desk(db).status(update, None)
-        ended = call is not None
-    return jsonify({"ended": ended})
+    return jsonify({"ended": _status(str(body.get("sid", "")), "completed")})
+
+
+def _status(sid: str, status: str) -> bool:
+    rt = runtime()
+    with rt.db.session(write=True) as db:
+        call = desk(db, play_audio=False).status(CallStatusUpdate(call_sid=sid, status=status), None)
+        followed = call_tracking.follow(db, call) if call is not None else None
+    call_tracking.after_commit(rt.redis, followed)
+    return call is not None
+
+
+def _ringing(body: dict[str, Any]) -> dict[str, Any]:
+    raw = body.get("call")
+    if not isinstance(raw, int):
+        raise BadInput("call: the id of a ringing call", field="call")
+    s = db_session()
+    call = s.get(Call, raw)
+    if call is None or call.sid is None or call.status not in ("queued", "ringing") or call.step:
+        raise BadInput(f"call: {raw} is not ringing", field="call")
+    sender = s.get(Sender, call.sender_id) if call.sender_id else None
+    contact = s.get(Contact, call.contact_id)
+    if sender is None or sender.provider != "sandbox" or contact is None:
+        raise BadInput(f"call: {raw} was not placed by the sandbox", field="call")
+    return {"id": call.id, "sid": call.sid, "from": sender.address, "to": contact.phone}
 
 
 def _steps(run: Any, sid: str) -> Any:
     rt = runtime()
     try:
         with rt.db.session(write=True) as db:
-            answered: Answered = run(desk(db))
+            answered: Answered = run(desk(db, play_audio=False))
             call_id = answered.call.id if answered.call else None
+            followed = call_tracking.follow(db, answered.call) if answered.call is not None else None
     except CallRefused as exc:
         raise BadInput(str(exc), field="action") from None
     queue_sends(rt.redis, answered.outbound)
+    call_tracking.after_commit(rt.redis, followed)
     steps = [s.to_dict() for s in phone_script.read(answered.twiml)]
     audio = rt.services.get("voice:render")
     if audio is not None:

@@ -82,7 +82,12 @@
         }
         if (step.kind === "redirect") { finished = true; return send(step.url, ""); }
         if (step.kind === "dial") { line("bot", "(transferring the call to " + step.text + ")"); }
-        if (step.kind === "hangup") { finished = true; end(step.params && step.params.rejected ? "Rejected (missed call)" : "The flow hung up"); }
+        if (step.kind === "hangup") {
+          finished = true;
+          var sid = call.sid;
+          end(step.params && step.params.rejected ? "Rejected (missed call): the flow will write to you" : "The flow hung up");
+          post("/sandbox/phone/hangup", { sid: sid });  // as Twilio's "completed" status callback would
+        }
       });
     });
     return chain.then(function () { if (!finished && call) end("The call ended"); });
@@ -156,6 +161,51 @@
       })
       .catch(function (err) { end("Error: " + err.message); });
   });
+
+  // Campaign calls placed by the sandbox ring here: answer or decline them.
+  var ringing = document.getElementById("ringing");
+  function pollRinging() {
+    var phone = new FormData(form).get("phone");
+    if (call || !phone) { ringing.innerHTML = ""; return; }
+    fetch("/sandbox/phone/ringing?phone=" + encodeURIComponent(phone), { credentials: "same-origin" })
+      .then(function (r) { return r.json(); })
+      .then(function (data) {
+        ringing.innerHTML = "";
+        (data.calls || []).forEach(function (ring) {
+          var li = document.createElement("li");
+          li.textContent = "Incoming call from " + ring.from + (ring.campaign ? " · " + ring.campaign : "") + " ";
+          var answer = document.createElement("button");
+          answer.type = "button";
+          answer.textContent = "Answer";
+          answer.addEventListener("click", function () { pickUp(ring); });
+          var decline = document.createElement("button");
+          decline.type = "button";
+          decline.className = "secondary";
+          decline.textContent = "Decline";
+          decline.addEventListener("click", function () {
+            post("/sandbox/phone/decline", { call: ring.call }).then(pollRinging);
+          });
+          li.appendChild(answer);
+          li.appendChild(decline);
+          ringing.appendChild(li);
+        });
+      })
+      .catch(function () { /* the next poll tries again */ });
+  }
+  function pickUp(ring) {
+    transcript.innerHTML = "";
+    ringing.innerHTML = "";
+    setState("Answering…");
+    post("/sandbox/phone/answer", { call: ring.call })
+      .then(function (answer) {
+        call = { sid: answer.sid, gather: null, typed: "", timer: null };
+        hangupButton.disabled = false;
+        setState("In call with " + ring.from);
+        return run(answer.steps);
+      })
+      .catch(function (err) { end("Error: " + err.message); });
+  }
+  if (ringing) { pollRinging(); setInterval(pollRinging, 2000); }
 
   hangupButton.addEventListener("click", function () {
     if (!call) return;
