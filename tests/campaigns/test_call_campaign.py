@@ -27,7 +27,7 @@ from bot.engine import load_path
 from bot.flowlibrary import clear_cache
 from bot.flowstore import store
 from bot.models import ConsentEvent, Contact, FunnelEvent, Sender
-from campaigns import call_dispatch, dispatch, operations
+from campaigns import call_analytics, call_dispatch, dispatch, operations
 from campaigns.exporters import REGISTRY
 from campaigns.models import Campaign, Recipient
 from ivr.models import Call
@@ -171,6 +171,17 @@ def test_a_call_campaign_places_retries_and_follows_every_call(live: Live) -> No
     # Nothing is left holding a live-call slot.
     assert call_dispatch.live_calls(world.rt.redis, world.get(campaign.id)).free() == 10
 
+    with world.rt.db.session() as db:
+        stats = call_analytics.measure(db, db.get(Campaign, campaign.id))
+    assert (stats.calls, stats.voters_called, stats.voters_answered, stats.machines) == (8, 5, 3, 2)
+    # Asha and Ravi finished the survey; Opal opted out at the first question.
+    assert (stats.completed_flows, stats.answered_calls) == (2, 3)
+    assert round(stats.completion_rate, 3) == 0.667 and stats.answer_rate == 0.6
+    assert stats.average_duration_s is not None and stats.average_duration_s > 0
+    first_question = stats.questions[0]
+    assert (first_question.node, first_question.heard, first_question.answered) == ("will_vote", 3, 2)
+    assert [q.node for q in stats.questions] == ["will_vote", "knows_booth", "transport"]
+
     out = io.StringIO()
     with world.rt.db.session() as db:
         REGISTRY["csv"](db, db.get(Campaign, campaign.id)).write(out)
@@ -196,3 +207,23 @@ def test_max_concurrent_calls_holds_the_rest_back(live: Live) -> None:
     slots.give_back(10_002)
     live.send(campaign.id)
     assert sum(r.status == "delivered" for r in live.recipients(campaign.id).values()) >= 2
+
+
+def test_calls_wait_for_the_voters_call_window(live: Live) -> None:
+    """Outside the call window nobody is called: the batch is queued for the opening (the clock is real)."""
+    from rq import Queue
+
+    from tests.campaigns.test_compliance import closed_window
+
+    world = live.world
+    world.voter(ASHA, "ward=3")
+    start, end, opens = closed_window()
+    campaign = world.campaign(SPEC, send_windows=[{"start": start, "end": end, "timezone": "UTC"}])
+    operations.launch(world.rt, campaign.id)
+    assert live.send(campaign.id) == {}
+    assert live.fake.requests_to(ASHA) == []
+    assert live.recipients(campaign.id)[ASHA].status == "pending"
+    scheduled = Queue("sends", connection=world.rt.redis).scheduled_job_registry.get_job_ids()
+    assert scheduled == [f"batch-{campaign.id}-0-w{int(opens.timestamp())}"]
+    with world.rt.db.session() as db:
+        assert db.scalar(select(Call.id)) is None  # no call row either: nothing was placed

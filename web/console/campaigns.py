@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from bot.models import Sender
 from bot.segments import SegmentError
 from bot.segments import count as segment_count
-from campaigns import progress
+from campaigns import call_analytics, progress
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 from web.auth.access import requires
 from web.console import bp
@@ -152,6 +152,8 @@ def live_numbers(c: Campaign) -> dict[str, Any]:
     pending = measured.group("pending")
     # Seconds left at the campaign's pace: a floor (the sender's own pace may be lower).
     numbers["seconds_left"] = round(pending / c.pace_per_s) if pending and c.pace_per_s else 0
+    if c.channel == "voice":
+        numbers["calls"] = call_analytics.measure(s, c).to_dict()
     return numbers
 
 
