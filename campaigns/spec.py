@@ -136,7 +136,7 @@ def parse(text: str, path: str) -> dict[str, Any]:
         try:
             out["voice"] = voice_options.parse(_plain(data.get("voice")))
         except voice_options.VoiceOptionError as exc:
-            bad("voice", str(exc).removeprefix("voice: ").removeprefix("voice."))
+            problems.append(Problem(path, data.value_loc("voice"), str(exc)))  # it names voice.<option>
     if data.get("fallback") is not None:
         out["fallback"] = _fallback(data["fallback"], lambda message: bad("fallback", message))
     if data.get("budget") is not None:

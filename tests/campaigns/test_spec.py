@@ -17,7 +17,7 @@ SPECS = sorted(p for p in EXAMPLES.glob("*.yaml") if not p.name.endswith(".templ
 def test_shipped_examples_parse(path) -> None:  # type: ignore[no-untyped-def]
     text = path.read_text()
     fields = spec.parse(text, str(path))
-    assert fields["name"] and fields["channel"] in ("whatsapp", "sms")
+    assert fields["name"] and fields["channel"] in ("whatsapp", "sms", "voice")
 
 
 @pytest.mark.parametrize(
