@@ -20,6 +20,7 @@ PROVIDERS = ("sandbox", "twilio")
 # The longest TWILIO_TIMEOUT_S may be: a batch job must outlive its slowest send
 # (campaigns.planner.JOB_MARGIN_S, checked when a worker starts).
 MAX_TWILIO_TIMEOUT_S = 120
+MAX_VOICE_CPS = 1000.0
 TTS_ENGINES = ("espeak", "gtts", "twilio")
 
 
@@ -58,6 +59,8 @@ class Settings:
     # How long a call to Twilio's REST API may wait for an answer (a send that times out
     # is "unknown", never sent again: its status callback settles it).
     twilio_timeout_s: float = 10.0
+    # Calls placed per second by the whole account (Twilio's CPS limit; 1 for a new account).
+    voice_cps: float = 1.0
 
     @property
     def cookies_secure(self) -> bool:
@@ -143,6 +146,15 @@ class Settings:
                 "TWILIO_TIMEOUT_S",
                 f"must be a number of seconds above 0 and up to {MAX_TWILIO_TIMEOUT_S}, got {timeout_text!r}",
             )
+        cps_text = get("CANVASS_VOICE_CPS") or "1"
+        try:
+            voice_cps = float(cps_text)
+        except ValueError:
+            voice_cps = 0.0
+        if not 0 < voice_cps <= MAX_VOICE_CPS:
+            raise SettingsError(
+                "CANVASS_VOICE_CPS", f"must be calls per second above 0 and up to {MAX_VOICE_CPS}, got {cps_text!r}"
+            )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -164,6 +176,7 @@ class Settings:
             send_windows=windows,
             blackouts=blackouts,
             twilio_timeout_s=twilio_timeout,
+            voice_cps=voice_cps,
         )
 
 
@@ -188,6 +201,7 @@ _FIELD_VARIABLES = {
     "send_windows": "CANVASS_SEND_WINDOW",
     "blackouts": "CANVASS_BLACKOUTS",
     "twilio_timeout_s": "TWILIO_TIMEOUT_S",
+    "voice_cps": "CANVASS_VOICE_CPS",
 }
 
 

@@ -10,24 +10,19 @@ second are the batch sender's paces (the campaign's and the sender's), as for me
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 from bot.channels import SendError
 from bot.models import Sender
-from bot.outbox import NoProvider
 from bot.settings import Settings
 from campaigns.claims import Claimed, Outcome
 from campaigns.models import Campaign
 from ivr.links import CallLinks
-from ivr.providers import REGISTRY
 from ivr.providers.base import CallRequest, VoiceProvider
 
 # A slot whose call never reported its end (a lost callback) is taken back after this long.
 SLOT_TTL_S = 2 * 3600
-_providers: dict[tuple[str, ...], VoiceProvider] = {}
-_lock = threading.Lock()
 
 # KEYS: the campaign's live calls (a sorted set: call id -> expiry). ARGV: now, limit, call id, expiry.
 _TAKE = """
@@ -66,26 +61,6 @@ class LiveCalls:
 def live_calls(conn: Any, campaign: Campaign) -> LiveCalls:
     """The live-call slots of ``campaign``."""
     return LiveCalls(conn, campaign.id, int((campaign.voice or {}).get("max_concurrent", 10)))
-
-
-def voice_provider(settings: Settings, sender: Sender) -> VoiceProvider:
-    """The voice provider that places ``sender``'s calls (one per account, kept for the process)."""
-    key = (sender.provider, settings.twilio_account_sid or "", settings.twilio_api_base)
-    with _lock:
-        if key in _providers:
-            return _providers[key]
-    if sender.provider == "sandbox":
-        provider: VoiceProvider = REGISTRY["sandbox"](settings.secret_key)  # type: ignore[call-arg]
-    elif sender.provider == "twilio":
-        if not (settings.twilio_account_sid and settings.twilio_auth_token):
-            raise NoProvider("sender uses twilio, but TWILIO_ACCOUNT_SID / TWILIO_AUTH_TOKEN are not set")
-        from bot.channels.twilio_base import TwilioAccount
-
-        provider = REGISTRY["twilio"](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
-    else:
-        raise NoProvider(f"unknown provider {sender.provider!r}")
-    with _lock:
-        return _providers.setdefault(key, provider)
 
 
 def place(

@@ -40,6 +40,7 @@ from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pendi
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 from campaigns.settlement import settle
+from ivr import placing
 
 log = logging.getLogger(__name__)
 # Sends in flight per batch job: at 150 ms a call, 96 of them carry ~600 sends a second.
@@ -97,9 +98,7 @@ class BatchSender:
         self.voice = step.channel == "voice"
         try:
             provider = (
-                call_dispatch.voice_provider(self.settings, sender)
-                if self.voice
-                else provider_for(self.settings, sender)
+                placing.provider_for(self.settings, sender) if self.voice else provider_for(self.settings, sender)
             )
         except NoProvider as exc:
             log.error("campaign %s: %s", self.campaign_id, exc)
@@ -109,11 +108,14 @@ class BatchSender:
             ratelimit.campaign_pace(campaign.id, campaign.pace_per_s),
             ratelimit.sender_pace(sender.id, sender.rate_per_s),
         ]
+        if self.voice:
+            account = self.settings.twilio_account_sid if sender.provider == "twilio" else sender.provider
+            paces.append(ratelimit.voice_account_pace(account or sender.provider, self.settings.voice_cps))
         self.limiter, self.paces = ratelimit.Limiter(self.conn), paces
         self.late_after_s = ratelimit.tolerance(paces)
         self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
         prepare = prepare_calls if self.voice else None
-        chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(campaign.pace_per_s, sender.rate_per_s))))
+        chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(p.rate for p in paces))))
         with cf.ThreadPoolExecutor(
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:

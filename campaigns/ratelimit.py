@@ -104,6 +104,11 @@ def sender_pace(sender_id: int, rate: float) -> Pace:
     return Pace(f"canvass:rate:sender:{sender_id}", rate)
 
 
+def voice_account_pace(account: str, rate: float) -> Pace:
+    """The calls per second of a whole voice account (every call campaign through it shares it)."""
+    return Pace(f"canvass:rate:voice-account:{account}", rate)
+
+
 def campaign_pace(campaign_id: int, rate: float) -> Pace:
     """A campaign's own pace."""
     return Pace(f"canvass:rate:campaign:{campaign_id}", rate)

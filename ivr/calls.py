@@ -54,6 +54,8 @@ class Answered:
     call: Call | None = None
     # Messages a missed call's flow queued: the caller sends them once the transaction commits.
     outbound: list[int] = dataclasses.field(default_factory=list)
+    # Call-backs a missed call asked for: the caller queues them (ivr.tasks.call_back) after the commit.
+    callbacks: list[int] = dataclasses.field(default_factory=list)
 
 
 class CallDesk:
@@ -189,6 +191,8 @@ class CallDesk:
         call.status, call.answered_by, call.answered_at, call.ended_at = "canceled", None, None, self.now()
         answered = self._finish(call, twiml.reject())
         channel = line.missed_call_channel or "sms"
+        if channel == "voice":
+            return dataclasses.replace(answered, callbacks=self._call_back(contact, line))
         found = self.library.get(line.missed_call_flow or "")
         sender = self.db.scalar(
             select(Sender).where(Sender.channel == channel, Sender.healthy.is_(True)).order_by(Sender.id)
@@ -206,6 +210,26 @@ class CallDesk:
             found, contact, sender, channel
         )
         return dataclasses.replace(answered, outbound=routed.outbound)
+
+    def _call_back(self, contact: Contact, line: VoiceLine) -> list[int]:
+        """Queue a call to the voter from a healthy voice sender, running the line's missed-call flow."""
+        sender = self.db.scalar(
+            select(Sender).where(Sender.channel == "voice", Sender.healthy.is_(True)).order_by(Sender.id)
+        )
+        if sender is None or contact.consent == ConsentStatus.OPTED_OUT:
+            log.error("missed call on %s: no call-back (no healthy voice sender, or the voter opted out)", line.address)
+            return []
+        back = Call(
+            contact_id=contact.id,
+            sender_id=sender.id,
+            direction="outbound",
+            flow_name=line.missed_call_flow,
+            status="queued",
+            created_at=self.now(),
+        )
+        self.db.add(back)
+        self.db.flush()
+        return [back.id]
 
     def _start(self, call: Call, contact: Contact) -> Answered:
         found = self.library.get(call.flow_name or "", call.flow_version) if call.flow_name else None

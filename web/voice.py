@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
+from rq import Queue
 
 from bot.channels.twilio_base import TwilioAccount
 from bot.conversations import action_bridge
@@ -76,6 +77,14 @@ def _verified(kind: str) -> Any:
     return verified_parse(_provider(), request.form.to_dict(), kind)
 
 
+def queue_callbacks(conn: Any, call_ids: list[int]) -> None:
+    """Queue the call-backs a missed call asked for (high priority: the voter is waiting)."""
+    if call_ids:
+        queue = Queue("high", connection=conn)
+        for call_id in call_ids:
+            queue.enqueue("ivr.tasks.call_back", call_id, job_id=f"call-back-{call_id}")
+
+
 def _number(name: str) -> int | None:
     raw = request.args.get(name, "")
     return int(raw) if raw.isdigit() else None
@@ -105,6 +114,7 @@ def _answer(run: Any) -> Response:
             followed = call_tracking.follow(db, answered.call) if answered.call is not None else None
         document = answered.twiml
         queue_sends(runtime().redis, answered.outbound)
+        queue_callbacks(runtime().redis, answered.callbacks)
         call_tracking.after_commit(runtime().redis, followed)
     except CallRefused as exc:
         log.warning("voice webhook %s refused: %s", request.full_path, exc)

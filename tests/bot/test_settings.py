@@ -56,6 +56,8 @@ def test_plain_postgresql_urls_work_as_given() -> None:
         ({"CANVASS_RETENTION_DAYS": "a month"}, "CANVASS_RETENTION_DAYS"),
         ({"TWILIO_TIMEOUT_S": "0"}, "TWILIO_TIMEOUT_S"),
         ({"TWILIO_TIMEOUT_S": "ten"}, "TWILIO_TIMEOUT_S"),
+        ({"CANVASS_VOICE_CPS": "0"}, "CANVASS_VOICE_CPS"),
+        ({"CANVASS_VOICE_CPS": "fast"}, "CANVASS_VOICE_CPS"),
     ],
 )
 def test_bad_settings_name_the_variable(tmp_path: Path, env: dict[str, str], variable: str) -> None:

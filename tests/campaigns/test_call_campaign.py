@@ -30,6 +30,7 @@ from bot.models import ConsentEvent, Contact, FunnelEvent, Sender
 from campaigns import call_analytics, call_dispatch, dispatch, operations
 from campaigns.exporters import REGISTRY
 from campaigns.models import Campaign, Recipient
+from ivr import placing
 from ivr.models import Call
 from tests.campaigns.conftest import ROOT, World, seed
 from tests.fakes.twilio_calls import Answer, CallScript, FakeTwilioCalls
@@ -94,6 +95,7 @@ def live(make_app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
         TWILIO_TIMEOUT_S="2",
         PUBLIC_BASE_URL=f"http://127.0.0.1:{server.server_port}",
         CANVASS_TTS="twilio",
+        CANVASS_VOICE_CPS="50",
     )
     holder["app"] = app
     rt = app.extensions["canvass"]
@@ -112,7 +114,7 @@ def live(make_app) -> Iterator[Live]:  # type: ignore[no-untyped-def]
         server.shutdown()
         serving.join(timeout=5)
         server.server_close()
-        call_dispatch._providers.clear()
+        placing.close_providers()
         clear_cache()
 
 

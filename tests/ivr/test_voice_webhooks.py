@@ -266,3 +266,29 @@ def test_a_missed_call_line_rejects_the_call_and_starts_its_flow_by_sms(app, cli
         assert db.scalar(select(func.count()).select_from(Message).where(Message.status == "pending")) >= 1
         assert db.scalar(select(Call.status)) == "canceled"
     assert any(job.decode().startswith("send-") for job in redis.lrange("rq:queue:high", 0, -1))
+
+
+def test_a_missed_call_line_can_call_the_voter_back(app, client, redis) -> None:  # type: ignore[no-untyped-def]
+    from ivr import placing
+
+    rt = app.extensions["canvass"]
+    with rt.db.session() as db:
+        db.add(
+            VoiceLine(
+                address="+911140000002", missed_call=True, missed_call_flow="ivr_survey", missed_call_channel="voice"
+            )
+        )
+        db.add(Sender(provider="sandbox", channel="voice", address="+919999900003", healthy=True))
+    root = twiml(post(client, f"{BASE}/webhooks/twilio/voice", form(To="+911140000002")))
+    assert [el.tag for el in root] == ["Reject"]
+    with rt.db.session() as db:
+        back = db.scalar(select(Call).where(Call.direction == "outbound"))
+        assert (back.status, back.sid, back.flow_name) == ("queued", None, "ivr_survey")
+    assert f"call-back-{back.id}".encode() in redis.lrange("rq:queue:high", 0, -1)
+    try:
+        assert placing.place_callback(rt.db, rt.settings, rt.redis, back.id) == "placed"
+        assert placing.place_callback(rt.db, rt.settings, rt.redis, back.id) == "already"  # the job ran twice
+    finally:
+        placing.close_providers()
+    with rt.db.session() as db:
+        assert db.get(Call, back.id).sid.startswith("CA")

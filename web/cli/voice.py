@@ -11,7 +11,7 @@ from bot.phones import InvalidPhone, PhoneParser
 from ivr.models import VoiceLine
 from web.context import runtime
 
-MISSED_CALL_CHANNELS = ("sms", "whatsapp")
+MISSED_CALL_CHANNELS = ("sms", "whatsapp", "voice")
 
 
 @click.group("voice")
@@ -33,14 +33,15 @@ def lines_group() -> None:
     type=click.Choice(MISSED_CALL_CHANNELS),
     default="sms",
     show_default=True,
-    help="Where the missed-call flow talks to the voter.",
+    help="Where the missed-call flow talks to the voter (voice: canvass calls them back).",
 )
 @with_appcontext
 def add_line(number: str, flow_name: str | None, missed_flow: str | None, missed_call_channel: str) -> None:
     """Map NUMBER (E.164) to a voice flow, or make it a missed-call line (--missed-call FLOW).
 
     A missed-call line rejects the call, so it costs the voter nothing, and starts FLOW
-    by SMS (or WhatsApp) with them. Run again to change a line.
+    by SMS (or WhatsApp) with them, or calls them back with it (--missed-call-channel
+    voice). Run again to change a line.
     """
     if bool(flow_name) == bool(missed_flow):
         raise click.UsageError("give exactly one of --flow FLOW or --missed-call FLOW")

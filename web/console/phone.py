@@ -32,7 +32,7 @@ from web.console import bp
 from web.context import db_session, runtime
 from web.errors import BadInput
 from web.models import Role
-from web.voice import call_links, desk
+from web.voice import call_links, desk, queue_callbacks
 
 # A sandbox call nobody picks up stops ringing on the page after this long.
 RINGING_FOR_S = 600
@@ -167,6 +167,7 @@ def _steps(run: Any, sid: str) -> Any:
     except CallRefused as exc:
         raise BadInput(str(exc), field="action") from None
     queue_sends(rt.redis, answered.outbound)
+    queue_callbacks(rt.redis, answered.callbacks)
     call_tracking.after_commit(rt.redis, followed)
     steps = [s.to_dict() for s in phone_script.read(answered.twiml)]
     audio = rt.services.get("voice:render")
