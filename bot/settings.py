@@ -136,25 +136,8 @@ class Settings:
                 "CANVASS_RETENTION_DAYS", f"must be a whole number of days from 1 to 3650, got {retention_text!r}"
             )
         windows, blackouts = _policy(get("CANVASS_SEND_WINDOW"), get("CANVASS_BLACKOUTS"))
-        timeout_text = get("TWILIO_TIMEOUT_S") or "10"
-        try:
-            twilio_timeout = float(timeout_text)
-        except ValueError:
-            twilio_timeout = 0.0
-        if not 0 < twilio_timeout <= MAX_TWILIO_TIMEOUT_S:
-            raise SettingsError(
-                "TWILIO_TIMEOUT_S",
-                f"must be a number of seconds above 0 and up to {MAX_TWILIO_TIMEOUT_S}, got {timeout_text!r}",
-            )
-        cps_text = get("CANVASS_VOICE_CPS") or "1"
-        try:
-            voice_cps = float(cps_text)
-        except ValueError:
-            voice_cps = 0.0
-        if not 0 < voice_cps <= MAX_VOICE_CPS:
-            raise SettingsError(
-                "CANVASS_VOICE_CPS", f"must be calls per second above 0 and up to {MAX_VOICE_CPS}, got {cps_text!r}"
-            )
+        twilio_timeout = _positive(get, "TWILIO_TIMEOUT_S", "10", MAX_TWILIO_TIMEOUT_S, "a number of seconds")
+        voice_cps = _positive(get, "CANVASS_VOICE_CPS", "1", MAX_VOICE_CPS, "calls per second")
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -203,6 +186,18 @@ _FIELD_VARIABLES = {
     "twilio_timeout_s": "TWILIO_TIMEOUT_S",
     "voice_cps": "CANVASS_VOICE_CPS",
 }
+
+
+def _positive(get: Any, name: str, default: str, maximum: float, what: str) -> float:
+    """A number above 0 and at most ``maximum`` from variable ``name``; else a ``SettingsError`` naming it."""
+    text = get(name) or default
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= maximum:
+        raise SettingsError(name, f"must be {what} above 0 and up to {maximum:g}, got {text!r}")
+    return value
 
 
 def _policy(windows: str | None, blackouts: str | None) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
