@@ -229,3 +229,29 @@ def test_calls_wait_for_the_voters_call_window(live: Live) -> None:
     assert scheduled == [f"batch-{campaign.id}-0-w{int(opens.timestamp())}"]
     with world.rt.db.session() as db:
         assert db.scalar(select(Call.id)) is None  # no call row either: nothing was placed
+
+
+def test_after_the_last_unanswered_call_an_sms_fallback_follows(live: Live) -> None:
+    from campaigns import reconciler
+    from campaigns.fallback import FALLBACK_BASE
+
+    world, fake = live.world, live.fake
+    world.voter(BINA, "ward=3")
+    fake.for_recipient(BINA, Answer(callbacks=CallScript("no-answer")), Answer(callbacks=CallScript("busy")))
+    fallback = (
+        'fallback:\n  channel: sms\n  sender: "+919999900002"\n'
+        "  template: turnout_sms\n  variables: {1: {contact: name}}\n"
+    )
+    campaign = world.campaign(SPEC + fallback)
+    assert campaign.status == "ready", campaign.problems
+    operations.launch(world.rt, campaign.id)
+    live.send(campaign.id)
+    live.an_hour_later(campaign.id)
+    live.send(campaign.id)
+    bina = live.recipients(campaign.id)[BINA]
+    assert (bina.status, bina.error_code, bina.attempts) == ("failed", "busy", 2)
+    assert world.get(campaign.id).status == "active"  # a fallback is still to come
+
+    reconciler.reconcile(world.rt)
+    bina = live.recipients(campaign.id)[BINA]
+    assert (bina.channel, bina.status) == ("sms", "pending") and bina.batch >= FALLBACK_BASE
