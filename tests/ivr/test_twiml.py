@@ -45,7 +45,7 @@ def run(case: dict[str, Any]) -> list[str]:
     voicing = twiml.Voicing(
         language=contact["language"] or flow.language,
         audio=lambda text, language: rendered.get(text),
-        media_base="https://canvass.example.org/media",
+        media_base="https://canvass.example.org",
     )
     sprint = start(flow, contact, channel="voice", now=CLOCK[0])
     documents = [pretty(twiml.render(sprint.events, twiml.Links(ACTION.format(n=1)), voicing))]
