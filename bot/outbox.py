@@ -26,6 +26,8 @@ from bot.settings import Settings
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 WHATSAPP_WINDOW = dt.timedelta(hours=24)
+# Purposes whose messages are approved templates, which WhatsApp accepts outside the window.
+TEMPLATED = frozenset({"campaign", "template"})
 
 
 class NoProvider(RuntimeError):
@@ -109,7 +111,7 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
             return _fail(s, message, "opted_out", "the voter opted out before the message was sent")
         if sender is None or not sender.healthy:
             return _fail(s, message, "no_sender", "no healthy sender for this message")
-        if message.channel == "whatsapp" and message.purpose != "campaign" and not _in_window(s, message):
+        if message.channel == "whatsapp" and message.purpose not in TEMPLATED and not _in_window(s, message):
             # WhatsApp allows free-form messages only within 24 h of the voter's last message;
             # outside it only an approved template may be sent (Twilio's error 63016).
             return _fail(s, message, "outside_window", "the voter last wrote more than 24 hours ago; send a template")
@@ -142,13 +144,23 @@ def send_message(db: Database, settings: Settings, message_id: int) -> str:
         return message.status
 
 
-def _in_window(s: Session, message: Message) -> bool:
+def whatsapp_window_closes(s: Session, contact_id: int) -> dt.datetime | None:
+    """When WhatsApp's 24-hour window for free-form messages to a voter closes.
+
+    The window opens with each message the voter sends on WhatsApp; None when they
+    never wrote. A time in the past means it has closed: only a template may be sent.
+    """
     last_in = s.scalar(
         select(func.max(Message.created_at)).where(
-            Message.contact_id == message.contact_id, Message.direction == "in", Message.channel == "whatsapp"
+            Message.contact_id == contact_id, Message.direction == "in", Message.channel == "whatsapp"
         )
     )
-    return last_in is not None and utcnow() - last_in < WHATSAPP_WINDOW
+    return last_in + WHATSAPP_WINDOW if last_in is not None else None
+
+
+def _in_window(s: Session, message: Message) -> bool:
+    closes = whatsapp_window_closes(s, message.contact_id)
+    return closes is not None and utcnow() < closes
 
 
 def _outbound(message: Message, contact: Contact, sender: Sender, settings: Settings) -> Outbound:
@@ -161,6 +173,8 @@ def _outbound(message: Message, contact: Contact, sender: Sender, settings: Sett
         text=message.body,
         media_urls=tuple(m["url"] for m in message.media or [] if isinstance(m, dict) and m.get("url")),
         choices=tuple((str(c.get("key")), str(c.get("label"))) for c in message.choices or [] if isinstance(c, dict)),
+        content_sid=message.content_sid,
+        content_variables=message.content_variables if message.content_sid else None,
         messaging_service_sid=sender.messaging_service_sid,
         status_callback=callback,
     )

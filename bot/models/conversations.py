@@ -110,12 +110,17 @@ class Message(Base):
     # A campaign's opening message names its recipient row (status callbacks update it).
     recipient_id: Mapped[int | None] = mapped_column(BigId)
     direction: Mapped[str] = mapped_column(String(3))  # in, out
-    # flow, consent (a STOP confirmation goes out even to an opted-out voter), direct, campaign
+    # flow, consent (a STOP confirmation goes out even to an opted-out voter), direct,
+    # template (a person's approved template, allowed outside WhatsApp's 24-hour window), campaign
     purpose: Mapped[str] = mapped_column(String(16), default="flow")
     channel: Mapped[str] = mapped_column(String(16))
     body: Mapped[str | None] = mapped_column(Text)
     media: Mapped[list[Any]] = mapped_column(JSON, default=list)
     choices: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # An approved WhatsApp template sent by a person (purpose "template"): Twilio's Content
+    # API id and its variables; ``body`` holds the rendered text, as the voter reads it.
+    content_sid: Mapped[str | None] = mapped_column(String(34))
+    content_variables: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     node: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16))
     error_code: Mapped[str | None] = mapped_column(String(16))
@@ -148,7 +153,11 @@ class FunnelEvent(Base):
     """When a voter first reached a funnel step of a session's flow."""
 
     __tablename__ = "funnel_events"
-    __table_args__ = (UniqueConstraint("session_id", "step", name="uq_funnel_events_session_step"),)
+    __table_args__ = (
+        UniqueConstraint("session_id", "step", name="uq_funnel_events_session_step"),
+        # A voter's timeline reads their funnel steps newest first.
+        Index("ix_funnel_events_contact", "contact_id", "reached_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     session_id: Mapped[int] = mapped_column(BigId, ForeignKey("flow_sessions.id", ondelete="CASCADE"))

@@ -82,6 +82,8 @@ CONSOLE = [  # method, path, endpoint, least role, status when allowed
     ("GET", "/", "console.dashboard", "viewer", 200),
     ("GET", "/contacts", "console.contacts", "viewer", 200),
     ("GET", "/campaigns", "console.campaigns", "viewer", 200),
+    ("GET", "/inbox", "console.inbox", "viewer", 200),
+    # The inbox's and the voter page's forms: tests/web/test_console_inbox.py (they need a case).
     ("GET", "/users", "console.users", "admin", 200),
     ("POST", "/users", "console.users", "admin", 302),
 ]
