@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bot import timeline
 from bot.db import Base, UTCDateTime, utcnow
 from bot.models import BigId
 
@@ -123,3 +124,19 @@ class VoiceLine(Base):
     missed_call_flow: Mapped[str | None] = mapped_column(String(64))
     missed_call_channel: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def _call_entry(call: Call) -> dict[str, Any]:
+    return {
+        "direction": call.direction,
+        "status": call.status,
+        "answered_by": call.answered_by,
+        "duration_s": call.duration_s,
+        "campaign_id": call.campaign_id,
+        "flow": call.flow_name,
+        "last_node": call.last_node,
+    }
+
+
+# Calls join every voter's timeline (bot.timeline cannot import ivr: ivr registers them).
+timeline.register(timeline.Source("call", Call, Call.created_at, _call_entry, rank=5))

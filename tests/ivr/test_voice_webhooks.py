@@ -19,6 +19,7 @@ from bot.engine import load_path
 from bot.flowlibrary import clear_cache
 from bot.flowstore import store
 from bot.models import Answer, ConsentEvent, Contact, FlowSession, FunnelEvent, Message, Sender
+from bot.timeline import timeline
 from ivr.calls import CallDesk
 from ivr.links import CallLinks
 from ivr.models import Call, CallEvent, VoiceLine
@@ -143,6 +144,11 @@ def test_a_scripted_call_answers_retries_and_completes(app, client) -> None:  # 
         pending = db.scalar(select(func.count()).select_from(Message).where(Message.status == "pending"))
         assert spoken > 0 and pending == 0  # spoken on the call, never queued as messages
         assert db.scalar(select(func.count()).select_from(CallEvent)) == 1
+        # The call is on the voter's timeline, with what was said and pressed.
+        entries = timeline(db, call.contact_id)
+        calls = [e for e in entries if e["kind"] == "call"]
+        assert calls and calls[0]["status"] == "completed" and calls[0]["duration_s"] == 47
+        assert any(e["kind"] == "message" and e["channel"] == "voice" and e["body"] == "7" for e in entries)
 
 
 def test_retries_run_out_into_the_failure_branch(app, client) -> None:  # type: ignore[no-untyped-def]
