@@ -8,7 +8,7 @@ from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
-from campaigns import operations, progress, spec
+from campaigns import call_analytics, operations, progress, spec
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.planner import Plan
 from web.api import bp, yaml_text_body
@@ -122,7 +122,10 @@ def campaign_stats(campaign_id: int) -> Any:
 def _stats(campaign: Campaign) -> dict[str, Any]:
     s = db_session()
     numbers = progress.measure(s, campaign)
-    return {**numbers.as_dict(), "eta": progress.eta_json(progress.eta_for(s, runtime().settings, campaign, numbers))}
+    stats = {**numbers.as_dict(), "eta": progress.eta_json(progress.eta_for(s, runtime().settings, campaign, numbers))}
+    if campaign.channel == "voice":
+        stats["calls"] = call_analytics.measure(s, campaign).to_dict()
+    return stats
 
 
 @bp.delete("/campaigns/<int:campaign_id>")

@@ -78,6 +78,18 @@ SCHEMAS: dict[str, Any] = {
             "rates": {"type": "object", "additionalProperties": {"type": "number"}},
             "spend": {"type": "object"},
             "eta": {"type": "object", "description": "finishes_at, deadline, late, warning"},
+            "calls": {
+                "type": "object",
+                "description": "call campaigns only: calls placed, voters called and answered, machines, answer and "
+                "completion rates, average duration, and per question (in flow order) heard / answered / hung up",
+                "properties": {
+                    **{k: {"type": "integer"} for k in ("calls", "voters_called", "voters_answered", "machines")},
+                    "answer_rate": {"type": "number"},
+                    "completion_rate": {"type": "number"},
+                    "average_duration_s": {"type": "number", "nullable": True},
+                    "questions": {"type": "array", "items": {"type": "object"}},
+                },
+            },
         },
     },
 }

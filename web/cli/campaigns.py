@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
-from campaigns import operations, progress, spec
+from campaigns import call_analytics, operations, progress, spec
 from campaigns.exporters import REGISTRY as EXPORTERS
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus
@@ -194,33 +194,46 @@ def status_cmd(campaign_id: int, watch: bool, as_json: bool) -> None:
             campaign = operations.find(db, campaign_id)
             numbers = progress.measure(db, campaign)
             name, problems = campaign.name, list(campaign.problems or [])
+            calls = call_analytics.measure(db, campaign) if campaign.channel == "voice" else None
             eta = progress.eta_for(db, rt.settings, campaign, numbers)
             if eta.warning():
                 problems.append(f"warning: {eta.warning()}")
             elif eta.remaining and eta.finishes_at is not None:
                 problems.append(f"{eta.remaining} to send; done by {eta.finishes_at.strftime('%Y-%m-%dT%H:%M:%SZ')}")
         if as_json:
-            click.echo(json.dumps({**numbers.as_dict(), "eta": progress.eta_json(eta)}))
+            extra = {"calls": calls.to_dict()} if calls is not None else {}
+            click.echo(json.dumps({**numbers.as_dict(), "eta": progress.eta_json(eta), **extra}))
         elif watch and sys.stdout.isatty():
             click.echo(f"\r\x1b[2K{numbers.status:<9} {progress.bar(numbers)}", nl=False)
         else:
-            _print_status(name, numbers, problems)
+            _print_status(name, numbers, problems, calls)
         if not watch or numbers.status not in (S.ACTIVE, S.SCHEDULED):
             break
         time.sleep(1)
     if watch and sys.stdout.isatty() and not as_json:
         click.echo()
-        _print_status(name, numbers, problems)
+        _print_status(name, numbers, problems, calls)
 
 
-def _print_status(name: str, numbers: progress.Progress, problems: list[str]) -> None:
+def _print_status(
+    name: str, numbers: progress.Progress, problems: list[str], calls: call_analytics.CallStats | None = None
+) -> None:
     data = numbers.as_dict()
     click.echo(f"campaign {numbers.campaign_id} {name!r}: {numbers.status}")
     for problem in problems:
         click.echo(f"  {problem}" if problem.startswith(("warning:", tuple("0123456789"))) else f"  missing: {problem}")
     click.echo("  " + progress.bar(numbers))
     rates = data["rates"]
-    click.echo(f"  received {rates['received']:.1%}, read {rates['read']:.1%}, replied {rates['replied']:.1%}")
+    if calls is not None:
+        average = f"{calls.average_duration_s:.0f} s" if calls.average_duration_s is not None else "-"
+        click.echo(
+            f"  calls {calls.calls} to {calls.voters_called} voters: answered {calls.answer_rate:.1%}, "
+            f"flow completed {calls.completion_rate:.1%}, machines {calls.machines}, average {average}"
+        )
+        for q in calls.questions:
+            click.echo(f"    {q.node}: heard {q.heard}, answered {q.answered}, hung up there {q.hung_up}")
+    else:
+        click.echo(f"  received {rates['received']:.1%}, read {rates['read']:.1%}, replied {rates['replied']:.1%}")
     spend = data["spend"]
     if spend["currency"]:
         budget = f" of a budget of {spend['budget']}" if spend["budget"] else ""
