@@ -234,6 +234,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
+    # The twilio SDK logs every request and its headers at INFO: eleven lines per send,
+    # which at hundreds of sends a second costs CPU and drowns the worker's own log.
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     try:
         if args.role == "scheduler":
             return run_scheduler()

@@ -103,7 +103,7 @@ def measure(db: Session, campaign: Campaign) -> CallStats:
             select(func.count())
             .select_from(Call)
             .join(FlowSession, FlowSession.id == Call.session_id)
-            .where(mine, FlowSession.end_reason == "completed")
+            .where(mine, person, FlowSession.end_reason == "completed")
         )
         or 0
     )

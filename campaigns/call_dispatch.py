@@ -10,17 +10,25 @@ second are the batch sender's paces (the campaign's and the sender's), as for me
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from bot.channels import SendError
 from bot.models import Sender
+from bot.outbox import NoProvider
+from bot.runtime import Runtime
 from bot.settings import Settings
 from campaigns.claims import Claimed, Outcome
 from campaigns.models import Campaign
+from ivr import placing
 from ivr.links import CallLinks
+from ivr.models import Call
 from ivr.providers.base import CallRequest, VoiceProvider
 
+log = logging.getLogger(__name__)
 # A slot whose call never reported its end (a lost callback) is taken back after this long.
 SLOT_TTL_S = 2 * 3600
 
@@ -90,3 +98,22 @@ def place(
         slots.give_back(item.call_id)
         raise
     return Outcome(item, "sent", provider_id=placed.sid)
+
+
+def hang_up_ringing(rt: Runtime, campaign_id: int) -> int:
+    """An aborted call campaign: hang up its calls still ringing (answered ones finish their flow)."""
+    with rt.db.session() as db:
+        rows = db.execute(
+            select(Call.sid, Sender)
+            .join(Sender, Sender.id == Call.sender_id)
+            .where(Call.campaign_id == campaign_id, Call.status.in_(("queued", "ringing")), Call.sid.is_not(None))
+        ).all()
+        db.expunge_all()
+    hung = 0
+    for sid, sender in rows:
+        try:
+            placing.provider_for(rt.settings, sender).cancel(sid)
+            hung += 1
+        except (SendError, NoProvider) as exc:
+            log.warning("campaign %s: call %s could not be hung up (%s)", campaign_id, sid, exc)
+    return hung

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models import Message, advances
-from campaigns import tracking
+from bot.runtime import Runtime
+from campaigns import tracking, voice_options
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from ivr.models import FINAL_CALL_STATUSES, Call
 
@@ -39,6 +40,9 @@ class Followed:
     # The voter is called again then (their batch must be queued for it).
     retry_at: dt.datetime | None = None
     batch: int | None = None
+    # The campaign may be complete now (checked after the commit: locking the campaign row
+    # here, after the call, message and recipient, would deadlock with an abort).
+    complete: bool = False
 
 
 def follow(db: Session, call: Call, now: dt.datetime | None = None) -> Followed | None:
@@ -66,9 +70,7 @@ def follow(db: Session, call: Call, now: dt.datetime | None = None) -> Followed 
             code = "no-answer"
         return _unanswered(db, campaign, call, message, recipient, code, now)
     tracking.follow(db, message)
-    if ended:
-        _complete(db, campaign)
-    return Followed(campaign, call.id, ended=ended)
+    return Followed(campaign, call.id, ended=ended, complete=ended)
 
 
 def _unanswered(
@@ -81,7 +83,13 @@ def _unanswered(
     if recipient.message_id != message.id:
         return Followed(campaign, call.id, ended=True)  # an older attempt: the recipient moved on
     options = campaign.voice or {}
-    may_retry = recipient.attempts < int(options.get("attempts", 1)) and campaign.status in (
+    # Calls that rang (or were refused by the network) count; a placement Twilio refused with
+    # a 429 is not a call the voter missed.
+    placed = db.scalar(
+        select(func.count()).select_from(Call).where(Call.recipient_id == recipient.id, Call.sid.is_not(None))
+    )
+    limit = int(options.get("attempts", voice_options.DEFAULTS["attempts"]))
+    may_retry = (placed or 0) < limit and campaign.status in (
         CampaignStatus.ACTIVE,
         CampaignStatus.PAUSED,
     )
@@ -90,23 +98,23 @@ def _unanswered(
         recipient.status, recipient.retry_at = "pending", retry_at
         recipient.error_code, recipient.error_msg = (
             code,
-            f"call {code}; attempt {recipient.attempts + 1} at {retry_at:%H:%M} UTC",
+            f"call {code}; call {(placed or 0) + 1} at {retry_at:%H:%M} UTC",
         )
         return Followed(campaign, call.id, ended=True, retry_at=retry_at, batch=recipient.batch)
     tracking.follow(db, message)
     if recipient.status not in ("failed",) and recipient.message_id == message.id:
         # A reached-then-hung-up machine was delivered: the attempt's failure still speaks.
         recipient.status, recipient.failed_at = "failed", recipient.failed_at or now
-    recipient.error_code, recipient.error_msg = code, f"call {code} after {recipient.attempts} attempts"
-    _complete(db, campaign)
-    return Followed(campaign, call.id, ended=True)
+    recipient.error_code, recipient.error_msg = code, f"call {code} after {placed} calls"
+    return Followed(campaign, call.id, ended=True, complete=True)
 
 
-def _complete(db: Session, campaign: Campaign) -> None:
-    from campaigns import operations
-
-    db.flush()
-    operations.complete_if_done(db, campaign.id)
+def wanted(db: Session, call: Call) -> bool:
+    """Whether a call is still wanted when the voter answers: not once its campaign was aborted or ended."""
+    if call.campaign_id is None:
+        return True
+    status = db.scalar(select(Campaign.status).where(Campaign.id == call.campaign_id))
+    return status not in (CampaignStatus.ABORTED, CampaignStatus.ENDED)
 
 
 def _machine_hung_up(call: Call) -> bool:
@@ -121,13 +129,16 @@ def _move(message: Message, status: str, at: dt.datetime) -> None:
             setattr(message, column, at)
 
 
-def after_commit(conn: Any, followed: Followed | None) -> None:
-    """Free the ended call's slot and queue the retry (only once the transaction committed)."""
+def after_commit(rt: Runtime, followed: Followed | None) -> None:
+    """Free the ended call's slot, queue the retry, complete the campaign — once the transaction committed."""
     if followed is None:
         return
     from campaigns import call_dispatch, operations
 
     if followed.ended:
-        call_dispatch.live_calls(conn, followed.campaign).give_back(followed.call_id)
+        call_dispatch.live_calls(rt.redis, followed.campaign).give_back(followed.call_id)
     if followed.retry_at is not None and followed.batch is not None:
-        operations.requeue_at(conn, followed.campaign, followed.batch, followed.retry_at)
+        operations.requeue_at(rt.redis, followed.campaign, followed.batch, followed.retry_at)
+    if followed.complete:
+        with rt.db.session(write=True) as db:
+            operations.complete_if_done(db, followed.campaign.id)

@@ -21,7 +21,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
-from campaigns import compliance, fallback, lifecycle, planner, pricing, readiness, templates
+from campaigns import call_dispatch, compliance, fallback, lifecycle, planner, pricing, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -295,7 +295,9 @@ def stop(rt: Runtime, campaign_id: int, target: CampaignStatus) -> Campaign:
             .values(status="ended", end_reason=f"campaign_{target.value}", ended_at=now, timeout_at=None)
             .execution_options(synchronize_session=False)
         )
-        return campaign
+    if target == S.ABORTED and campaign.channel == "voice":
+        call_dispatch.hang_up_ringing(rt, campaign.id)
+    return campaign
 
 
 def clone(rt: Runtime, campaign_id: int, *, user: str | None = None, **changes: Any) -> Campaign:

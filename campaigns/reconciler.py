@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
-from campaigns import fallback, operations, planner
+from campaigns import call_sweep, fallback, operations, planner
 from campaigns.claims import Uncalled
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from campaigns.settlement import release
@@ -150,4 +150,5 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
         if lost:
             requeued += planner.enqueue(rt.redis, campaign, lost)
             log.warning("campaign %s: batch(es) %s had pending rows but no job: queued again", campaign.id, lost)
-    return {"requeued": requeued, "unknown": unknown, "released": released, "completed": completed}
+    calls = call_sweep.sweep(rt, now)
+    return {"requeued": requeued, "unknown": unknown, "released": released, "completed": completed, "calls": calls}

@@ -113,12 +113,14 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
         ),
         params,
     )
-    db.execute(
-        update(S)
-        .where(S.c.id == bindparam("sid"), S.c.status != "ended")
-        .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
-        [p for p in params if p["sid"]],
-    )
+    parked = [p for p in params if p["sid"]]
+    if parked:  # a call attempt has no session yet (it starts when the voter answers)
+        db.execute(
+            update(S)
+            .where(S.c.id == bindparam("sid"), S.c.status != "ended")
+            .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
+            parked,
+        )
 
 
 def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:

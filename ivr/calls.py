@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 NOT_IN_SERVICE = "Sorry, this number does not take calls. Goodbye."
 WITHHELD = "Sorry, we cannot take calls from a withheld number. Please call again without hiding your number."
 KEYS = frozenset("0123456789*#")
+# A voter's missed calls start their line's flow at most this often.
+MISSED_CALL_EVERY = dt.timedelta(minutes=10)
 MACHINE_STATUSES = ("machine",)
 
 
@@ -69,6 +71,7 @@ class CallDesk:
         region: str,
         actions: ActionBridge | None = None,
         audio: Callable[[str, str], str | None] | None = None,
+        wanted: Callable[[Call], bool] | None = None,
         now: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.db = db
@@ -77,6 +80,8 @@ class CallDesk:
         self.phones = PhoneParser(region)
         self.actions = actions
         self.audio = audio
+        # Whether a call we placed is still wanted when it is answered (its campaign aborted: no).
+        self.wanted = wanted
         self.now = now
         self.library = FlowLibrary(db)
 
@@ -93,6 +98,8 @@ class CallDesk:
             return Answered(call.last_twiml or twiml.apology(), call)  # Twilio asked again
         call.sid = call.sid or req.call_sid
         self._answered(call, req.answered_by)
+        if self.wanted is not None and not self.wanted(call):
+            return self._finish(call, twiml.hangup())
         contact = self.db.get(Contact, call.contact_id)
         assert contact is not None
         if contact.consent == ConsentStatus.OPTED_OUT:
@@ -118,7 +125,7 @@ class CallDesk:
         digits = req.digits if req.digits and set(req.digits) <= KEYS else ""
         if digits:
             self._heard(call, fs, digits)
-        if call.opt_out_digit and digits == call.opt_out_digit:
+        if call.opt_out_digit and digits == call.opt_out_digit and self._at_choice_question(fs):
             ConsentLedger(self.db).record(contact, "opted_out", source="keypad", channel="voice", note=digits)
             fs.status, fs.end_reason, fs.ended_at, fs.timeout_at = "ended", "opted_out", self.now(), None
             return self._finish(call, twiml.spoken_then_hangup(twiml.OPTED_OUT, fs.state.get("language", "en")))
@@ -169,8 +176,12 @@ class CallDesk:
             return Answered(twiml.spoken_then_hangup(WITHHELD))
         line = self.db.scalar(select(VoiceLine).where(VoiceLine.address == req.to))
         contact = self._contact(req.from_phone)
+        sender_id = self.db.scalar(
+            select(Sender.id).where(Sender.channel == "voice", Sender.address == req.to).order_by(Sender.id).limit(1)
+        )
         call = Call(
             contact_id=contact.id,
+            sender_id=sender_id,
             direction="inbound",
             sid=req.call_sid,
             status="in-progress",
@@ -190,6 +201,10 @@ class CallDesk:
         """A missed-call line: reject the call (free for the voter) and start its flow by message."""
         call.status, call.answered_by, call.answered_at, call.ended_at = "canceled", None, None, self.now()
         answered = self._finish(call, twiml.reject())
+        if self._missed_lately(call):
+            # A caller ID can be forged: missed calls must not become a way to text or call someone again and again.
+            log.warning("missed call on %s from contact %s: answered once already lately", line.address, contact.id)
+            return answered
         channel = line.missed_call_channel or "sms"
         if channel == "voice":
             return dataclasses.replace(answered, callbacks=self._call_back(contact, line))
@@ -210,6 +225,18 @@ class CallDesk:
             found, contact, sender, channel
         )
         return dataclasses.replace(answered, outbound=routed.outbound)
+
+    def _missed_lately(self, call: Call) -> bool:
+        """True when another missed call of this voter was taken within ``MISSED_CALL_EVERY``."""
+        since = self.now() - MISSED_CALL_EVERY
+        return bool(
+            self.db.scalar(
+                select(Call.id)
+                .where(Call.contact_id == call.contact_id, Call.direction == "inbound", Call.status == "canceled")
+                .where(Call.id != call.id, Call.created_at >= since)
+                .limit(1)
+            )
+        )
 
     def _call_back(self, contact: Contact, line: VoiceLine) -> list[int]:
         """Queue a call to the voter from a healthy voice sender, running the line's missed-call flow."""
@@ -298,6 +325,16 @@ class CallDesk:
         contact = self.db.get(Contact, call.contact_id)
         assert contact is not None
         self._run(call, fs, contact, lambda host: host.send(inputs.CallEnded()))
+
+    def _at_choice_question(self, fs: FlowSession) -> bool:
+        """True when the session waits at a question with choices (where the opt-out key is no answer).
+
+        A number, a free pattern or a recording may well contain that key: there it is an answer.
+        """
+        name = fs.state.get("flow") or fs.flow_name
+        found = self.library.get(fs.flow_name, fs.flow_version) if name == fs.flow_name else self.library.get(name)
+        node = found[0].nodes.get(fs.state.get("node", "")) if found else None
+        return fs.waiting_for == "ask" and bool(getattr(node, "choices", None))
 
     def _heard(self, call: Call, fs: FlowSession, digits: str) -> None:
         """Keep the keys the voter pressed on their timeline; the first ones are the reply."""

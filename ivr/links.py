@@ -33,7 +33,8 @@ class CallLinks:
 
     def verify(self, call_id: int, step: int, signature: str) -> bool:
         """True when ``signature`` is the one issued for this call and step."""
-        return hmac.compare_digest(self.sign(call_id, step), signature or "")
+        # As bytes: a reference with characters outside ASCII is simply not ours (no TypeError).
+        return hmac.compare_digest(self.sign(call_id, step).encode(), (signature or "").encode("utf-8", "replace"))
 
     def answer(self, call_id: int) -> str:
         """The voice webhook of a call we place (step 0)."""

@@ -56,6 +56,8 @@ class Call(Base):
     __table_args__ = (
         Index("ix_calls_contact", "contact_id", "id"),
         Index("ix_calls_campaign", "campaign_id", "status"),
+        # The scheduler's sweep of calls whose final status never came.
+        Index("ix_calls_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -80,3 +80,5 @@ def _logging(app: Flask) -> None:
     logging.getLogger("alembic").setLevel(logging.WARNING)
     # rasa-sdk announces every action it registers; once per process is noise, not news.
     logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
+    # The twilio SDK logs every request with its headers at INFO (eleven lines a send).
+    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

@@ -26,7 +26,7 @@ from ivr.prompts import PromptAudio
 from ivr.providers import REGISTRY
 from web.auth.access import csrf, public
 from web.context import runtime
-from web.errors import Forbidden
+from web.errors import BadInput, Forbidden
 from web.webhooks import verified_parse
 
 log = logging.getLogger(__name__)
@@ -103,33 +103,55 @@ def desk(db: Any, *, play_audio: bool = True) -> CallDesk:
         region=rt.settings.default_region,
         actions=action_bridge(rt),
         audio=rt.services.get("voice:audio") if play_audio else None,
+        wanted=lambda call: call_tracking.wanted(db, call),
     )
 
 
 def _answer(run: Any) -> Response:
     """Run one step in a transaction; whatever fails, the caller hears an apology."""
+    rt = runtime()
     try:
-        with runtime().db.session(write=True) as db:
+        with rt.db.session(write=True) as db:
             answered = run(desk(db))
             followed = call_tracking.follow(db, answered.call) if answered.call is not None else None
-        document = answered.twiml
-        queue_sends(runtime().redis, answered.outbound)
-        queue_callbacks(runtime().redis, answered.callbacks)
-        call_tracking.after_commit(runtime().redis, followed)
     except CallRefused as exc:
         log.warning("voice webhook %s refused: %s", request.full_path, exc)
-        document = twiml.apology()
+        return _twiml(twiml.apology())
     except Exception:
         log.exception("voice webhook %s failed; the caller heard an apology", request.full_path)
-        document = twiml.apology()
+        return _twiml(twiml.apology())
+    try:
+        # Committed: whatever fails from here on, the caller gets this step's own TwiML.
+        queue_sends(rt.redis, answered.outbound)
+        queue_callbacks(rt.redis, answered.callbacks)
+        call_tracking.after_commit(rt, followed)
+    except Exception:
+        log.exception(
+            "voice webhook %s: the work after the commit failed (the reconciler catches up)", request.full_path
+        )
+    return _twiml(answered.twiml)
+
+
+def _twiml(document: str) -> Response:
     return Response(document, mimetype="text/xml")
+
+
+def _parsed(kind: str) -> Any:
+    """The verified request; a signed request we cannot read is answered with an apology, not an error page."""
+    try:
+        return _verified(kind)
+    except BadInput as exc:
+        log.warning("voice webhook %s: a signed request canvass cannot read (%s)", request.full_path, exc)
+        return None
 
 
 @bp.post("/webhooks/twilio/voice")
 @public
 def answer() -> Response:
     """A call we placed was answered, or a voter is calling one of our numbers."""
-    call = _verified("voice")
+    call = _parsed("voice")
+    if call is None:
+        return _twiml(twiml.apology())
     return _answer(lambda d: d.answer(call, _number("c"), request.args.get("s")))
 
 
@@ -137,11 +159,11 @@ def answer() -> Response:
 @public
 def step() -> Response:
     """The keys of a ``<Gather>``, the end of a ``<Record>``, or their silence."""
-    call = _verified("voice")
+    call = _parsed("voice")
     call_id, step_no = _number("c"), _number("n")
-    if call_id is None or step_no is None:
-        log.warning("voice step without a call reference: %s", request.full_path)
-        return Response(twiml.apology(), mimetype="text/xml")
+    if call is None or call_id is None or step_no is None:
+        log.warning("voice step without a readable request or call reference: %s", request.full_path)
+        return _twiml(twiml.apology())
     return _answer(lambda d: d.step(call, call_id, step_no, request.args.get("s", "")))
 
 
@@ -153,5 +175,5 @@ def call_status() -> Response:
     with runtime().db.session(write=True) as db:
         call = desk(db).status(update, _number("c"))
         followed = call_tracking.follow(db, call) if call is not None else None
-    call_tracking.after_commit(runtime().redis, followed)
+    call_tracking.after_commit(runtime(), followed)
     return Response(status=204)

@@ -225,6 +225,13 @@ class VoiceProvider(abc.ABC):
     def cancel(self, sid: str) -> None:
         """Hang up call ``sid`` whatever its state (ringing or live); raise ``SendError`` on failure."""
 
+    def fetch(self, sid: str) -> CallStatusUpdate | None:
+        """Where call ``sid`` stands now, asked of the provider (None: it cannot say).
+
+        The reconciler asks about calls whose final status callback never came.
+        """
+        return None
+
     @abc.abstractmethod
     def parse_voice(self, form: Mapping[str, str]) -> VoiceRequest:
         """Read a voice webhook request; raise ``ParseError`` naming a bad field."""

@@ -76,6 +76,16 @@ class TwilioVoice(TwilioApi, VoiceProvider):
             raise ValueError("sid must be a call SID, got ''")
         call_twilio(lambda: self.client.calls(sid).update(status="completed"), "the hang-up")
 
+    def fetch(self, sid: str) -> CallStatusUpdate | None:
+        """Ask Twilio for call ``sid`` (its status, who answered, its duration); raise ``SendError`` on failure."""
+        call = call_twilio(lambda: self.client.calls(sid).fetch(), "the call's status")
+        form = {"CallSid": sid, "CallStatus": str(call.status or "")}
+        if call.answered_by:
+            form["AnsweredBy"] = str(call.answered_by)
+        if call.duration:
+            form["CallDuration"] = str(call.duration)
+        return forms.parse_status(form)
+
     def parse_voice(self, form: Mapping[str, str]) -> VoiceRequest:
         """Read Twilio's voice webhook (``ivr.providers.forms``)."""
         return forms.parse_voice(form)

@@ -205,7 +205,8 @@ class Rig:
                 self.reconcile(now=utcnow() + LATER)
                 quiet_since = time.monotonic()
             time.sleep(0.2)
-        self.fake.wait_idle(timeout=60)
+        # Status callbacks still on their way (many, on a busy machine) settle the last rows.
+        self.fake.wait_idle(timeout=180)
 
     def debug(self, rows: list[Any]) -> list[Any]:
         """What the fake and the database know of a few voters."""

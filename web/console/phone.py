@@ -42,7 +42,7 @@ RINGING_FOR_S = 600
 @requires(Role.OPERATOR)
 def phone() -> Any:
     """The phone page: pick a line to call, then talk to its flow with the keypad."""
-    lines = list(db_session().scalars(select(VoiceLine).order_by(VoiceLine.address)))
+    lines = list(db_session().scalars(select(VoiceLine).where(_sandbox_line()).order_by(VoiceLine.address)))
     return render_template("console/phone.html", lines=lines, phone=request.args.get("phone", ""))
 
 
@@ -57,6 +57,9 @@ def phone_call() -> Any:
     except InvalidPhone as exc:
         raise BadInput(f"phone: {exc.reason}", field="phone") from None
     line = str(body.get("line", ""))
+    if db_session().scalar(select(VoiceLine.id).where(VoiceLine.address == line, _sandbox_line())) is None:
+        # A real number's flow may send real messages or place real calls: the sandbox keeps to its own.
+        raise BadInput(f"line: {line!r} is not a voice line of a sandbox voice sender", field="line")
     sid = "CA" + secrets.token_hex(16)
     req = VoiceRequest(call_sid=sid, from_phone=voter, to=line, direction="inbound", call_status="ringing")
     return _steps(lambda d: d.answer(req, None, None), sid)
@@ -68,7 +71,7 @@ def phone_step() -> Any:
     """The keys the voter pressed (or none) for the step whose action URL is given."""
     body = request.get_json(silent=True) or {}
     call_id, step, signature = _reference(str(body.get("action", "")))
-    sid = str(body.get("sid", ""))
+    sid = _sandbox_sid(str(body.get("sid", "")))
     digits = str(body.get("digits", ""))
     if digits and not all(ch in "0123456789*#" for ch in digits):
         raise BadInput("digits: only 0-9, * and # are keys on a phone", field="digits")
@@ -130,7 +133,7 @@ def phone_decline() -> Any:
 def phone_hangup() -> Any:
     """The call ended (the voter hung up, or the flow did): it completes, its flow ends where it was."""
     body = request.get_json(silent=True) or {}
-    return jsonify({"ended": _status(str(body.get("sid", "")), "completed")})
+    return jsonify({"ended": _status(_sandbox_sid(str(body.get("sid", ""))), "completed")})
 
 
 def _status(sid: str, status: str) -> bool:
@@ -138,8 +141,24 @@ def _status(sid: str, status: str) -> bool:
     with rt.db.session(write=True) as db:
         call = desk(db, play_audio=False).status(CallStatusUpdate(call_sid=sid, status=status), None)
         followed = call_tracking.follow(db, call) if call is not None else None
-    call_tracking.after_commit(rt.redis, followed)
+    call_tracking.after_commit(rt, followed)
     return call is not None
+
+
+def _sandbox_line() -> Any:
+    """Voice lines whose number is a sandbox voice sender (the phone calls only those)."""
+    sandbox = select(Sender.address).where(Sender.provider == "sandbox", Sender.channel == "voice")
+    return VoiceLine.address.in_(sandbox)
+
+
+def _sandbox_sid(sid: str) -> str:
+    """``sid`` when it is a call the sandbox made (its sender is a sandbox sender); else a 400."""
+    provider = db_session().scalar(
+        select(Sender.provider).join(Call, Call.sender_id == Sender.id).where(Call.sid == sid)
+    )
+    if provider != "sandbox":
+        raise BadInput("sid: not a call of the sandbox phone", field="sid")
+    return sid
 
 
 def _ringing(body: dict[str, Any]) -> dict[str, Any]:
@@ -168,7 +187,7 @@ def _steps(run: Any, sid: str) -> Any:
         raise BadInput(str(exc), field="action") from None
     queue_sends(rt.redis, answered.outbound)
     queue_callbacks(rt.redis, answered.callbacks)
-    call_tracking.after_commit(rt.redis, followed)
+    call_tracking.after_commit(rt, followed)
     steps = [s.to_dict() for s in phone_script.read(answered.twiml)]
     audio = rt.services.get("voice:render")
     if audio is not None:

@@ -66,6 +66,7 @@ def upgrade() -> None:
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.create_index('ix_calls_campaign', ['campaign_id', 'status'], unique=False)
         batch_op.create_index('ix_calls_contact', ['contact_id', 'id'], unique=False)
+        batch_op.create_index('ix_calls_status_created', ['status', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_calls_message_id'), ['message_id'], unique=False)
 
     op.create_table('call_events',
@@ -106,6 +107,7 @@ def downgrade() -> None:
     op.drop_table('call_events')
     with op.batch_alter_table('calls', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_calls_message_id'))
+        batch_op.drop_index('ix_calls_status_created')
         batch_op.drop_index('ix_calls_contact')
         batch_op.drop_index('ix_calls_campaign')
 
