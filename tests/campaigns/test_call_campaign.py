@@ -255,3 +255,22 @@ def test_after_the_last_unanswered_call_an_sms_fallback_follows(live: Live) -> N
     reconciler.reconcile(world.rt)
     bina = live.recipients(campaign.id)[BINA]
     assert (bina.channel, bina.status) == ("sms", "pending") and bina.batch >= FALLBACK_BASE
+
+
+def test_refused_placements_fail_or_wait_without_using_up_calls(live: Live) -> None:
+    world, fake = live.world, live.fake
+    world.voter(ASHA, "ward=3")
+    world.voter(BINA, "ward=3")
+    fake.for_recipient(ASHA, Answer.refused(21211))  # not a number Twilio can call: failed, not retried
+    fake.for_recipient(BINA, Answer.rate_limited(), Answer(callbacks=CallScript("no-answer")))
+    campaign = world.campaign(SPEC)
+    operations.launch(world.rt, campaign.id)
+    live.send(campaign.id)  # one refusal and one 429 in the same batch: the batch settles both
+    rows = live.recipients(campaign.id)
+    assert (rows[ASHA].status, rows[ASHA].error_code) == ("failed", "21211")
+    assert rows[BINA].status == "pending"
+    live.send(campaign.id)  # the retry of the 429: the call rings, nobody answers
+    rows = live.recipients(campaign.id)
+    # The 429 was no call: one real call so far, so the voter is still due a second one.
+    assert (rows[BINA].status, rows[BINA].error_code) == ("pending", "no-answer")
+    assert rows[BINA].retry_at is not None

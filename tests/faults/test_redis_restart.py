@@ -23,8 +23,8 @@ import redis as redis_lib
 
 from bot.db import utcnow
 from campaigns import operations
-from tests.faults.conftest import LATER, Rig, wait_for
 from tests.fakes.twilio_http import free_port
+from tests.faults.conftest import LATER, Rig, wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
 VOTERS = 2_000
