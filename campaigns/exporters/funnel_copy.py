@@ -34,9 +34,12 @@ if TYPE_CHECKING:
 
 COMMA_LF, CRLF = b",\n", b"\r\n"
 # For this one query, in its transaction only: JIT compiling costs more than it saves here
-# (~1 s), a bigger sort and hash memory spills less to disk, and parallel workers would each
-# build the funnel and answer tables again (on two cores, slower than one process).
-SETTINGS = {"jit": "off", "work_mem": "64MB", "max_parallel_workers_per_gather": "0"}
+# (~1 s); bigger sort and hash memory spills less to disk (a million rows still sort partly
+# on disk); one parallel worker beside the backend shares the join, the sort and the cells
+# (each of the two builds the funnel and answer tables, so more workers cost more than they
+# give on two cores). Measured on bench.export: 1 worker vs none, three pairs of runs on a
+# busy machine, 17-40 s vs 26-60 s.
+SETTINGS = {"jit": "off", "work_mem": "64MB", "max_parallel_workers_per_gather": "1"}
 
 
 def funnel_select(exporter: FunnelCsv) -> Select[Any]:
@@ -129,20 +132,19 @@ def copied_pieces(exporter: FunnelCsv) -> Iterator[tuple[str, int]]:
     with pg.cursor() as cursor:
         before = cursor.execute("SELECT " + ", ".join(f"current_setting('{name}')" for name in SETTINGS)).fetchone()
         _configure(cursor, SETTINGS)
-        try:
-            with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
-                while rows := list(islice(copy, base.CHUNK)):
-                    block = b"".join(rows)
-                    # A row ends with its last cell, empty unless Python has answers to write, and a
-                    # line feed. When the block's only line feeds are the rows' and each follows a
-                    # comma, its rows need only Python's line ends; else it goes row by row.
-                    if block.count(b"\n") == block.count(COMMA_LF) == len(rows):
-                        block = block.replace(COMMA_LF, CRLF)
-                    else:
-                        block = b"".join(_row(bytes(data), answers_at, exporter.saves, encoding) for data in rows)
-                    yield block.decode(encoding), len(rows)
-        finally:
-            _configure(cursor, dict(zip(SETTINGS, before or (), strict=True)))
+        with cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy:
+            while rows := list(islice(copy, base.CHUNK)):
+                block = b"".join(rows)
+                # A row ends with its last cell, empty unless Python has answers to write, and a
+                # line feed. When the block's only line feeds are the rows' and each follows a
+                # comma, its rows need only Python's line ends; else it goes row by row.
+                if block.count(b"\n") == block.count(COMMA_LF) == len(rows):
+                    block = block.replace(COMMA_LF, CRLF)
+                else:
+                    block = b"".join(_row(bytes(data), answers_at, exporter.saves, encoding) for data in rows)
+                yield block.decode(encoding), len(rows)
+        # Not after a failure or an early stop: the settings end with the transaction anyway.
+        _configure(cursor, dict(zip(SETTINGS, before or (), strict=True)))
 
 
 def _configure(cursor: Any, settings: dict[str, str]) -> None:

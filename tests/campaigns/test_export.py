@@ -12,9 +12,11 @@ import datetime as dt
 import io
 import threading
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.models import Answer, FlowSession, FunnelEvent
@@ -314,3 +316,16 @@ def test_tricky_cells_are_the_same_bytes_on_both_databases(
     assert export() == expected
     monkeypatch.setattr(csv_exporter, "WRITE_THEMSELVES", set())  # Python writes PostgreSQL's rows too
     assert export() == expected
+
+
+def test_a_consumer_that_stops_early_leaves_the_session_usable(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download the browser gave up: the COPY is cancelled or drained, the session rolls back and goes on."""
+    monkeypatch.setattr(base, "CHUNK", 2)
+    campaign = world.campaign(BOOTH_SPEC)
+    fill_tricky(world, campaign)
+    with world.rt.db.session() as db:
+        pieces = REGISTRY["csv"](db, world.get(campaign.id)).pieces()  # type: ignore[attr-defined]
+        assert [rows for _, rows in islice(pieces, 2)] == [0, 2]
+        pieces.close()
+        db.rollback()
+        assert db.scalar(select(func.count()).select_from(Recipient)) == len(TRICKY)
