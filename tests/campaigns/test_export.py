@@ -329,3 +329,22 @@ def test_a_consumer_that_stops_early_leaves_the_session_usable(world: World, mon
         pieces.close()
         db.rollback()
         assert db.scalar(select(func.count()).select_from(Recipient)) == len(TRICKY)
+
+
+def test_a_campaign_without_a_flow_or_recipients_has_its_fixed_columns_only(world: World) -> None:
+    spec = "\n".join(line for line in BOOTH_SPEC.splitlines() if not line.startswith("flow:"))
+    campaign = world.campaign(spec)
+
+    def export() -> list[str]:
+        out = io.StringIO(newline="")
+        with world.rt.db.session() as db:
+            REGISTRY["csv"](db, world.get(campaign.id)).write(out)
+        return out.getvalue().split("\r\n")
+
+    header = EXPECTED[0].split(",funnel:")[0]
+    assert export() == [header, ""]
+    contact = world.voter("+919800000009", "ward=3", name="=Ravi")
+    with world.rt.db.session() as db:
+        row = {"channel": "whatsapp", "status": "skipped", "skip_code": "opted_out", "attempts": 0}
+        db.add(Recipient(campaign_id=campaign.id, contact_id=contact, **row))
+    assert export() == [header, f"{contact},+919800000009,'=Ravi,whatsapp,0,skipped,opted_out,,,,,,,", ""]
