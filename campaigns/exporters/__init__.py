@@ -1,7 +1,9 @@
 """Campaign exports, one format per module, registered by name (``csv``, ``floip``).
 
 Every exporter streams: it reads the campaign's rows in chunks and writes as it goes,
-so memory stays flat whatever the size of the campaign.
+so memory stays flat whatever the size of the campaign. Beside them: ``base`` (the
+registry, chunks of rows), ``cells`` (each cell rule in Python and in SQL) and
+``funnel_copy`` (the funnel CSV written by PostgreSQL itself).
 """
 
 from __future__ import annotations

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import IO, Any
 
-from bot.spreadsheet import FORMULA_STARTS, formula_safe
 from campaigns.exporters.base import Exporter, register
+from campaigns.exporters.cells import RISKY, answer_cell
+from campaigns.exporters.funnel_copy import copied_pieces
 
 COLUMNS = [
     "contact_id",
@@ -37,22 +37,9 @@ COLUMNS = [
     "completed_at",
 ]
 VOICE = ["answered_by", "call_duration_s"]
-
-
-# First characters that make a spreadsheet run a cell (bot.spreadsheet.FORMULA_STARTS),
-# tested inline below: a million rows make formula_safe's call the export's biggest cost.
-RISKY = frozenset(FORMULA_STARTS)
-
-
-def answer_cell(value: Any) -> str:
-    """An answer as one cell: text as it is, anything structured as compact JSON."""
-    if value is None:
-        return ""
-    if value.__class__ is str:
-        return "'" + value if value and value[0] in RISKY else value
-    if isinstance(value, bool | int | float):
-        return str(value)
-    return formula_safe(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+# Databases that write the rows themselves (campaigns.exporters.funnel_copy); the others' rows
+# are written here, cell by cell.
+WRITE_THEMSELVES = {"postgresql"}
 
 
 @register
@@ -81,6 +68,9 @@ class FunnelCsv(Exporter):
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(self.header())
         yield _drain(buffer), 0
+        if self.db.get_bind().dialect.name in WRITE_THEMSELVES:
+            yield from copied_pieces(self)
+            return
         steps, saves = self.steps, self.saves
         # The cells of a voter without a session (None is written as an empty cell).
         unreached = [None] * len(steps) + [""] * len(saves)

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from bot.db import utcnow
 from bot.models import Answer
-from campaigns.exporters.base import CHUNK, Exporter, iso, register
-from campaigns.exporters.csv import answer_cell
+from campaigns.exporters.base import CHUNK, Exporter, register
+from campaigns.exporters.cells import answer_cell, iso
 from campaigns.models import Recipient
 
 SPEC_VERSION = "1.0.0-rc1"
