@@ -84,6 +84,9 @@ CONSOLE = [  # method, path, endpoint, least role, status when allowed
     ("GET", "/campaigns", "console.campaigns", "viewer", 200),
     ("GET", "/inbox", "console.inbox", "viewer", 200),
     # The inbox's and the voter page's forms: tests/web/test_console_inbox.py (they need a case).
+    ("GET", "/flows", "console.flows", "viewer", 200),
+    ("GET", "/flows/new", "console.flow_new", "editor", 200),
+    # A flow's page, the editor's forms and their CSRF checks: tests/web/test_console_flows.py (they need a flow).
     ("GET", "/users", "console.users", "admin", 200),
     ("POST", "/users", "console.users", "admin", 302),
 ]
