@@ -33,7 +33,7 @@ from bot.phones import PhoneParser
 from bot.router import Router, contact_view
 from ivr import twiml
 from ivr.links import CallLinks
-from ivr.models import Call, CallEvent, VoiceLine, call_advances
+from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, VoiceLine, call_advances
 
 log = logging.getLogger(__name__)
 NOT_IN_SERVICE = "Sorry, this number does not take calls. Goodbye."
@@ -137,7 +137,12 @@ class CallDesk:
             received = inputs.Timeout()
         else:
             received = inputs.Digits(digits)
-        return self._run(call, fs, contact, lambda host: host.send(received))
+        answered = self._run(call, fs, contact, lambda host: host.send(received))
+        if call.status in FINAL_CALL_STATUSES:
+            # The recording of a call that has ended: saved, and the flow ends there.
+            self._hung_up(call, recording_done=True)
+            answered = Answered(twiml.hangup(), call)
+        return answered
 
     def status(self, update: Any, call_id: int | None) -> Call | None:
         """A status callback: move the call forward, keep the callback, end a finished call's flow."""
@@ -317,10 +322,15 @@ class CallDesk:
         call.last_twiml = document
         return Answered(document, call)
 
-    def _hung_up(self, call: Call) -> None:
-        """The call is over: a flow still running on it ends where the voter left."""
+    def _hung_up(self, call: Call, *, recording_done: bool = False) -> None:
+        """The call is over: a flow still running on it ends where the voter left.
+
+        A voter who hangs up while recording leaves a recording: Twilio posts it to the
+        ``<Record>`` action after the call ended, so that session waits for it (and ends
+        once it is saved).
+        """
         fs = self.db.get(FlowSession, call.session_id) if call.session_id else None
-        if fs is None or fs.status == "ended":
+        if fs is None or fs.status == "ended" or (fs.waiting_for == "record" and not recording_done):
             return
         contact = self.db.get(Contact, call.contact_id)
         assert contact is not None

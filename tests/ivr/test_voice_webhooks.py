@@ -298,3 +298,36 @@ def test_a_missed_call_line_can_call_the_voter_back(app, client, redis) -> None:
         placing.close_providers()
     with rt.db.session() as db:
         assert db.get(Call, back.id).sid.startswith("CA")
+
+
+def test_a_recording_ended_by_hanging_up_is_kept(app, client) -> None:  # type: ignore[no-untyped-def]
+    text = """
+flow: voice_note
+channels: [voice]
+start: note
+nodes:
+  note:
+    record: {prompt: "Leave your message after the beep.", save: message}
+    next: thanks
+  thanks:
+    say: "Thank you."
+    end: true
+"""
+    from bot.engine import load_text
+
+    with app.extensions["canvass"].db.session() as db:
+        store(db, load_text(text, "voice_note.yaml"), text)
+        db.add(VoiceLine(address="+911140000005", flow_name="voice_note"))
+    clear_cache()
+    root = twiml(post(client, f"{BASE}/webhooks/twilio/voice", form(To="+911140000005")))
+    record = root.find("Record")
+    assert record is not None
+    # The voter hangs up while recording: the completed callback comes first, then the recording.
+    post(client, f"{BASE}/webhooks/twilio/call-status", form(To="+911140000005", CallStatus="completed"))
+    recording = "https://api.twilio.com/2010-04-01/Accounts/AC1/Recordings/RE1"
+    root = twiml(post(client, record.get("action"), form(To="+911140000005", RecordingUrl=recording, Digits="hangup")))
+    assert root[-1].tag == "Hangup"
+    with app.extensions["canvass"].db.session() as db:
+        assert db.scalar(select(Answer.value).where(Answer.name == "message")) == recording
+        fs = db.scalar(select(FlowSession).where(FlowSession.flow_name == "voice_note"))
+        assert fs.status == "ended"
