@@ -86,6 +86,7 @@ class Exporter(abc.ABC):
             return iso_sql(column, dialect).label(name)
 
         completed = case((FlowSession.end_reason == "completed", FlowSession.ended_at), else_=null())
+        hangup_node = case((FlowSession.end_reason == "call_ended", Call.last_node), else_=null())
         stmt = (
             select(
                 Recipient.contact_id,
@@ -103,7 +104,11 @@ class Exporter(abc.ABC):
                 iso(FlowSession.replied_at, "replied_at"),
                 iso(completed, "completed_at"),
                 # A call campaign's two voice columns (its last call), between the times and the ids.
-                *((Call.answered_by, Call.duration_s) if self.campaign.channel == "voice" else ()),
+                *(
+                    (Call.answered_by, Call.duration_s, hangup_node)
+                    if self.campaign.channel == "voice"
+                    else ()
+                ),
                 Recipient.session_id,
                 Recipient.id,
             )

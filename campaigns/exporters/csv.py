@@ -2,7 +2,7 @@
 
 Columns: ``contact_id, phone, name, channel, attempts, status, error_code, error_msg,
 queued_at, sent_at, delivered_at, read_at, replied_at, completed_at``, then for voice
-``answered_by, call_duration_s``, then ``funnel:<step>`` per funnel step of the flow (in
+``answered_by, call_duration_s, hangup_node``, then ``funnel:<step>`` per funnel step of the flow (in
 its declaration order) and ``answer:<save>`` per saved answer. Times are ISO-8601 UTC
 with ``Z``. The phone is plain E.164; any other cell starting with ``= + - @``, tab or
 CR gets a leading ``'`` so that a spreadsheet shows it instead of running it. A skipped
@@ -36,7 +36,9 @@ COLUMNS = [
     "replied_at",
     "completed_at",
 ]
-VOICE = ["answered_by", "call_duration_s"]
+# A call campaign's: who answered the last call, how long it lasted, and where in the flow
+# the voter hung up (empty when the flow ended the call itself).
+VOICE = ["answered_by", "call_duration_s", "hangup_node"]
 # Databases that write the rows themselves (campaigns.exporters.funnel_copy); the others' rows
 # are written here, cell by cell.
 WRITE_THEMSELVES = {"postgresql"}
@@ -72,6 +74,7 @@ class FunnelCsv(Exporter):
             yield from copied_pieces(self)
             return
         steps, saves = self.steps, self.saves
+        voice = self.campaign.channel == "voice"
         # The cells of a voter without a session (None is written as an empty cell).
         unreached = [None] * len(steps) + [""] * len(saves)
         nothing: dict[str, Any] = {}
@@ -79,7 +82,7 @@ class FunnelCsv(Exporter):
             lines = []
             # By position: a million rows pay for every attribute looked up by name.
             for row in chunk.recipients:
-                # ``times``: the six timestamps, then a call campaign's answered_by and call_duration_s.
+                # ``times``: the six timestamps, then a call campaign's answered_by, call_duration_s, hangup_node.
                 contact_id, phone, name, channel, attempts, status, error, error_msg, *times, session, rid = row
                 # formula_safe, inline (None is written as an empty cell either way).
                 if name and name[0] in RISKY:
@@ -88,6 +91,8 @@ class FunnelCsv(Exporter):
                     error = "'" + error
                 if error_msg and error_msg[0] in RISKY:
                     error_msg = "'" + error_msg
+                if voice and times[-1] and times[-1][0] in RISKY:
+                    times[-1] = "'" + times[-1]  # the hang-up node: a flow author's name
                 line = [contact_id, phone, name, channel, attempts, status, error, error_msg, *times]
                 if session is None:
                     line += unreached

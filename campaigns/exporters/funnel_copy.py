@@ -69,8 +69,10 @@ def funnel_select(exporter: FunnelCsv) -> Select[Any]:
     ]
     stmt = select()
     if exporter.campaign.channel == "voice":
-        # answered_by and call_duration_s of the recipient's last call (fixed words and a number: no formula rule).
-        columns += [Call.answered_by, Call.duration_s]
+        # The recipient's last call: answered_by and call_duration_s (fixed words and a number),
+        # and the node where the voter hung up (a flow author's name: the formula rule applies).
+        hangup = case((FlowSession.end_reason == "call_ended", Call.last_node), else_=null())
+        columns += [Call.answered_by, Call.duration_s, formula_safe_sql(hangup)]
         stmt = stmt.outerjoin_from(Recipient, Call, Call.id == Recipient.call_id)
     if exporter.steps:
         reached = (

@@ -216,7 +216,7 @@ TRICKY: list[Tricky] = [
     (
         "",
         SENT,
-        {"status": "ended", "ended_at": at(30), "end_reason": "timeout"},
+        {"status": "ended", "ended_at": at(30), "end_reason": "call_ended"},
         {"bogus": at(1)},
         [("knows_booth", ""), ("epic", None), ("other", "=not exported")],
     ),
@@ -240,9 +240,11 @@ def fill_tricky(world: World, campaign: Campaign) -> list[int]:
                 add_steps(db, sid, contact, **reached)
                 for i, (name, value) in enumerate(answers):
                     add_answer(db, sid, contact, name, value, at(10, i))
-            if contact == contacts[0]:
-                # The first voter's last call: a person answered and talked 47 s (the voice columns).
+            if contact in (contacts[0], contacts[6]):
+                # Last calls: a person answered and talked 47 s (the flow ended, so no hang-up node);
+                # a voter who hung up at a node whose name looks like a formula.
                 call = Call(contact_id=contact, direction="outbound", answered_by="human", duration_s=47)
+                call.last_node = "=knows"
                 db.add(call)
                 db.flush()
                 row["call_id"] = call.id
@@ -299,6 +301,22 @@ EXPECTED_TRICKY: list[str] = [
 ]
 
 
+# The voice cells that differ from EXPECTED_TRICKY's, by voter: the 7th hung up at a node whose name
+# looks like a formula (answered_by, call_duration_s, hangup_node are cells 14, 15 and 16).
+CALL_CELLS = {6: {14: "human", 15: "47", 16: "'=knows"}}
+
+
+def with_hangup(line: str, cell: str = "", changes: dict[int, str] | None = None) -> str:
+    """``line`` with the hang-up node cell after call_duration_s, written as the exporter writes rows."""
+    row = next(csv.reader(io.StringIO(line, newline="")))
+    row.insert(16, cell)
+    for index, value in (changes or {}).items():
+        row[index] = value
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerow(row)
+    return out.getvalue().removesuffix("\r\n")
+
+
 @pytest.mark.parametrize("chunk", [2, 5000])
 def test_tricky_cells_are_the_same_bytes_on_both_databases(
     world: World, monkeypatch: pytest.MonkeyPatch, chunk: int
@@ -309,11 +327,11 @@ def test_tricky_cells_are_the_same_bytes_on_both_databases(
     with world.rt.db.session() as db:
         db.get(Campaign, campaign.id).channel = "voice"  # type: ignore[union-attr]
     contacts = fill_tricky(world, campaign)
-    expected = "".join(
-        f"{line}\r\n"
-        for line in [EXPECTED_TRICKY[0]]
-        + [f"{contact}{line}" for contact, line in zip(contacts, EXPECTED_TRICKY[1:], strict=True)]
-    ).encode()
+    lines = [with_hangup(EXPECTED_TRICKY[0], "hangup_node")] + [
+        f"{contact}{with_hangup(line, changes=CALL_CELLS.get(i))}"
+        for i, (contact, line) in enumerate(zip(contacts, EXPECTED_TRICKY[1:], strict=True))
+    ]
+    expected = "".join(f"{line}\r\n" for line in lines).encode()
 
     def export() -> bytes:
         out = io.StringIO(newline="")
