@@ -131,7 +131,9 @@ def test_a_scripted_call_answers_retries_and_completes(app, client) -> None:  # 
         assert (call.status, call.duration_s, call.direction, call.answered_by) == ("completed", 47, "inbound", "human")
         fs = db.get(FlowSession, call.session_id)
         assert (fs.status, fs.end_reason, fs.channel) == ("ended", "completed", "voice")
-        steps = list(db.scalars(select(FunnelEvent.step).where(FunnelEvent.session_id == fs.id).order_by(FunnelEvent.id)))
+        steps = list(
+            db.scalars(select(FunnelEvent.step).where(FunnelEvent.session_id == fs.id).order_by(FunnelEvent.id))
+        )
         assert steps == ["started", "q1", "q2", "q3", "completed"]
         answers = dict(db.execute(select(Answer.name, Answer.value).where(Answer.session_id == fs.id)).all())
         assert answers == {"will_vote": "1", "knows_booth": "2", "transport": "3"}
