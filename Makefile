@@ -53,6 +53,7 @@ bench: setup
 	-$(BIN)/python -m bench.import_contacts
 	-$(BIN)/python -m bench.fanout
 	-$(BIN)/python -m bench.export
+	-$(BIN)/python -m bench.voice
 
 clean:
 	rm -rf $(VENV) var bench/out .pytest_cache .ruff_cache node_modules web/static/vendor

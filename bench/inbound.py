@@ -19,128 +19,53 @@ The load generator (asyncio + aiohttp, open loop) runs on the same 2-core machin
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
+from collections.abc import Callable
 
-import aiohttp
 import redis
 from sqlalchemy import func, select
 from twilio.request_validator import RequestValidator
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench.loopback import (
+    ROOT,
+    Form,
+    Trial,
+    bench_parser,
+    canvass_env,
+    free_port,
+    highest_rate,
+    load_average,
+    offer,
+    percentile_ms,
+    serve,
+    signed,
+    stop,
+    tree_cpu_s,
+)
+
 TOKEN = "bench-token"
 SID = "AC" + "0123456789abcdef" * 2
 TO = "+919999900002"
-ATTEMPTS = 3  # tries of an offered rate before it counts as not sustained
 
 
-def _port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(app: str, port: int, env: dict[str, str], workers: int = 2) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}", app],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    import urllib.request
-
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-            return proc
-        except OSError as exc:
-            if getattr(exc, "code", None):  # the bare app answers 404 on /healthz: it is up
-                return proc
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"{app} did not start")
-
-
-async def _run(url: str, rate: int, seconds: float, make_form, sent: dict[int, float] | None = None):  # type: ignore[no-untyped-def]
-    """Offer ``rate`` req/s for ``seconds`` (open loop); return latencies (s) and errors.
-
-    The forms (and their signatures) are made before the clock starts, so the load
-    generator spends its CPU on sending. ``sent`` receives each request's wall-clock
-    send time, by index.
-    """
-    latencies: list[float] = []
-    errors = 0
-    n = int(rate * seconds)
-    forms = [make_form(i) for i in range(n)]
-    connector = aiohttp.TCPConnector(limit=400)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        start = time.perf_counter()
-
-        async def one(i: int) -> None:
-            nonlocal errors
-            delay = start + i / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            form, headers = forms[i]
-            t = time.perf_counter()
-            if sent is not None:
-                sent[i] = time.time()
-            try:
-                async with session.post(url, data=form, headers=headers, timeout=aiohttp.ClientTimeout(total=10)) as r:
-                    await r.read()
-                    if r.status != 200:
-                        errors += 1
-            except (TimeoutError, aiohttp.ClientError):
-                errors += 1
-            latencies.append(time.perf_counter() - t)
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-        elapsed = time.perf_counter() - start
-    achieved = n / elapsed
-    if achieved < rate * 0.95:
-        errors += 1  # could not keep up with the offered rate
-    return latencies, errors
-
-
-def _p(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(int(len(ordered) * q), len(ordered) - 1)] * 1000
-
-
-def _max_rate(url: str, make_form, step: float, start: int = 50) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+def _max_rate(url: str, make_form: Callable[[int], Form], step: float) -> tuple[int, float]:
     """The highest offered rate sustained, and its p99 (ms).
 
     Sustained: every request answered 200, the offered rate kept, and p99 under 100 ms
-    (beyond that the server is only queueing). The machine is shared, so a rate that
-    fails is tried up to ``ATTEMPTS`` times before the search stops there. Every
-    attempt sends new MessageSids and voters (a repeated one would only be de-duplicated).
+    (beyond that the server is only queueing). Every attempt sends new MessageSids and
+    voters (a repeated one would only be de-duplicated).
     """
-    asyncio.run(_run(url, 20, 2, lambda i: make_form(90_000_000 + i)))  # warm up each worker (caches, connections)
-    best, best_p99 = 0, 0.0
-    rate, attempt = start, 0
-    while rate <= 3000:
-        for _ in range(ATTEMPTS):
-            offset = 30_000_000 + attempt * 100_000
-            attempt += 1
-            latencies, errors = asyncio.run(_run(url, rate, step, lambda i, o=offset: make_form(o + i)))
-            if not errors and _p(latencies, 0.99) <= 100:
-                break
-        else:
-            break
-        best, best_p99 = rate, _p(latencies, 0.99)
-        rate += 50 if rate < 200 else 100
-    return best, best_p99
+    offer(url, 20, 2, lambda i: make_form(90_000_000 + i))  # warm up each worker (caches, connections)
+    best, trial = highest_rate(
+        lambda rate, attempt: offer(url, rate, step, lambda i: make_form(30_000_000 + attempt * 100_000 + i)),
+        limit_ms=100,
+    )
+    return best, trial.p(0.99) if trial else 0.0
 
 
 def _worker(env: dict[str, str], role: str = "worker") -> subprocess.Popen[bytes]:
@@ -156,24 +81,11 @@ def _worker(env: dict[str, str], role: str = "worker") -> subprocess.Popen[bytes
     )
 
 
-def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by a process and its children (gunicorn's workers)."""
-    pids = [str(pid), *subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()]
-    total = 0
-    for p in pids:
-        try:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def _at_300(url: str, make_form, pid: int) -> tuple[list[float], int, float]:  # type: ignore[no-untyped-def]
-    """300 req/s for 10 s: latencies, errors, and the server's CPU ms per request."""
-    before = _tree_cpu_s(pid)
-    latencies, errors = asyncio.run(_run(url, 300, 10, make_form))
-    return latencies, errors, (_tree_cpu_s(pid) - before) / 3000 * 1000
+def _at_300(url: str, make_form: Callable[[int], Form], pid: int) -> tuple[Trial, float]:
+    """300 req/s for 10 s: the trial, and the server's CPU ms per request."""
+    before = tree_cpu_s(pid)
+    trial = offer(url, 300, 10, make_form)
+    return trial, (tree_cpu_s(pid) - before) / 3000 * 1000
 
 
 def _backlog(db) -> tuple[int, int]:  # type: ignore[no-untyped-def]
@@ -201,17 +113,8 @@ def _settle(db, timeout: float = 900) -> float:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    from bench.dbsetup import add_pg_option
-
-    add_pg_option(parser)
-    # Flushed at the start: give it a database number nothing else uses.
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
-    parser.add_argument("--step", type=float, default=5.0, help="seconds per offered rate")
+    parser = bench_parser(__doc__, redis_db=6, step=5.0, step_help="seconds per offered rate")
     parser.add_argument("--workers", type=int, default=2, help="RQ workers (drain and sends) during the run")
-    parser.add_argument(
-        "--gunicorn-workers", type=int, default=2, help="sync workers of both servers (bare and canvass)"
-    )
     args = parser.parse_args()
 
     from bench.dbsetup import drop_schema, fresh_database
@@ -230,27 +133,17 @@ def main() -> int:
         s.add(Sender(provider="sandbox", channel="sms", address=TO, name="bench", healthy=True))
     conn = redis.Redis.from_url(args.redis)
     conn.flushdb()
-    port, bare_port = _port(), _port()
+    port, bare_port = free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/webhooks/twilio/messages"
-    env = {
-        **os.environ,
-        "DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
-        "REDIS_URL": args.redis,
-        "CANVASS_PROVIDER": "twilio",
-        "TWILIO_ACCOUNT_SID": SID,
-        "TWILIO_AUTH_TOKEN": TOKEN,
-        "PUBLIC_BASE_URL": base,
-        "SECRET_KEY": "bench",
-        "PYTHONPATH": str(ROOT),
-    }
+    env = canvass_env(db.engine.url.render_as_string(hide_password=False), args.redis, base, SID, TOKEN)
     validator = RequestValidator(TOKEN)
     run_id = uuid.uuid4().hex[:8]
 
     def phone(i: int) -> str:
         return f"+9198{i % 100000000:08d}"
 
-    def signed(i: int) -> tuple[dict[str, str], dict[str, str]]:
+    def message(i: int) -> Form:
         # A new voter and MessageSid each time: every message starts a conversation.
         form = {
             "MessageSid": f"SM{run_id}{i:024x}",
@@ -260,29 +153,29 @@ def main() -> int:
             "Body": "complaint about my booth",
             "NumMedia": "0",
         }
-        return form, {"X-Twilio-Signature": validator.compute_signature(url, form)}
+        return signed(validator, url, form)
 
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    bare = _serve("bench.bare:app", bare_port, env, args.gunicorn_workers)
+    print(f"load average before: {load_average()}")
+    bare = serve("bench.bare:app", bare_port, env, args.gunicorn_workers)
     bare_url = f"http://127.0.0.1:{bare_port}/webhooks/twilio/messages"
     try:
         bare_rate, bare_p99 = _max_rate(bare_url, lambda i: ({"Body": "x"}, {}), args.step)
-        latencies, errors, cpu_ms = _at_300(bare_url, lambda i: ({"Body": "x"}, {}), bare.pid)
+        trial, cpu_ms = _at_300(bare_url, lambda i: ({"Body": "x"}, {}), bare.pid)
     finally:
-        bare.terminate()
-        bare.wait()
+        stop(bare)
     print(f"bare Flask endpoint: highest sustained rate with zero errors {bare_rate} req/s (p99 {bare_p99:.1f} ms)")
     print(
-        f"bare at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
-        f"errors {errors}; gunicorn CPU {cpu_ms:.2f} ms per request"
+        f"bare at 300 req/s offered for 10 s: p50 {trial.p(0.5):.1f} ms, p99 {trial.p(0.99):.1f} ms, "
+        f"errors {trial.errors}{'' if trial.kept else ', offered rate not kept'}; "
+        f"gunicorn CPU {cpu_ms:.2f} ms per request"
     )
 
-    app = _serve("web.wsgi:app", port, env, args.gunicorn_workers)
+    app = serve("web.wsgi:app", port, env, args.gunicorn_workers)
     # The scheduler too, as `make run` starts it: its sweep routes stored messages
     # whose drain job was lost (on a shared machine, someone may flush the Redis db).
     workers = [_worker(env) for _ in range(args.workers)] + [_worker(env, "scheduler")]
     try:
-        rate, p99 = _max_rate(url, signed, args.step)
+        rate, p99 = _max_rate(url, message, args.step)
         ratio = rate / bare_rate if bare_rate else 0.0
         verdict = "meets" if ratio >= 0.6 and rate >= min(1000, int(0.6 * bare_rate)) else "BELOW"
         print(
@@ -295,16 +188,17 @@ def main() -> int:
             f"after the search, {args.workers} niced worker(s) had {waiting} stored messages to route and "
             f"{unsent} replies to hand over: done {took:.1f} s later"
         )
-        latencies, errors, cpu_ms = _at_300(url, lambda i: signed(10_000_000 + i), app.pid)
-        verdict = "meets" if _p(latencies, 0.99) <= 50 and not errors else "BELOW"
+        trial, cpu_ms = _at_300(url, lambda i: message(10_000_000 + i), app.pid)
+        verdict = "meets" if trial.p(0.99) <= 50 and not trial.errors and trial.kept else "BELOW"
         print(
-            f"at 300 req/s offered for 10 s: p50 {_p(latencies, 0.5):.1f} ms, p99 {_p(latencies, 0.99):.1f} ms, "
-            f"errors {errors}; target p99 <= 50 ms: {verdict}; gunicorn CPU {cpu_ms:.2f} ms per request"
+            f"at 300 req/s offered for 10 s: p50 {trial.p(0.5):.1f} ms, p99 {trial.p(0.99):.1f} ms, "
+            f"errors {trial.errors}{'' if trial.kept else ', offered rate not kept'}; "
+            f"target p99 <= 50 ms: {verdict}; gunicorn CPU {cpu_ms:.2f} ms per request"
         )
         took = _settle(db)
         print(f"the messages stored in that step were routed and answered {took:.1f} s after it ended")
         sent: dict[int, float] = {}
-        asyncio.run(_run(url, 100, 10, lambda i: signed(20_000_000 + i), sent=sent))
+        offer(url, 100, 10, lambda i: message(20_000_000 + i), sent=sent)
         _settle(db)
         with db.session() as s:
             first_reply = dict(
@@ -327,17 +221,16 @@ def main() -> int:
         ]
         print(
             "inbound -> first reply handed to the provider at 100 req/s: "
-            f"p50 {statistics.median(waits) * 1000:.0f} ms, p95 {_p(waits, 0.95):.0f} ms, "
+            f"p50 {statistics.median(waits) * 1000:.0f} ms, p95 {percentile_ms(waits, 0.95):.0f} ms, "
             f"max {max(waits) * 1000:.0f} ms over {len(waits)} of {len(sent)} conversations"
         )
-        print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"load average after: {load_average()}")
     finally:
         for worker in workers:
             worker.terminate()
         for worker in workers:
             worker.wait(timeout=30)
-        app.terminate()
-        app.wait()
+        stop(app)
         db.dispose()
         drop_schema(args.pg, schema)
     return 0

@@ -84,6 +84,7 @@ class CallDesk:
         self.wanted = wanted
         self.now = now
         self.library = FlowLibrary(db)
+        self._loaded: tuple[Any, ...] = ()
 
     # -- Twilio's requests ------------------------------------------------------------
 
@@ -373,7 +374,7 @@ class CallDesk:
         call.answered_by = call.answered_by or answered_by
 
     def _locked(self, call_id: int, call_sid: str) -> Call:
-        call = self.db.get(Call, call_id, with_for_update=True)
+        call = self._load(Call.id == call_id)
         if call is None:
             raise CallRefused(f"call {call_id} does not exist")
         if call.sid and call.sid != call_sid:
@@ -382,10 +383,29 @@ class CallDesk:
 
     def _find(self, call_id: int | None, call_sid: str) -> Call | None:
         if call_id is not None:
-            call = self.db.get(Call, call_id, with_for_update=True)
+            call = self._load(Call.id == call_id)
             if call is not None and (call.sid is None or call.sid == call_sid):
                 return call
-        return self.db.scalar(select(Call).where(Call.sid == call_sid).with_for_update())
+        return self._load(Call.sid == call_sid)
+
+    def _load(self, where: Any) -> Call | None:
+        """The call, locked, read with its flow session and voter in one round trip.
+
+        Every step needs all three: the ``db.get`` calls that follow find the session and
+        the contact in the session's identity map instead of asking the database again.
+        """
+        row = self.db.execute(
+            select(Call, FlowSession, Contact)
+            .join(Contact, Contact.id == Call.contact_id)
+            .outerjoin(FlowSession, FlowSession.id == Call.session_id)
+            .where(where)
+            .with_for_update(of=Call)
+        ).first()
+        if row is None:
+            return None
+        # The identity map holds objects weakly: keep the three alive for this request.
+        self._loaded = tuple(row)
+        return row[0]
 
     def _contact(self, phone: str) -> Contact:
         contact = contact_for(self.db, self.phones, phone)
