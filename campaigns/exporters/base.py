@@ -104,11 +104,7 @@ class Exporter(abc.ABC):
                 iso(FlowSession.replied_at, "replied_at"),
                 iso(completed, "completed_at"),
                 # A call campaign's two voice columns (its last call), between the times and the ids.
-                *(
-                    (Call.answered_by, Call.duration_s, hangup_node)
-                    if self.campaign.channel == "voice"
-                    else ()
-                ),
+                *((Call.answered_by, Call.duration_s, hangup_node) if self.campaign.channel == "voice" else ()),
                 Recipient.session_id,
                 Recipient.id,
             )
