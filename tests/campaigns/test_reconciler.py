@@ -49,7 +49,7 @@ def test_batches_lost_with_redis_are_queued_again_and_nobody_is_sent_twice(world
     campaign = world.campaign(BOOTH_SPEC)
     operations.launch(world.rt, campaign.id)
     world.rt.redis.flushdb()  # Redis restarted without its data
-    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 0, "released": 0, "completed": 0}
+    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 0, "released": 0, "completed": 0, "calls": 0}
     assert Queue("sends", connection=world.rt.redis).job_ids == [f"batch-{campaign.id}-0"]
     # While that job waits in the queue, another round queues nothing more.
     assert reconciler.reconcile(world.rt)["requeued"] == 0
@@ -86,7 +86,7 @@ def test_a_send_lost_with_its_worker_becomes_unknown_and_its_callback_settles_it
         step = Step(c.channel, sender, version, c.variables)
         claimed, _ = claim(db, c, step, found[0], ids, utcnow() - dt.timedelta(minutes=5))
     rt.redis.flushdb()
-    assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "released": 0, "completed": 1}
+    assert reconciler.reconcile(rt) == {"requeued": 0, "unknown": 2, "released": 0, "completed": 1, "calls": 0}
     assert world.get(campaign.id).status == "completed"
     # Twilio had taken the first one: its callback, carrying our message id, settles it.
     first = claimed[0]
@@ -132,7 +132,7 @@ def test_rows_a_dead_worker_claimed_but_never_sent_go_back_to_pending_and_are_se
     # The dead worker's thread had taken the first row off the list: it may have called Twilio.
     assert Uncalled(world.rt.redis, campaign.id).take(claimed[0].recipient_id)
     world.rt.redis.delete("rq:queue:sends")  # its job is gone too
-    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 1, "released": 2, "completed": 0}
+    assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 1, "released": 2, "completed": 0, "calls": 0}
     with world.rt.db.session() as db:
         rows = {r.id: r for r in db.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))}
         assert db.get(Message, claimed[1].message_id) is None  # the prepared message went with the claim
