@@ -26,8 +26,6 @@ from campaigns import tracking, voice_options
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from ivr.models import FINAL_CALL_STATUSES, Call
 
-UNANSWERED = ("busy", "no-answer", "failed", "canceled")
-
 
 @dataclasses.dataclass(frozen=True)
 class Followed:

@@ -41,7 +41,6 @@ WITHHELD = "Sorry, we cannot take calls from a withheld number. Please call agai
 KEYS = frozenset("0123456789*#")
 # A voter's missed calls start their line's flow at most this often.
 MISSED_CALL_EVERY = dt.timedelta(minutes=10)
-MACHINE_STATUSES = ("machine",)
 
 
 class CallRefused(Exception):

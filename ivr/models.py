@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from bot import timeline
 from bot.db import Base, UTCDateTime, utcnow
 from bot.models import BigId
+from ivr.providers.base import FINAL_STATUSES
 
 
 class CallStatus(enum.StrEnum):
@@ -34,9 +35,8 @@ class CallStatus(enum.StrEnum):
     CANCELED = "canceled"
 
 
-FINAL_CALL_STATUSES = frozenset({"completed", "busy", "no-answer", "failed", "canceled"})
-# Statuses a retry is for: nobody took the call.
-UNANSWERED = frozenset({"busy", "no-answer", "failed"})
+# The statuses that end a call (the providers' own list).
+FINAL_CALL_STATUSES = FINAL_STATUSES
 _RANK = {"queued": 0, "ringing": 1, "in-progress": 2}
 
 

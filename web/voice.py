@@ -14,7 +14,6 @@ from typing import Any
 from flask import Blueprint, Flask, Response, request
 from rq import Queue
 
-from bot.channels.twilio_base import TwilioAccount
 from bot.conversations import action_bridge
 from bot.mediastore import MediaStore
 from bot.outbox import queue_sends
@@ -26,8 +25,8 @@ from ivr.prompts import PromptAudio
 from ivr.providers import REGISTRY
 from web.auth.access import csrf, public
 from web.context import runtime
-from web.errors import BadInput, Forbidden
-from web.webhooks import verified_parse
+from web.errors import BadInput
+from web.webhooks import kept_provider, verified_parse
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
@@ -63,14 +62,7 @@ def call_links() -> CallLinks:
 
 
 def _provider() -> Any:
-    settings = runtime().settings
-    if not (settings.twilio_account_sid and settings.twilio_auth_token):
-        # Without the auth token nothing can be verified: refuse (fail closed).
-        raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
-    services = runtime().services
-    if "provider:twilio_voice" not in services:
-        services["provider:twilio_voice"] = REGISTRY["twilio"](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
-    return services["provider:twilio_voice"]
+    return kept_provider("twilio_voice", REGISTRY["twilio"])
 
 
 def _verified(kind: str) -> Any:

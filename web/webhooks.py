@@ -8,6 +8,7 @@ form; a request that fails the check gets 403 and nothing is stored or queued.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -50,16 +51,23 @@ def public_url() -> str:
 
 
 def _provider(form: dict[str, str]) -> Any:
-    settings = runtime().settings
-    if not (settings.twilio_account_sid and settings.twilio_auth_token):
-        # Without the auth token nothing can be verified: refuse (fail closed).
-        raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
     whatsapp = form.get("From", "").startswith("whatsapp:") or form.get("To", "").startswith("whatsapp:")
     name = "twilio_whatsapp" if whatsapp else "twilio_sms"
-    key = f"provider:{name}"
+    return kept_provider(name, REGISTRY[name])
+
+
+def kept_provider(name: str, make: Callable[[TwilioAccount], Any]) -> Any:
+    """The process's provider ``name`` for checking webhooks, made once from the Twilio account.
+
+    Without the auth token nothing can be verified: refuse (fail closed).
+    """
+    settings = runtime().settings
+    if not (settings.twilio_account_sid and settings.twilio_auth_token):
+        raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
     services = runtime().services
+    key = f"provider:{name}"
     if key not in services:
-        services[key] = REGISTRY[name](TwilioAccount.from_settings(settings))  # type: ignore[call-arg]
+        services[key] = make(TwilioAccount.from_settings(settings))
     return services[key]
 
 
