@@ -163,9 +163,15 @@ def step() -> Response:
 @public
 def call_status() -> Response:
     """A call status callback: the call moves forward, a finished call's flow ends."""
-    update = _verified("status")
-    with runtime().db.session(write=True) as db:
-        call = desk(db).status(update, _number("c"))
-        followed = call_tracking.follow(db, call) if call is not None else None
-    call_tracking.after_commit(runtime(), followed)
+    apply_status(_verified("status"), _number("c"))
     return Response(status=204)
+
+
+def apply_status(update: Any, call_id: int | None) -> bool:
+    """Move a call with a status update, its campaign recipient after it; False for an unknown call."""
+    rt = runtime()
+    with rt.db.session(write=True) as db:
+        call = desk(db).status(update, call_id)
+        followed = call_tracking.follow(db, call) if call is not None else None
+    call_tracking.after_commit(rt, followed)
+    return call is not None

@@ -32,7 +32,7 @@ from web.console import bp
 from web.context import db_session, runtime
 from web.errors import BadInput
 from web.models import Role
-from web.voice import call_links, desk, queue_callbacks
+from web.voice import apply_status, call_links, desk, queue_callbacks
 
 # A sandbox call nobody picks up stops ringing on the page after this long.
 RINGING_FOR_S = 600
@@ -137,12 +137,7 @@ def phone_hangup() -> Any:
 
 
 def _status(sid: str, status: str) -> bool:
-    rt = runtime()
-    with rt.db.session(write=True) as db:
-        call = desk(db, play_audio=False).status(CallStatusUpdate(call_sid=sid, status=status), None)
-        followed = call_tracking.follow(db, call) if call is not None else None
-    call_tracking.after_commit(rt, followed)
-    return call is not None
+    return apply_status(CallStatusUpdate(call_sid=sid, status=status), None)
 
 
 def _sandbox_line() -> Any:
