@@ -21,6 +21,7 @@ PROVIDERS = ("sandbox", "twilio")
 # (campaigns.planner.JOB_MARGIN_S, checked when a worker starts).
 MAX_TWILIO_TIMEOUT_S = 120
 MAX_VOICE_CPS = 1000.0
+MAX_CAMPAIGN_LANES = 64
 TTS_ENGINES = ("espeak", "gtts", "twilio")
 
 
@@ -61,6 +62,9 @@ class Settings:
     twilio_timeout_s: float = 10.0
     # Calls placed per second by the whole account (Twilio's CPS limit; 1 for a new account).
     voice_cps: float = 1.0
+    # Batches of one campaign queued (or running) at a time; the rest wait their turn, so
+    # a campaign launched during a big one is served within about one batch's time.
+    campaign_lanes: int = 2
 
     @property
     def cookies_secure(self) -> bool:
@@ -138,6 +142,12 @@ class Settings:
         windows, blackouts = _policy(get("CANVASS_SEND_WINDOW"), get("CANVASS_BLACKOUTS"))
         twilio_timeout = _positive(get, "TWILIO_TIMEOUT_S", "10", MAX_TWILIO_TIMEOUT_S, "a number of seconds")
         voice_cps = _positive(get, "CANVASS_VOICE_CPS", "1", MAX_VOICE_CPS, "calls per second")
+        lanes_text = get("CANVASS_CAMPAIGN_LANES") or "2"
+        if not lanes_text.isdigit() or not 1 <= int(lanes_text) <= MAX_CAMPAIGN_LANES:
+            raise SettingsError(
+                "CANVASS_CAMPAIGN_LANES",
+                f"must be a whole number of batches from 1 to {MAX_CAMPAIGN_LANES}, got {lanes_text!r}",
+            )
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -160,6 +170,7 @@ class Settings:
             blackouts=blackouts,
             twilio_timeout_s=twilio_timeout,
             voice_cps=voice_cps,
+            campaign_lanes=int(lanes_text),
         )
 
 
@@ -185,6 +196,7 @@ _FIELD_VARIABLES = {
     "blackouts": "CANVASS_BLACKOUTS",
     "twilio_timeout_s": "TWILIO_TIMEOUT_S",
     "voice_cps": "CANVASS_VOICE_CPS",
+    "campaign_lanes": "CANVASS_CAMPAIGN_LANES",
 }
 
 

@@ -34,7 +34,7 @@ from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
-from campaigns import call_dispatch, compliance, ratelimit
+from campaigns import call_dispatch, compliance, lanes, ratelimit
 from campaigns.call_claims import prepare_calls, settle_calls
 from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending
 from campaigns.fallback import FALLBACK_BASE
@@ -58,12 +58,17 @@ SLOTS_RETRY_S = 10
 class BatchSender:
     """Sends one batch of one campaign (``send_batch`` job)."""
 
-    def __init__(self, db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int) -> None:
+    def __init__(
+        self, db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int, *, first_run: bool = True
+    ) -> None:
         self.db = db
         self.settings = settings
         self.conn = conn
         self.campaign_id = campaign_id
         self.batch = batch
+        # The batch's own job (not a retry or a wait for a send window): when it ends, the
+        # campaign's next waiting batch takes its lane (campaigns.lanes).
+        self.first_run = first_run
         self._status = ""
         self._status_read = 0.0
         self._status_lock = threading.Lock()
@@ -127,6 +132,7 @@ class BatchSender:
                     # fewer rows are at stake when the worker dies.
                     while len(in_flight) > MAX_IN_FLIGHT - max(1, chunk // 2):
                         in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S)
+                        self.active()
                         time.sleep(0.005)
                     room = min(chunk, MAX_IN_FLIGHT - len(in_flight))
                     if self.slots is not None:
@@ -154,27 +160,36 @@ class BatchSender:
                     # finished sends meanwhile.
                     while moments and time.time() < moments[-1]:
                         in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S)
+                        self.active()
                         time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
             finally:
                 # Whatever stopped the batch (Redis lost, the job's timeout), what the
                 # provider said about the sends in flight is stored: the rows never sent go
                 # back to pending, instead of being left "sending" (then unknown) for good.
-                cf.wait(in_flight)
+                while cf.wait(in_flight, timeout=0.1).not_done:
+                    self.active()  # the sends still waiting for their slots see a pause
                 self._store_done(in_flight)
         self._finish(campaign)
         return self.counts
 
     def active(self) -> bool:
-        """True while the campaign is active (read from the database at most every 0.5 s)."""
+        """True while the campaign is active (read from the database at most every 0.5 s).
+
+        The batch's own loop calls this at least every tenth of a second; the sending
+        threads only look at the last status read (``_still_active``), so no send waits for
+        the database between its slot and its provider call.
+        """
         if time.monotonic() - self._status_read >= STATUS_EVERY_S and self._status_lock.acquire(blocking=False):
-            # One thread reads it; the others go on with the last status read (at most
-            # half a second old) instead of all queueing for a database connection.
             try:
                 with self.db.session() as db:
                     self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
                 self._status_read = time.monotonic()
             finally:
                 self._status_lock.release()
+        return self._status == CampaignStatus.ACTIVE
+
+    def _still_active(self) -> bool:
+        """The last status read, at most about half a second old (see ``active``)."""
         return self._status == CampaignStatus.ACTIVE
 
     def _step(self, db: Any, campaign: Campaign) -> Step | None:
@@ -196,23 +211,29 @@ class BatchSender:
         return Step(channel, sender, version, bindings)
 
     def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
-        ratelimit.wait_until(moment)
-        if time.time() - moment > self.late_after_s:
-            # Woken late (a busy machine): sent now, this send would crowd the next ones
-            # beyond the pace. It takes the next free slot instead; its own is lost.
+        message = None if self.slots is not None else self._outbound(step, item)
+        while True:
+            ratelimit.wait_until(moment)
+            # Taken off the not-yet-called list only now, right before the call: a worker
+            # that dies while waiting leaves a row the reconciler knows was never sent.
+            if not self._still_active() or not self._take(item):
+                # Paused or aborted; or the row is no longer ours to send (the reconciler
+                # released it, or Redis lost the list): back to pending, unsent.
+                return Outcome(item, "not_sent")
+            # Judged after the checks, right before the call: late now (a busy machine, a
+            # slow Redis), this send would crowd the next ones beyond the pace. It takes the
+            # next free slot instead (its own is lost), listed as not called meanwhile.
+            if time.time() - moment <= self.late_after_s:
+                break
             with self._late_lock:
                 self.late += 1
-            ratelimit.wait_until(self.limiter.reserve(self.paces, 1)[0])
-        # Taken off the not-yet-called list only now, right before the call: a worker that
-        # dies while waiting leaves a row the reconciler knows was never sent.
-        if not self.active() or not self._take(item):
-            # Paused or aborted; or the row is no longer ours to send (the reconciler
-            # released it, or Redis lost the list): back to pending, unsent.
-            return Outcome(item, "not_sent")
+            if not self._untake(item):
+                return Outcome(item, "not_sent")
+            moment = self.limiter.reserve(self.paces, 1)[0]
         try:
-            if self.slots is not None:
+            if message is None:
                 return call_dispatch.place(provider, self.settings, campaign, step.sender, item, self.slots)
-            sent = provider.send(self._outbound(step, item))
+            sent = provider.send(message)
         except SendError as exc:
             if exc.maybe_taken:
                 # The provider may have taken it: never send twice; the callback settles it.
@@ -256,6 +277,14 @@ class BatchSender:
                 self.campaign_id,
                 item.recipient_id,
             )
+            return False
+
+    def _untake(self, item: Claimed) -> bool:
+        """List the row as not yet called again (it waits for a new slot); False when Redis failed."""
+        try:
+            self.uncalled.add([item.recipient_id])
+            return True
+        except redis.RedisError:
             return False
 
     def _attempts(self, item: Claimed) -> int:
@@ -312,14 +341,22 @@ class BatchSender:
         if self.slots_full:
             # Calls still live took every slot: look again once some may have ended.
             operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
+        if self.first_run:
+            # At the back of the queue: other campaigns' batches queued meanwhile go first.
+            lanes.next_batch(self.conn, campaign)
         with self.db.session(write=True) as db:
             operations.complete_if_done(db, self.campaign_id)
 
 
-def send_batch(db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int) -> dict[str, Any]:
-    """Send one batch; safe to run twice (rows are claimed), logs what it did."""
+def send_batch(
+    db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int, *, first_run: bool = True
+) -> dict[str, Any]:
+    """Send one batch; safe to run twice (rows are claimed), logs what it did.
+
+    ``first_run``: the batch's own job, whose end queues the campaign's next waiting batch.
+    """
     started = time.monotonic()
-    sender = BatchSender(db, settings, conn, campaign_id, batch)
+    sender = BatchSender(db, settings, conn, campaign_id, batch, first_run=first_run)
     counts = sender.run()
     log.info(
         "campaign %s batch %s: %s in %.1f s (%d late sends took a new slot)",

@@ -21,7 +21,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
-from campaigns import call_dispatch, compliance, fallback, lifecycle, planner, pricing, readiness, templates
+from campaigns import call_dispatch, compliance, fallback, lanes, lifecycle, planner, pricing, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -169,7 +169,7 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
             complete_if_done(db, campaign.id)
     if campaign.channel == "voice" and plan.pending:
         _prerender(rt, campaign)
-    planner.enqueue(rt.redis, campaign, plan.batches)
+    lanes.queue(rt.redis, campaign, plan.batches, rt.settings.campaign_lanes)
     return plan
 
 
@@ -279,7 +279,7 @@ def resume(rt: Runtime, campaign_id: int) -> planner.Plan:
         campaign = find(db, campaign_id)
         lifecycle.move(db, campaign, S.ACTIVE, launched_at=campaign.launched_at)
         plan = planner.summary(db, campaign)
-    planner.enqueue(rt.redis, campaign, plan.batches)
+    lanes.queue(rt.redis, campaign, plan.batches, rt.settings.campaign_lanes)
     return plan
 
 
@@ -295,6 +295,7 @@ def stop(rt: Runtime, campaign_id: int, target: CampaignStatus) -> Campaign:
             .values(status="ended", end_reason=f"campaign_{target.value}", ended_at=now, timeout_at=None)
             .execution_options(synchronize_session=False)
         )
+    lanes.forget(rt.redis, campaign.id)
     if target == S.ABORTED and campaign.channel == "voice":
         call_dispatch.hang_up_ringing(rt, campaign.id)
     return campaign

@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
-from campaigns import call_sweep, fallback, operations, planner
+from campaigns import call_sweep, fallback, lanes, operations, planner
 from campaigns.claims import Uncalled
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from campaigns.settlement import release
@@ -144,11 +144,21 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
             if moved:
                 log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)
             db.flush()
-            lost = [b for b in planner.summary(db, campaign).batches if planner.job_id(campaign.id, b) not in alive]
-            if not lost:
+            waiting = lanes.waiting(rt.redis, campaign.id)
+            batches = planner.summary(db, campaign).batches
+            lost = [b for b in batches if planner.job_id(campaign.id, b) not in alive and b not in waiting]
+            if not lost and not waiting:
                 completed += operations.complete_if_done(db, campaign.id)
         if lost:
-            requeued += planner.enqueue(rt.redis, campaign, lost)
+            requeued += lanes.queue(rt.redis, campaign, lost, rt.settings.campaign_lanes)
             log.warning("campaign %s: batch(es) %s had pending rows but no job: queued again", campaign.id, lost)
+        elif waiting:
+            # Batches wait for a lane but fewer lanes run than should (a worker died between
+            # its batch's end and queueing the next): the chain is mended.
+            running = len({job for job in alive if job.rsplit("-", 1)[0] == f"batch-{campaign.id}"})
+            mended = lanes.next_batch(rt.redis, campaign, rt.settings.campaign_lanes - running)
+            if mended:
+                requeued += len(mended)
+                log.warning("campaign %s: lane(s) lost, waiting batch(es) %s queued", campaign.id, mended)
     calls = call_sweep.sweep(rt, now)
     return {"requeued": requeued, "unknown": unknown, "released": released, "completed": completed, "calls": calls}

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from rq import get_current_job
+
 from bot import runtime
+from campaigns import planner
 from campaigns.dispatch import send_batch as _send_batch
 
 
 def send_batch(campaign_id: int, batch: int) -> dict[str, Any]:
     """Send one batch of a campaign; running it twice sends nobody twice (rows are claimed)."""
     rt = runtime.current()
-    return _send_batch(rt.db, rt.settings, rt.redis, campaign_id, batch)
+    job = get_current_job()
+    # Retries (batch-7-3-r2) and waits for a send window (-w...) do not pass the lane on:
+    # the batch's own job did when it ended.
+    first_run = job is None or job.id == planner.job_id(campaign_id, batch)
+    return _send_batch(rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run)

@@ -7,7 +7,7 @@ from rq import Queue
 from sqlalchemy import func, select
 
 from bot.models import HandoffCase
-from campaigns import operations, planner
+from campaigns import lanes, operations, planner
 from campaigns.models import Campaign, Recipient
 from tests.campaigns.conftest import BOOTH_SPEC, World
 
@@ -94,7 +94,9 @@ def test_batches_follow_the_pace_and_only_pending_rows_are_numbered(world: World
     got = rows(world, campaign.id)
     assert planner.batch_size(0.25) == 20 and plan.batches == [0, 1, 2]
     assert [got[i][2] for i in ids] == [0] * 20 + [1] * 20 + [2] * 5
-    assert Queue("sends", connection=world.rt.redis).count == 3
+    # Two lanes (the default): two batches queued, the third waits for one of them to end.
+    assert Queue("sends", connection=world.rt.redis).job_ids == [f"batch-{campaign.id}-0", f"batch-{campaign.id}-1"]
+    assert lanes.waiting(world.rt.redis, campaign.id) == {2}
 
 
 def test_a_double_launch_plans_nothing_twice(world: World) -> None:
