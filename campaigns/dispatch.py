@@ -80,7 +80,7 @@ class BatchSender:
         # Sends whose thread woke too late for their slot and took a new one.
         self.late = 0
         self._late_lock = threading.Lock()
-        self.late_after_s = math.inf
+        self.late_after_s = self.held_after_s = math.inf
         self._stored_at = 0.0
         self.voice = False
         self.slots: call_dispatch.LiveCalls | None = None
@@ -118,6 +118,7 @@ class BatchSender:
             paces.append(ratelimit.voice_account_pace(account or sender.provider, self.settings.voice_cps))
         self.limiter, self.paces = ratelimit.Limiter(self.conn), paces
         self.late_after_s = ratelimit.tolerance(paces)
+        self.held_after_s = ratelimit.tolerance(paces, share=ratelimit.HELD_SHARE)
         self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
         prepare = prepare_calls if self.voice else None
         chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(p.rate for p in paces))))
@@ -214,22 +215,24 @@ class BatchSender:
         message = None if self.slots is not None else self._outbound(step, item)
         while True:
             ratelimit.wait_until(moment)
+            # Woken late (a busy machine): sent now, this send would crowd the next ones
+            # beyond the pace. It takes the next free slot instead; its own is lost.
+            if time.time() - moment > self.late_after_s:
+                moment = self._late()
+                continue
             # Taken off the not-yet-called list only now, right before the call: a worker
             # that dies while waiting leaves a row the reconciler knows was never sent.
             if not self._still_active() or not self._take(item):
                 # Paused or aborted; or the row is no longer ours to send (the reconciler
                 # released it, or Redis lost the list): back to pending, unsent.
                 return Outcome(item, "not_sent")
-            # Judged after the checks, right before the call: late now (a busy machine, a
-            # slow Redis), this send would crowd the next ones beyond the pace. It takes the
-            # next free slot instead (its own is lost), listed as not called meanwhile.
-            if time.time() - moment <= self.late_after_s:
+            # Held up since (a slow Redis): judged again, right before the call, against
+            # most of an interval; the row is listed as not called while it waits again.
+            if time.time() - moment <= self.held_after_s:
                 break
-            with self._late_lock:
-                self.late += 1
             if not self._untake(item):
                 return Outcome(item, "not_sent")
-            moment = self.limiter.reserve(self.paces, 1)[0]
+            moment = self._late()
         try:
             if message is None:
                 return call_dispatch.place(provider, self.settings, campaign, step.sender, item, self.slots)
@@ -278,6 +281,12 @@ class BatchSender:
                 item.recipient_id,
             )
             return False
+
+    def _late(self) -> float:
+        """Count a send too late for its slot and return the next free one."""
+        with self._late_lock:
+            self.late += 1
+        return self.limiter.reserve(self.paces, 1)[0]
 
     def _untake(self, item: Claimed) -> bool:
         """List the row as not yet called again (it waits for a new slot); False when Redis failed."""

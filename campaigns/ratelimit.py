@@ -83,10 +83,13 @@ class Limiter:
 
 # Thread wake-ups are reliable to a few milliseconds, not below.
 LATE_FLOOR_S = 0.002
+# A send on time when it woke may still be held up before its call (the Redis step that
+# makes the row ours): it goes if no later than this share of an interval after its slot.
+HELD_SHARE = 0.8
 
 
-def tolerance(paces: Sequence[Pace]) -> float:
-    """How late after its slot a send may still go: half the shortest interval of ``paces``.
+def tolerance(paces: Sequence[Pace], share: float = 0.5) -> float:
+    """How late after its slot a send may still go: ``share`` (half) of the shortest interval of ``paces``.
 
     A send that goes out ``d`` seconds after its slot moves towards the next ones; while
     ``d`` stays under one interval, no second holds more than ``rate + burst`` sends. A
@@ -95,8 +98,8 @@ def tolerance(paces: Sequence[Pace]) -> float:
     2 ms, below what a thread's wake-up can promise) are left out: they are kept over
     each reservation instead. With none left, there is no lateness check (``inf``).
     """
-    halves = [0.5 / p.rate for p in paces if 0.5 / p.rate >= LATE_FLOOR_S]
-    return min(halves) if halves else math.inf
+    intervals = [1.0 / p.rate for p in paces if 0.5 / p.rate >= LATE_FLOOR_S]
+    return share * min(intervals) if intervals else math.inf
 
 
 def sender_pace(sender_id: int, rate: float) -> Pace:

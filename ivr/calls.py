@@ -36,8 +36,6 @@ from ivr.links import CallLinks
 from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, VoiceLine, call_advances
 
 log = logging.getLogger(__name__)
-NOT_IN_SERVICE = "Sorry, this number does not take calls. Goodbye."
-WITHHELD = "Sorry, we cannot take calls from a withheld number. Please call again without hiding your number."
 KEYS = frozenset("0123456789*#")
 # A voter's missed calls start their line's flow at most this often.
 MISSED_CALL_EVERY = dt.timedelta(minutes=10)
@@ -103,7 +101,7 @@ class CallDesk:
         contact = self.db.get(Contact, call.contact_id)
         assert contact is not None
         if contact.consent == ConsentStatus.OPTED_OUT:
-            return self._finish(call, twiml.spoken_then_hangup(twiml.OPTED_OUT))
+            return self._finish(call, twiml.said_then_hangup("opted_out", contact.language))
         if call.answered_by == "machine" and call.on_machine:
             message = call.machine_message if call.on_machine == "message" else None
             return self._finish(call, twiml.spoken_then_hangup(message) if message else twiml.hangup())
@@ -128,7 +126,8 @@ class CallDesk:
         if call.opt_out_digit and digits == call.opt_out_digit and self._at_choice_question(fs):
             ConsentLedger(self.db).record(contact, "opted_out", source="keypad", channel="voice", note=digits)
             fs.status, fs.end_reason, fs.ended_at, fs.timeout_at = "ended", "opted_out", self.now(), None
-            return self._finish(call, twiml.spoken_then_hangup(twiml.OPTED_OUT, fs.state.get("language", "en")))
+            language = fs.state.get("language") or contact.language
+            return self._finish(call, twiml.said_then_hangup("opted_out", language))
         waiting = fs.waiting_for
         received: inputs.Input
         if waiting == "record":
@@ -178,7 +177,7 @@ class CallDesk:
             return Answered(existing.last_twiml or twiml.hangup(), existing)
         if not req.from_phone:
             # A withheld number: nobody to remember answers for, nor to call back.
-            return Answered(twiml.spoken_then_hangup(WITHHELD))
+            return Answered(twiml.said_then_hangup("withheld", None))  # no number: no language known
         line = self.db.scalar(select(VoiceLine).where(VoiceLine.address == req.to))
         contact = self._contact(req.from_phone)
         sender_id = self.db.scalar(
@@ -199,7 +198,7 @@ class CallDesk:
         if line is not None and line.missed_call:
             return self._missed(call, contact, line)
         if line is None or not line.flow_name:
-            return self._finish(call, twiml.spoken_then_hangup(NOT_IN_SERVICE))
+            return self._finish(call, twiml.said_then_hangup("not_in_service", contact.language))
         return self._start(call, contact)
 
     def _missed(self, call: Call, contact: Contact, line: VoiceLine) -> Answered:
@@ -267,7 +266,7 @@ class CallDesk:
         found = self.library.get(call.flow_name or "", call.flow_version) if call.flow_name else None
         if found is None or "voice" not in found[0].channels:
             log.error("call %s: flow %r is missing or does not run on calls", call.id, call.flow_name)
-            return self._finish(call, twiml.apology())
+            return self._finish(call, twiml.apology(contact.language))
         flow, version = found
         fs = FlowSession(
             contact_id=contact.id,
@@ -297,7 +296,7 @@ class CallDesk:
             found = self.library.get(fs.flow_name, fs.flow_version)
             if found is None:
                 fs.status, fs.end_reason, fs.ended_at = "ended", "flow_missing", self.now()
-                return self._finish(call, twiml.apology())
+                return self._finish(call, twiml.apology(contact.language))
             flow = found[0]
         host = FlowHost(flow, actions=self.actions, library=self.library.subflows(), clock=self._clock)
         if fs.state:

@@ -25,6 +25,7 @@ from typing import Any
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.engine.events import AudioPlayed, CallControl, Event, FlowEnded, InputAwaited, MessageSent, TimerStarted
+from ivr import phrases
 
 # Twilio's <Say> language codes for the languages flows are written in; others pass as given.
 SAY_LANGUAGES = {
@@ -41,9 +42,6 @@ SAY_LANGUAGES = {
     "ur": "ur-IN",
 }
 MAX_PAUSE_S = 60
-APOLOGY = "Sorry, something went wrong on our side. Please try again later. Goodbye."
-# What a voter hears when they press the opt-out key.
-OPTED_OUT = "You will get no more calls from us. Goodbye."
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,9 +100,15 @@ def render(events: Sequence[Event], links: Links, voicing: Voicing) -> str:
     return str(response)
 
 
-def apology(language: str = "en") -> str:
-    """What a caller hears when something failed on our side: an apology, then a hang-up."""
-    return spoken_then_hangup(APOLOGY, language)
+def apology(language: str | None = None) -> str:
+    """What a caller hears when something failed on our side: an apology (in their language), then a hang-up."""
+    return said_then_hangup("apology", language)
+
+
+def said_then_hangup(key: str, language: str | None) -> str:
+    """One of the platform's own phrases (``ivr.phrases``) in the caller's language, then the end of the call."""
+    text, spoken_in = phrases.phrase(key, language)
+    return spoken_then_hangup(text, spoken_in)
 
 
 def hangup() -> str:
