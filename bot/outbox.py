@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot.channels import REGISTRY, Provider, SendError
 from bot.channels.base import Outbound
 from bot.db import Database, utcnow
+from bot.mediastore import MediaStore
 from bot.models import ConsentStatus, Contact, Message, MessageStatusEvent, Sender
 from bot.settings import Settings
 
@@ -171,7 +172,11 @@ def _outbound(message: Message, contact: Contact, sender: Sender, settings: Sett
         sender=sender.address,
         channel=message.channel,
         text=message.body,
-        media_urls=tuple(m["url"] for m in message.media or [] if isinstance(m, dict) and m.get("url")),
+        media_urls=tuple(
+            MediaStore.absolute(settings.public_base_url, m["url"])
+            for m in message.media or []
+            if isinstance(m, dict) and m.get("url")
+        ),
         choices=tuple((str(c.get("key")), str(c.get("label"))) for c in message.choices or [] if isinstance(c, dict)),
         content_sid=message.content_sid,
         content_variables=message.content_variables if message.content_sid else None,

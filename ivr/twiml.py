@@ -25,6 +25,7 @@ from typing import Any
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from bot.engine.events import AudioPlayed, CallControl, Event, FlowEnded, InputAwaited, MessageSent, TimerStarted
+from bot.mediastore import MediaStore
 from ivr import phrases
 
 # Twilio's <Say> language codes for the languages flows are written in; others pass as given.
@@ -159,7 +160,7 @@ def _prompt_of(spoken: list[Event], node: str, response: VoiceResponse, voicing:
 def _speak(verb: Any, spoken: list[Event], voicing: Voicing) -> None:
     for event in spoken:
         if isinstance(event, AudioPlayed):
-            verb.play(_absolute(event.url, voicing.media_base))
+            verb.play(MediaStore.absolute(voicing.media_base, event.url))
             continue
         assert isinstance(event, MessageSent)
         url = voicing.audio(event.text, voicing.language) if voicing.audio and event.text else None
@@ -191,9 +192,3 @@ def _continues(response: VoiceResponse) -> bool:
     """True when the document hands the call back to us (a redirect) instead of running out."""
     verbs = response.verbs
     return bool(verbs) and verbs[-1].name == "Redirect"
-
-
-def _absolute(url: str, base: str) -> str:
-    if url.startswith(("http://", "https://")) or not base:
-        return url
-    return f"{base.rstrip('/')}/{url.lstrip('/')}"

@@ -6,6 +6,7 @@ from typing import Any
 
 # Fixtures shared with other test folders, made visible here by importing them.
 from tests.campaigns.conftest import world  # noqa: F401
+from tests.ivr.conftest import tone  # noqa: F401
 from tests.web.browser import SHOT_DIRS, browser, live_server, open_console, shots  # noqa: F401
 
 

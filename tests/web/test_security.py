@@ -71,7 +71,8 @@ def test_public_endpoints_are_exactly_these(app) -> None:
         "voice.answer",
         "voice.step",
         "voice.call_status",
-        # Twilio fetches template headers without a login; names are content hashes.
+        # Twilio fetches template headers and call audio without a login: content-hash
+        # names, and the names staff give recordings (tests/web/test_console_audio.py).
         "media.serve",
     }
 

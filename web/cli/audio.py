@@ -24,20 +24,29 @@ def audio_group() -> None:
 
 @audio_group.command("upload")
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--name",
+    "given",
+    metavar="NAME",
+    help="A name for flows to play it by (play: media/NAME), e.g. welcome_hi.mp3; given again, it moves.",
+)
 @with_appcontext
-def upload_cmd(file: Path) -> None:
+def upload_cmd(file: Path, given: str | None) -> None:
     """Store an MP3, WAV, OGG or M4A file as telephone audio; print its name and URL.
 
     The file is checked by its content, converted to 8 kHz mono WAV at one loudness,
-    and served at PUBLIC_BASE_URL/media/<name> (use the URL in a flow's play node).
+    and served at PUBLIC_BASE_URL/media/<name> (use the URL in a flow's play node, or
+    give it a --name and write `play: media/NAME`).
     """
     settings = runtime().settings
+    store = MediaStore(settings.var_dir)
     try:
-        stored = accept_upload(file, MediaStore(settings.var_dir))
-    except AudioError as exc:
-        raise click.ClickException(str(exc)) from None
-    click.echo(stored.name)
-    click.echo(MediaStore.url(settings.public_base_url, stored.name))
+        stored = accept_upload(file, store)
+        name = store.name_as(given, stored.name) if given else stored.name
+    except (AudioError, ValueError) as exc:
+        raise click.ClickException(f"--name: {exc}" if isinstance(exc, ValueError) else str(exc)) from None
+    click.echo(name)
+    click.echo(MediaStore.url(settings.public_base_url, name))
     click.echo(f"{stored.duration_s:.2f} s, 8 kHz mono WAV", err=True)
 
 
