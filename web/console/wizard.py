@@ -110,9 +110,9 @@ def _message_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
         preview = {"samples": placeholders.render(version.body, version.samples or {}) if numbers else version.body}
         sample = _sample_voter(c)
         reading = steps.read_template(form, numbers)
-        if sample is not None and not reading.errors:
-            values = variables.Values(db_session(), variables.parse(reading.changes["variables"]), [sample])
-            found = values.for_contact(sample.id)
+        bound = variables.parse(reading.changes.get("variables") or {})
+        if sample is not None and not reading.errors and set(bound) >= {str(n) for n in numbers}:
+            found = variables.Values(db_session(), bound, [sample]).for_contact(sample.id)
             preview["voter"] = sample
             preview["text"] = placeholders.render(version.body, found) if found is not None else None
     return {"templates": _approved(c), "version": version, "numbers": numbers, "kinds": steps.KINDS, "preview": preview}
@@ -157,6 +157,7 @@ def _review_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
         "sender": s.get(Sender, c.sender_id) if c.sender_id else None,
         "template": s.get(Template, c.template_id) if c.template_id else None,
         "version": version,
+        "audience": steps.fill_audience(c),
     }
 
 
@@ -202,7 +203,8 @@ def _read(step: str, c: Campaign) -> steps.Reading:
         numbers = sorted(set(placeholders.placeholders(version.body))) if version else []
         reading = steps.read_template(form, numbers)
         if form.get("go") == "pick":  # a template was chosen: show its variables, keep what still fits
-            kept = {k: v for k, v in (c.variables or {}).items() if int(k) in numbers}
+            typed = {} if reading.errors else reading.changes["variables"]
+            kept = {k: v for k, v in {**(c.variables or {}), **typed}.items() if int(k) in numbers}
             reading.changes["variables"], reading.errors = kept, {}
         return reading
     if step == "flow":

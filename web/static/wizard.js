@@ -61,10 +61,37 @@
         .then(function (data) {
           if (mine !== asked) return; // an older answer arriving late
           out.textContent = data.count === null ? "—" : data.text;
-          why.textContent = data.error ? data.field + ": " + data.error : "";
+          why.textContent = data.error ? "fix the conditions to count them" : "";
+          showError(data.field || "", data.error || "");
         })
         .catch(function () { why.textContent = "could not count just now"; });
     };
+    // The error of the field it is about, under that field (as the server shows it).
+    var showError = function (field, message) {
+      ["include", "exclude", "advanced"].forEach(function (name) {
+        var input = audience.elements[name];
+        var id = "err-" + (name === "advanced" ? "audience" : name);
+        var mine = name === field || (name === "advanced" && field === "audience");
+        var note = document.getElementById(id);
+        if (mine && message) {
+          if (!note) {
+            note = document.createElement("p");
+            note.className = "field-error";
+            note.id = id;
+            input.insertAdjacentElement("afterend", note);
+          }
+          note.textContent = message;
+          input.setAttribute("aria-invalid", "true");
+          input.setAttribute("aria-describedby", id);
+        } else if (note) {
+          note.remove();
+          input.removeAttribute("aria-invalid");
+          input.removeAttribute("aria-describedby");
+        }
+      });
+    };
+    var again = audience.querySelector("[data-count-button]");
+    if (again) again.hidden = true; // counted as typed: no need to save to count
     audience.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(count, 300);
@@ -81,6 +108,19 @@
     if (!button) return;
     button.hidden = true;
     select.addEventListener("change", function () { select.form.requestSubmit(button); });
+  });
+
+  // A binding's name or text is not asked for when the value is the contact's own.
+  var HINTS = { tag: "ward", field: "booth_no", answer: "booth_locator.epic", text: "the text itself" };
+  document.querySelectorAll("select[data-kind]").forEach(function (select) {
+    var value = select.closest("tr").querySelector("input[name$='.value']");
+    var sync = function () {
+      var own = select.value.indexOf("contact:") === 0;
+      value.disabled = own;
+      value.placeholder = own ? "—" : HINTS[select.value] || "";
+    };
+    select.addEventListener("change", sync);
+    sync();
   });
 
   // Ask before launching (the server does not depend on it).
