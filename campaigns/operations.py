@@ -159,7 +159,7 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
         plan = planner.plan(
             db,
             campaign,
-            test_phones=_test_phones(campaign, region),
+            test_phones=phones_for_test(campaign, region),
             now=now,
             policy=policy,
             segments=_segments(db, campaign),
@@ -241,11 +241,12 @@ def estimate(db: Session, campaign: Campaign, *, region: str) -> pricing.Estimat
     if campaign.template_id and campaign.template_language:
         version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
     segments = templates.segments(version) if version is not None and campaign.channel == "sms" else 1
-    who = planner.audience(db, campaign, _test_phones(campaign, region))
+    who = planner.audience(db, campaign, phones_for_test(campaign, region))
     return pricing.estimate(db, campaign.channel, who, segments)
 
 
-def _test_phones(campaign: Campaign, region: str) -> list[str] | None:
+def phones_for_test(campaign: Campaign, region: str) -> list[str] | None:
+    """A test campaign's numbers in E.164 (None for a real campaign); raises ``InvalidPhone``."""
     if not campaign.is_test:
         return None
     parser = PhoneParser(region)

@@ -158,10 +158,15 @@ def bar(progress: Progress, width: int = 40) -> str:
     )
 
 
+def send_rate(db: Session, campaign: Campaign) -> float:
+    """Sends a second: the campaign's pace, or its sender's rate when that is lower."""
+    sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
+    return min(campaign.pace_per_s, sender.rate_per_s) if sender is not None else campaign.pace_per_s
+
+
 def eta_for(db: Session, settings: Settings, campaign: Campaign, numbers: Progress) -> eta.Eta:
     """When the campaign's pending voters will have been sent, at its pace, inside its windows."""
-    sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
-    rate = min(campaign.pace_per_s, sender.rate_per_s) if sender is not None else campaign.pace_per_s
+    rate = send_rate(db, campaign)
     zone = db.scalar(
         select(Contact.timezone)
         .join(Recipient, Recipient.contact_id == Contact.id)

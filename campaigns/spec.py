@@ -1,22 +1,23 @@
 """Campaign spec files: a campaign written in YAML (``canvass campaigns create SPEC.yaml``).
 
 Every problem is reported at once as ``path:line:col: message``. The spec is checked
-here for its own shape; whether the sender, template and flow it names exist (and are
+here for its own shape, each key as ``campaigns.fields`` checks it (the console's wizard
+checks its forms the same way); whether the sender, template and flow it names exist (and are
 usable) is checked against the database by ``campaigns.readiness``. The format, with an
 example per channel, is in campaigns/README.md.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
-from bot import sendwindows
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
-from bot.segments import SegmentError, compile_segment
 from bot.sendwindows import parse_when
-from campaigns import fallback, pricing, variables, voice_options
+from campaigns import fallback, fields, variables
+from campaigns.fields import parse_pace
+
+__all__ = ["parse", "parse_pace", "parse_when"]
 
 KEYS = {
     "name",
@@ -40,24 +41,10 @@ KEYS = {
     "voice",
 }
 FALLBACK_KEYS = {"channel", "sender", "template", "language", "variables", "after"}
-CHANNELS = ("whatsapp", "sms", "voice")
-PACE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per\s+)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
-PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
-MAX_PACE_PER_S = 1000.0
-MAX_TEST_NUMBERS = 20
-
-
-def parse_pace(value: Any) -> float:
-    """Messages per second from ``10/s``, ``600/h``, ``30 per minute`` or a plain number (per second)."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        rate = float(value)
-    elif isinstance(value, str) and (m := PACE.match(value)):
-        rate = float(m.group(1)) / PER[m.group(2)]
-    else:
-        raise ValueError(f"pace: write it as 10/s, 600/h or 30/min; got {value!r}")
-    if not 0 < rate <= MAX_PACE_PER_S:
-        raise ValueError(f"pace: must be more than 0 and at most {MAX_PACE_PER_S:g}/s; got {value!r}")
-    return rate
+CHANNELS = fields.CHANNELS
+MAX_TEST_NUMBERS = fields.MAX_TEST_NUMBERS
+# Keys checked only when given (the others have a meaning when left out).
+OPTIONAL = ("budget", "pace", "schedule", "deadline")
 
 
 def parse(text: str, path: str) -> dict[str, Any]:
@@ -77,15 +64,16 @@ def parse(text: str, path: str) -> dict[str, Any]:
                 Problem(path, data.key_loc(key), f"unknown key {key!r} (expected one of {', '.join(sorted(KEYS))})")
             )
     out: dict[str, Any] = {}
-    name = data.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > 120:
-        bad("name", "a name of 1 to 120 characters is required")
-    else:
-        out["name"] = name.strip()
-    out["description"] = str(data["description"]) if data.get("description") is not None else None
+
+    def take(key: str, value: Any) -> None:
+        try:
+            out.update(fields.check(key, value))
+        except fields.FieldError as exc:
+            problems.append(Problem(path, data.value_loc(key), str(exc)))
+
+    for key in ("name", "description", "channel", "variables"):
+        take(key, _plain(data.get(key)))
     channel = data.get("channel")
-    if channel not in CHANNELS:
-        bad("channel", f"must be one of {', '.join(CHANNELS)}; got {channel!r}")
     out["channel"] = channel
     sender = data.get("sender")
     if sender is not None and not isinstance(sender, str | int):
@@ -99,70 +87,29 @@ def parse(text: str, path: str) -> dict[str, Any]:
     if template is not None and not isinstance(template, str):
         bad("template", "a template name, or {name: ..., language: ...}")
     out["template"], out["language"] = template, (str(language) if language else None)
-    try:
-        out["variables"] = variables.dump(variables.parse(data.get("variables")))
-    except variables.BindingError as exc:
-        problems.append(Problem(path, data.value_loc("variables"), str(exc)))
     if "audience" not in data:
         problems.append(Problem(path, data.loc, "audience: required (a segment, or `audience: all` for every contact)"))
     else:
-        audience = data["audience"]
-        segment = {} if audience == "all" else _plain(audience)
-        if audience != "all" and (not isinstance(audience, dict) or not audience):
-            bad("audience", "a segment such as {tag: volunteer}, or `all` for every contact")
-        else:
-            try:
-                compile_segment(segment, dialect="sqlite")
-                out["segment"] = segment
-            except SegmentError as exc:
-                bad("audience", str(exc))
+        take("audience", _plain(data["audience"]))
     flow, node = data.get("flow"), None
     if isinstance(flow, dict):
         flow, node = flow.get("name"), flow.get("at")
     if (flow is not None and not isinstance(flow, str)) or (node is not None and not isinstance(node, str)):
         bad("flow", "the name of a loaded flow (canvass flows load), or {name: ..., at: NODE}")
     out["flow"], out["flow_node"] = flow, node
-    try:
-        out["send_windows"] = sendwindows.dump_windows(sendwindows.parse_windows(_plain(data.get("send_window"))))
-    except sendwindows.PolicyError as exc:
-        problems.append(Problem(path, data.value_loc("send_window"), str(exc)))
-    try:
-        out["blackouts"] = sendwindows.dump_blackouts(sendwindows.parse_blackouts(_plain(data.get("blackouts"))))
-    except sendwindows.PolicyError as exc:
-        problems.append(Problem(path, data.value_loc("blackouts"), str(exc)))
+    take("send_window", _plain(data.get("send_window")))
+    take("blackouts", _plain(data.get("blackouts")))
     if channel == "voice" or data.get("voice") is not None:
         if channel != "voice":
             bad("voice", "only a call campaign (channel: voice) takes voice options")
-        try:
-            out["voice"] = voice_options.parse(_plain(data.get("voice")))
-        except voice_options.VoiceOptionError as exc:
-            problems.append(Problem(path, data.value_loc("voice"), str(exc)))  # it names voice.<option>
+        take("voice", _plain(data.get("voice")))
     if data.get("fallback") is not None:
         out["fallback"] = _fallback(data["fallback"], lambda message: bad("fallback", message))
-    if data.get("budget") is not None:
-        try:
-            out["budget_micros"] = pricing.to_micros(data["budget"], "budget")
-        except pricing.PriceError as exc:
-            bad("budget", str(exc).removeprefix("budget: "))
-    timed = (
-        ("pace", parse_pace, "pace_per_s"),
-        ("schedule", parse_when, "scheduled_at"),
-        ("deadline", parse_when, "deadline"),
-    )
-    for key, parser, target in timed:
+    for key in OPTIONAL:
         if data.get(key) is not None:
-            try:
-                out[target] = parser(data[key])
-            except ValueError as exc:
-                bad(key, str(exc).removeprefix(f"{key}: "))
+            take(key, _plain(data[key]))
     out["is_test"] = bool(data.get("test", False))
-    numbers = data.get("test_numbers") or []
-    if not isinstance(numbers, list) or not all(isinstance(n, str | int) for n in numbers):
-        bad("test_numbers", "a list of phone numbers")
-    elif len(numbers) > MAX_TEST_NUMBERS:
-        bad("test_numbers", f"at most {MAX_TEST_NUMBERS} numbers")
-    else:
-        out["test_numbers"] = [str(n) for n in numbers]
+    take("test_numbers", _plain(data.get("test_numbers")))
     if out["is_test"] and not out.get("test_numbers"):
         bad("test", "a test campaign needs test_numbers")
     if problems:

@@ -102,4 +102,4 @@ def users() -> Any:
 
 
 # More pages on the same blueprint, one module per area.
-from web.console import audio, campaigns, flows, inbox, phone, sandbox, voters  # noqa: E402, F401
+from web.console import audio, campaigns, flows, inbox, phone, sandbox, voters, wizard  # noqa: E402, F401
