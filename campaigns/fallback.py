@@ -16,6 +16,11 @@ same recipient row, back to ``pending`` with the new channel, in a batch of its 
 ``attempts`` and ``channel`` columns; the first attempt's message stays on the timeline.
 The scheduler's reconciler moves the recipients every minute; a campaign with fallbacks
 still possible is not completed yet.
+
+A fallback costs money too. With a budget, a fallback attempt is given only while what
+the campaign has spent or committed (sent, pending, and the fallbacks already given)
+plus its price stays within the budget, in recipient order; the others keep their first
+attempt's status and are marked ``over_budget`` (no fallback), so the campaign can end.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from sqlalchemy.orm import Session
 
 from bot.models import ConsentStatus, Contact
 from bot.phones import MOBILE_KINDS
-from campaigns.models import Campaign, Recipient
+from campaigns import pricing, templates
+from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
 
 FALLBACK_BASE = 1_000_000
 DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)\s*$")
@@ -54,7 +60,13 @@ def _eligible(campaign: Campaign, now: dt.datetime) -> Any:
             Recipient.status == "sent", Recipient.sent_at < now - dt.timedelta(seconds=int(step["after_s"]))
         )
         reached_not = or_(reached_not, too_long)
-    return and_(Recipient.campaign_id == campaign.id, Recipient.channel == campaign.channel, reached_not)
+    return and_(
+        Recipient.campaign_id == campaign.id,
+        Recipient.channel == campaign.channel,
+        reached_not,
+        # Refused a fallback for the budget: not waiting for one any more.
+        or_(Recipient.skip_code.is_(None), Recipient.skip_code != SkipCode.OVER_BUDGET.value),
+    )
 
 
 def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> list[int]:
@@ -74,6 +86,8 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
             .order_by(Recipient.id)
         )
     )
+    if campaign.budget_micros is not None and ids:
+        ids = _within_budget(db, campaign, step, ids)
     if not ids:
         return []
     first = (
@@ -93,6 +107,61 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
         rows,
     )
     return sorted({r["b"] for r in rows})
+
+
+def _within_budget(db: Session, campaign: Campaign, step: dict[str, Any], ids: list[int]) -> list[int]:
+    """The first of ``ids`` whose fallback fits the budget; mark the rest ``over_budget``.
+
+    A moved row's cost becomes its first attempt's (when that was charged) plus the
+    fallback's price, so the campaign's spend counts both attempts once it is sent.
+    """
+    assert campaign.budget_micros is not None
+    committed = db.scalar(
+        select(func.coalesce(func.sum(Recipient.cost_micros), 0)).where(
+            Recipient.campaign_id == campaign.id, Recipient.status.in_((*pricing.CHARGED, "pending", "sending"))
+        )
+    )
+    price, joins = pricing.unit_price(step["channel"], _segments(db, step))
+    rows = db.execute(
+        pricing.with_prices(
+            select(Recipient.id, Recipient.status, Recipient.cost_micros, price)
+            .select_from(Recipient)
+            .join(Contact, Contact.id == Recipient.contact_id),
+            joins,
+        )
+        .where(Recipient.id.in_(ids))
+        .order_by(Recipient.id)
+    ).all()
+    room = campaign.budget_micros - int(committed or 0)
+    fits: list[dict[str, int]] = []
+    over: list[int] = []
+    for rid, status, cost, fallback_price in rows:
+        extra = int(fallback_price or 0)
+        if extra <= room:
+            room -= extra
+            charged = int(cost or 0) if status in pricing.CHARGED else 0
+            fits.append({"rid": rid, "cost": charged + extra})
+        else:
+            over.append(rid)
+    table = Recipient.__table__
+    if fits:
+        db.execute(update(table).where(table.c.id == bindparam("rid")).values(cost_micros=bindparam("cost")), fits)
+    if over:
+        db.execute(
+            update(Recipient)
+            .where(Recipient.id.in_(over))
+            .values(skip_code=SkipCode.OVER_BUDGET.value)
+            .execution_options(synchronize_session=False)
+        )
+    return [f["rid"] for f in fits]
+
+
+def _segments(db: Session, step: dict[str, Any]) -> int:
+    """Price units of one fallback message: the SMS segments of its template, else 1."""
+    if step.get("channel") != "sms" or not step.get("template_version_id"):
+        return 1
+    version = db.get(TemplateVersion, step["template_version_id"])
+    return templates.segments(version) if version is not None else 1
 
 
 def _reachable(step: dict[str, Any]) -> Any:
@@ -120,6 +189,7 @@ def waiting(db: Session, campaign: Campaign) -> int:
             Recipient.campaign_id == campaign.id,
             Recipient.channel == campaign.channel,
             could,
+            or_(Recipient.skip_code.is_(None), Recipient.skip_code != SkipCode.OVER_BUDGET.value),
             Contact.consent != ConsentStatus.OPTED_OUT.value,
             _reachable(step),
         )

@@ -80,3 +80,39 @@ def test_the_fallback_is_checked_like_the_campaign(world: World) -> None:
     assert "fallback: it must use another channel than whatsapp" in campaign.problems
     wrong_template = world.campaign(BOOTH_SPEC + FALLBACK.replace("turnout_sms", "booth_reminder"))
     assert any(p.startswith("fallback: template: booth_reminder is for whatsapp") for p in wrong_template.problems)
+
+
+def test_fallbacks_stay_within_the_budget(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    from campaigns import pricing
+
+    def answer(message: Outbound) -> Sent:
+        if message.channel == "whatsapp" and message.to != "+919800000004":
+            raise SendError("outside the 24 hour window", retryable=False, code="63016")
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="sent")
+
+    provider = scripted(answer)
+    with world.rt.db.session() as db:
+        pricing.set_price(db, "whatsapp", "91", "0.50", "INR")
+        pricing.set_price(db, "sms", "91", "0.60", "INR")  # one segment: the SMS is short
+    voters = [world.voter(f"+91980000000{i}", "ward=3", name=f"V{i}") for i in (1, 2, 3, 4)]
+    # Four WhatsApp messages fit the budget exactly; three fail (not charged), one is sent.
+    campaign = world.campaign(BOOTH_SPEC + FALLBACK.replace("  after: 1h\n", "") + "budget: 2.00\n")
+    assert campaign.status == "ready", campaign.problems
+    assert operations.launch(world.rt, campaign.id).pending == 4
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    # 2.00 - 0.50 spent leaves 1.50: two SMS fallbacks at 0.60, not three.
+    reconciler.reconcile(world.rt)
+    with world.rt.db.session() as db:
+        rows = {r.contact_id: r for r in db.scalars(select(Recipient).where(Recipient.campaign_id == campaign.id))}
+    assert [(rows[v].channel, rows[v].status, rows[v].skip_code) for v in voters] == [
+        ("sms", "pending", None),
+        ("sms", "pending", None),
+        ("whatsapp", "failed", "over_budget"),  # keeps its first attempt's status: no fallback
+        ("whatsapp", "sent", None),
+    ]
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, FALLBACK_BASE)
+    assert sorted(m.to for m in provider.sent if m.channel == "sms") == ["+919800000001", "+919800000002"]
+    reconciler.reconcile(world.rt)  # nothing more can fall back: completed
+    assert world.get(campaign.id).status == "completed"
+    with world.rt.db.session() as db:
+        assert pricing.spent(db, campaign.id) == pricing.money(1_700_000)  # 0.50 + 2 x 0.60, within 2.00
