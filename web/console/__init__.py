@@ -102,4 +102,13 @@ def users() -> Any:
 
 
 # More pages on the same blueprint, one module per area.
-from web.console import campaigns, flows, inbox, phone, sandbox, voters  # noqa: E402, F401
+from web.console import (  # noqa: E402, F401
+    campaigns,
+    flows,
+    inbox,
+    phone,
+    sandbox,
+    template_form,
+    templates_pages,
+    voters,
+)
