@@ -568,3 +568,20 @@ def test_content_api_errors_are_shown(twilio: tuple[World, FakeTwilio]) -> None:
     (message,) = flashes(response.get_data(as_text=True))
     assert message.startswith("Could not refresh: Twilio refused:") and "Service Unavailable" in message
     assert [v.status for v in versions(world, "booth_reminder")] == ["approved", "submitted"]
+
+
+def test_whatsapp_review_warnings_are_said_after_saving(world: World) -> None:
+    client = editor(world)
+    response = post(client, "/templates/new", form(body="{{1}}, join the rally in ward {{2}}"), follow=True)
+    said = flashes(response.get_data(as_text=True))
+    assert said[0] == "Created rally_invite with its en version v1."
+    assert said[1].startswith("WhatsApp's review would refuse this: offset 0: the body starts with {{1}}")
+    assert said[2].startswith("WhatsApp's review would refuse this: offset 30: the body ends with {{2}}")
+
+
+def test_an_sms_version_form_has_no_whatsapp_parts(world: World) -> None:
+    page = editor(world).get("/templates/turnout_sms/versions/new?language=en").get_data(as_text=True)
+    assert 'id="buttons" data-whatsapp-only hidden disabled' in page
+    assert 'id="media" data-whatsapp-only hidden disabled' in page
+    assert '<div class="counter-box" data-sms-only >' in page
+    assert '<input type="hidden" id="channel" value="sms">' in page

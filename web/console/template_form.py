@@ -198,6 +198,10 @@ def _save(form: Form, template: Template | None) -> Any:
     s.commit()
     language, number, what = loaded.versions[0]
     flash(_stored_message(loaded.name, language, number, what, loaded.created), "info")
+    if form.channel == "whatsapp":
+        # Placeholders at the body's edges or side by side: stored, but WhatsApp would refuse them.
+        for note in templates.notes(form.channel, form.body):
+            flash(f"WhatsApp's review would refuse this: {note}", "error")
     return redirect(url_for("console.template_page", name=loaded.name, language=language, version=number))
 
 
