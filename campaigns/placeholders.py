@@ -120,6 +120,28 @@ def warnings(body: str) -> list[PlaceholderWarning]:
     return sorted(found, key=lambda warning: warning.position)
 
 
+def pieces(body: str) -> list[tuple[str, int | None]]:
+    """Split ``body`` into text and placeholders, in order: ``(text, None)`` or ``("{{1}}", 1)``.
+
+    Only well-formed placeholders are pieces of their own; a wrong one stays text (the
+    console highlights placeholders with this, and ``errors`` says what is wrong).
+
+    Example:
+        >>> pieces("Hi {{1}}!")
+        [('Hi ', None), ('{{1}}', 1), ('!', None)]
+    """
+    found: list[tuple[str, int | None]] = []
+    at = 0
+    for match, number in _numbered(body):
+        if match.start() > at:
+            found.append((body[at : match.start()], None))
+        found.append((match.group(), number))
+        at = match.end()
+    if at < len(body):
+        found.append((body[at:], None))
+    return found
+
+
 def render(body: str, values: Mapping[int | str, str]) -> str:
     """Fill the placeholders of ``body`` from ``values`` (keys ``1`` or ``"1"``).
 

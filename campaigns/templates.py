@@ -79,14 +79,8 @@ def parse_file(text: str, path: str, *, base_dir: Path | None = None) -> dict[st
                 Problem(path, data.key_loc(key), f"unknown key {key!r} (expected {', '.join(sorted(TOP_KEYS))})")
             )
     name, channel, category = data.get("template"), data.get("channel", "whatsapp"), data.get("category", "utility")
-    if not isinstance(name, str) or not NAME.match(name):
-        problems.append(
-            Problem(path, loc("template"), "template: a name of lowercase letters, digits and _ (e.g. booth_reminder)")
-        )
-    if channel not in CHANNELS:
-        problems.append(Problem(path, loc("channel"), f"channel: must be whatsapp or sms, got {channel!r}"))
-    if category not in CATEGORIES:
-        problems.append(Problem(path, loc("category"), f"category: one of {', '.join(CATEGORIES)}; got {category!r}"))
+    for key, message in header_problems(name, channel, category):
+        problems.append(Problem(path, loc(key), f"{key}: {message}"))
     languages = data.get("languages")
     out: dict[str, Any] = {
         "name": name,
@@ -102,8 +96,8 @@ def parse_file(text: str, path: str, *, base_dir: Path | None = None) -> dict[st
         raise FlowInvalid(problems)
     for lang, spec in languages.items():
         here = languages.key_loc(lang)
-        if not isinstance(lang, str) or not LANGUAGE.match(lang):
-            problems.append(Problem(path, here, f"languages: {lang!r} is not a language code such as en, hi or mr-IN"))
+        if (wrong := language_problem(lang)) is not None:
+            problems.append(Problem(path, here, f"languages: {wrong}"))
             continue
         if not isinstance(spec, dict):
             problems.append(
@@ -118,6 +112,28 @@ def parse_file(text: str, path: str, *, base_dir: Path | None = None) -> dict[st
     if problems:
         raise FlowInvalid(problems)
     return out
+
+
+def header_problems(name: Any, channel: Any, category: Any) -> list[tuple[str, str]]:
+    """Check a template's name, channel and category; return (key, message) per problem.
+
+    The keys are those of the file format: ``template``, ``channel``, ``category``.
+    """
+    problems = []
+    if not isinstance(name, str) or not NAME.match(name):
+        problems.append(("template", "a name of lowercase letters, digits and _ (e.g. booth_reminder)"))
+    if channel not in CHANNELS:
+        problems.append(("channel", f"must be whatsapp or sms, got {channel!r}"))
+    if category not in CATEGORIES:
+        problems.append(("category", f"one of {', '.join(CATEGORIES)}; got {category!r}"))
+    return problems
+
+
+def language_problem(language: Any) -> str | None:
+    """Why ``language`` is not a language code, or None when it is one."""
+    if isinstance(language, str) and LANGUAGE.match(language):
+        return None
+    return f"{language!r} is not a language code such as en, hi or mr-IN"
 
 
 class VersionError(ValueError):
@@ -159,6 +175,9 @@ def check_version(spec: Mapping[str, Any], channel: str, base_dir: Path | None =
         raise VersionError("buttons", "SMS has no buttons")
     if len(buttons) > MAX_BUTTONS or any(len(b) > MAX_BUTTON for b in buttons):
         raise VersionError("buttons", f"at most {MAX_BUTTONS} buttons of at most {MAX_BUTTON} characters")
+    if len({b.strip() for b in buttons}) != len(buttons):
+        # A button's id is its title (campaigns.content_api): two alike could not be told apart.
+        raise VersionError("buttons", "two buttons have the same title")
     media = spec.get("media")
     found: dict[str, Any] = {"media_url": None, "media_kind": None}
     if media is not None:
@@ -261,7 +280,7 @@ def notes(channel: str, body: str, samples: Mapping[str, str] | None = None) -> 
     """What an author should know about a body: WhatsApp's review rules, SMS segments."""
     if channel == "whatsapp":
         return [str(w) for w in placeholders.warnings(body)]
-    sample = _sample(body, samples or {})
+    sample = sample_text(body, samples or {})
     parts = sms_segments.count(sample)
     note = f"{parts.segments} SMS segment(s), {parts.encoding}, {parts.units} characters"
     if parts.encoding == "UCS-2":
@@ -269,15 +288,22 @@ def notes(channel: str, body: str, samples: Mapping[str, str] | None = None) -> 
     return [note]
 
 
-def _sample(body: str, samples: Mapping[str, str]) -> str:
-    # Unknown values are counted as 10 characters, a typical name.
-    values = {str(n): samples.get(str(n)) or "x" * 10 for n in placeholders.placeholders(body)}
-    return placeholders.render(body, values) if values else body
+def sample_text(body: str, samples: Mapping[str, str]) -> str:
+    """The body with each placeholder filled by its sample: the text an SMS is counted by.
+
+    A placeholder without a sample counts as 10 characters, a typical name; a malformed
+    one stays as typed. The console's live counter (``web/static/sms_segments.js``) fills
+    the text the same way, so that both count the same.
+    """
+    return "".join(
+        text if number is None else str(samples.get(str(number)) or "x" * 10)
+        for text, number in placeholders.pieces(body)
+    )
 
 
 def segments(version: TemplateVersion) -> int:
     """SMS segments of a version's text with its sample values (what an SMS is priced by)."""
-    return sms_segments.count(_sample(version.body, version.samples or {})).segments
+    return sms_segments.count(sample_text(version.body, version.samples or {})).segments
 
 
 def latest_version(db: Session, template_id: int, language: str, *, approved: bool = False) -> TemplateVersion | None:

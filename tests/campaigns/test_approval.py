@@ -22,15 +22,19 @@ def fake() -> Iterator[FakeTwilio]:
         yield server
 
 
-def test_submit_and_refresh_through_the_content_api(make_app, fake: FakeTwilio) -> None:  # type: ignore[no-untyped-def]
-    app = make_app(
+def content_api_app(make_app, content_api_base: str):  # type: ignore[no-untyped-def]
+    """The app with CANVASS_PROVIDER=twilio, its Content API at ``content_api_base``."""
+    return make_app(
         CANVASS_PROVIDER="twilio",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN="secret",
         PUBLIC_BASE_URL="https://canvass.example.org",
-        TWILIO_CONTENT_API_BASE=fake.url,
+        TWILIO_CONTENT_API_BASE=content_api_base,
     )
-    rt = app.extensions["canvass"]
+
+
+def test_submit_and_refresh_through_the_content_api(make_app, fake: FakeTwilio) -> None:  # type: ignore[no-untyped-def]
+    rt = content_api_app(make_app, fake.url).extensions["canvass"]
     path = EXAMPLES / "booth_reminder.template.yaml"
     with rt.db.session() as db:
         templates.store(db, templates.parse_file(path.read_text(), str(path)))

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from campaigns import placeholders as module
 from campaigns.placeholders import (
     MissingValueError,
     PlaceholderError,
     PlaceholderWarning,
     check,
     errors,
+    pieces,
     placeholders,
     render,
     warnings,
@@ -147,3 +151,12 @@ def test_rendering_a_valid_body_leaves_no_placeholder(parts: list[tuple[str, int
     rendered = render(body, values)
     assert "{{" not in rendered
     assert rendered.count("\u2039") == len(parts)
+
+
+def test_pieces_split_text_and_placeholders() -> None:
+    assert doctest.testmod(module).failed == 0
+    body = "{{1}}: booth {{2}} ({{ 3 }}) {{2}}"
+    found = pieces(body)
+    assert found == [("{{1}}", 1), (": booth ", None), ("{{2}}", 2), (" ({{ 3 }}) ", None), ("{{2}}", 2)]
+    assert "".join(text for text, _ in found) == body
+    assert pieces("") == []

@@ -75,6 +75,7 @@ def test_problems_at_their_lines() -> None:
         ("{en: {body: hi, media: {url: 'https://x.org/a.png', kind: gif}}}", "kind must be one of image, video"),
         ("{en: {body: hi, colour: red}}", "languages.en.colour: unknown key"),
         ("{en: {body: hi, buttons: ['a very long button title']}}", "at most 20 characters"),
+        ("{en: {body: hi, buttons: ['Yes', ' Yes']}}", "languages.en.buttons: two buttons have the same title"),
     ],
 )
 def test_version_rules(languages: str, message: str) -> None:
@@ -111,3 +112,24 @@ def test_a_template_keeps_its_channel(db) -> None:  # type: ignore[no-untyped-de
         load(s, GOOD)
         with pytest.raises(ValueError, match="is a whatsapp template; it cannot become sms"):
             load(s, "template: reminder_one\nchannel: sms\nlanguages: {en: {body: hi}}\n")
+
+
+def test_header_and_language_checks_name_their_key() -> None:
+    assert templates.header_problems("booth_reminder", "sms", "reminder") == []
+    keys = [key for key, _ in templates.header_problems("Booth", "fax", "gossip")]
+    assert keys == ["template", "channel", "category"]
+    assert templates.language_problem("mr-IN") is None
+    assert templates.language_problem("Hindi") == "'Hindi' is not a language code such as en, hi or mr-IN"
+
+
+@pytest.mark.parametrize(
+    ("body", "samples", "filled"),
+    [
+        ("Hi {{1}}, ward {{2}}", {"1": "Asha", "2": "12"}, "Hi Asha, ward 12"),
+        ("Hi {{1}}, ward {{2}}", {"1": "Asha"}, "Hi Asha, ward xxxxxxxxxx"),
+        # A malformed placeholder is counted as typed rather than refused (the counter runs while typing).
+        ("Hi {{ 1 }} and {{1}}", {"1": "Asha"}, "Hi {{ 1 }} and Asha"),
+    ],
+)
+def test_sample_text_fills_what_an_sms_is_counted_by(body: str, samples: dict[str, str], filled: str) -> None:
+    assert templates.sample_text(body, samples) == filled

@@ -87,6 +87,9 @@ CONSOLE = [  # method, path, endpoint, least role, status when allowed
     # The inbox's and the voter page's forms: tests/web/test_console_inbox.py (they need a case).
     ("GET", "/flows", "console.flows", "viewer", 200),
     ("GET", "/flows/new", "console.flow_new", "editor", 200),
+    ("GET", "/templates", "console.templates_list", "viewer", 200),
+    ("GET", "/templates/new", "console.template_new", "editor", 200),
+    # A template's page, its forms and their CSRF checks: tests/web/test_console_templates.py.
     # A flow's page, the editor's forms and their CSRF checks: tests/web/test_console_flows.py (they need a flow).
     ("GET", "/users", "console.users", "admin", 200),
     ("POST", "/users", "console.users", "admin", 302),

@@ -42,7 +42,7 @@ def load_cmd(files: tuple[Path, ...]) -> None:
     with rt.db.session(write=True) as db:
         for item in parsed:
             try:
-                loaded = templates.store(db, item, publish=_publisher(rt))
+                loaded = templates.store(db, item, publish=publisher(rt))
             except ValueError as exc:
                 raise click.ClickException(str(exc)) from None
             versions = ", ".join(f"{lang} v{v} ({what})" for lang, v, what in loaded.versions)
@@ -52,7 +52,7 @@ def load_cmd(files: tuple[Path, ...]) -> None:
                     click.echo(f"  {lang}: {note}")
 
 
-def _publisher(rt: Runtime) -> Callable[[Path, str], str]:
+def publisher(rt: Runtime) -> Callable[[Path, str], str]:
     """Header files go to the media store and are served at PUBLIC_BASE_URL/media/..."""
     store = MediaStore(rt.settings.var_dir)
 

@@ -102,4 +102,15 @@ def users() -> Any:
 
 
 # More pages on the same blueprint, one module per area.
-from web.console import audio, campaigns, flows, inbox, phone, sandbox, voters, wizard  # noqa: E402, F401
+from web.console import (  # noqa: E402, F401
+    audio,
+    campaigns,
+    flows,
+    inbox,
+    phone,
+    sandbox,
+    template_form,
+    templates_pages,
+    voters,
+    wizard,
+)
