@@ -11,6 +11,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 from flask import Flask
+from werkzeug.routing import IntegerConverter, Map
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -45,6 +46,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         if key.isupper() and key in app.config:
             app.config[key] = value
 
+    # A row id in a URL is at most what either database stores: a larger one is a 404,
+    # not an overflow inside the driver.
+    app.url_map.converters["int"] = RowId
     runtime = Runtime.from_settings(settings)
     app.extensions["canvass"] = runtime
     _logging(app)
@@ -70,6 +74,14 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     return app
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in every route: a whole number from 0 to 2**63 - 1."""
+
+    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def _logging(app: Flask) -> None:
