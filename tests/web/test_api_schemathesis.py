@@ -62,7 +62,7 @@ def _seed(app) -> str:  # type: ignore[no-untyped-def]
         numbers = [f"98765432{i:02d}" for i in range(30)]
         added = add_numbers(s, PhoneParser("IN"), numbers, [parse_tag("ward=12"), parse_tag("volunteer")])
         first = added.created[0]
-        for name in ("booth_locator", "grievance_intake", "ivr_survey"):
+        for name in ("booth_locator", "grievance_intake", "ivr_survey", "turnout_reminder"):
             path = ROOT / "flows" / f"{name}.yaml"
             store(s, load_path(path), path.read_text(), path=f"flows/{name}.yaml")
         s.add(Sender(provider="sandbox", channel="sms", address="+919999900002", healthy=True))
@@ -72,7 +72,8 @@ def _seed(app) -> str:  # type: ignore[no-untyped-def]
         for spec in sorted((ROOT / "campaigns" / "examples").glob("*.template.yaml")):
             templates.store(s, templates.parse_file(spec.read_text(), str(spec), base_dir=spec.parent))
         s.flush()
-        for name in ("booth_reminder_whatsapp.yaml", "turnout_sms.yaml"):
+        # Campaign 1 (the documents' example id) is ready, so no run deletes it before the others use it.
+        for name in ("turnout_sms.yaml", "booth_reminder_whatsapp.yaml"):
             text = (ROOT / "campaigns" / "examples" / name).read_text()
             operations.create(s, campaign_spec.parse(text, name), region="IN")
     return token

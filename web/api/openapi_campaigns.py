@@ -127,7 +127,20 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Create a campaign from a spec (operator or above); ready when nothing is missing",
-            "requestBody": json_body({"type": "object", "description": "the campaign spec format"}, yaml=True),
+            "requestBody": json_body(
+                {"type": "object", "description": "the campaign spec format (campaigns/README.md)"},
+                yaml=True,
+                example={
+                    "name": "Turnout pledge by SMS",
+                    "channel": "sms",
+                    "sender": "+919999900002",
+                    "template": "turnout_sms",
+                    "variables": {"1": {"contact": "name", "default": "friend"}},
+                    "audience": {"tag": "volunteer"},
+                    "flow": {"name": "turnout_reminder", "at": "rsvp"},
+                    "pace": "600/h",
+                },
+            ),
             "responses": {"201": resp("The campaign", CAMPAIGN), **FAIL},
         },
     },

@@ -21,7 +21,7 @@ from web.api.openapi_parts import (
     resp,
 )
 
-NAME = path_text("name")
+NAME = path_text("name", "booth_locator")
 TEXTS = {"type": "array", "items": TEXT}
 VERSION = {
     "name": TEXT,
@@ -38,7 +38,11 @@ SOURCE = {
         "application/json": {
             "schema": obj(
                 {"source": {"type": "string", "description": "the flow's YAML"}, "path": TEXT}, required=["source"]
-            )
+            ),
+            "example": {
+                "source": "flow: hello\nstart: hi\nnodes:\n  hi:\n    say: Hello {{ contact.name }}\n    end: true\n",
+                "path": "flows/hello.yaml",
+            },
         },
         "application/yaml": {"schema": {"type": "string"}},
     },

@@ -57,27 +57,30 @@ def obj(properties: dict[str, Any], *, required: list[str] | None = None) -> dic
     return {"type": "object", "required": list(properties) if required is None else required, "properties": properties}
 
 
-def json_body(schema: dict[str, Any], *, required: bool = True, yaml: bool = False) -> dict[str, Any]:
+def json_body(
+    schema: dict[str, Any], *, required: bool = True, yaml: bool = False, example: Any = None
+) -> dict[str, Any]:
     """A request body in JSON (and, where said, the same document in YAML)."""
     content: dict[str, Any] = {"application/json": {"schema": schema}}
+    if example is not None:
+        content["application/json"]["example"] = example
     if yaml:
         content["application/yaml"] = {"schema": {"type": "string"}}
     return {"required": required, "content": content}
 
 
 def path_id(name: str) -> dict[str, Any]:
-    """A row id in the path."""
-    return {
-        "name": name,
-        "in": "path",
-        "required": True,
-        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
-    }
+    """A row id in the path (the example is the first row: tests reach real rows with it)."""
+    schema = {"type": "integer", "minimum": 0, "maximum": MAX_ID}
+    return {"name": name, "in": "path", "required": True, "schema": schema, "example": 1}
 
 
-def path_text(name: str) -> dict[str, Any]:
+def path_text(name: str, example: str | None = None) -> dict[str, Any]:
     """A name in the path."""
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    found: dict[str, Any] = {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+    if example is not None:
+        found["example"] = example
+    return found
 
 
 def query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:

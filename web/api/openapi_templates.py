@@ -21,7 +21,7 @@ from web.api.openapi_parts import (
     resp,
 )
 
-NAME = path_text("name")
+NAME = path_text("name", "booth_reminder")
 TEMPLATE = ref("Template")
 VERDICTS = obj({"versions": {"type": "array", "items": obj({"language": TEXT, "version": INT, "status": TEXT})}})
 
@@ -64,7 +64,16 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Create or update a template from the template file format (editor or above)",
-            "requestBody": json_body({"type": "object", "description": "the template file format"}, yaml=True),
+            "requestBody": json_body(
+                {"type": "object", "description": "the template file format (campaigns/README.md)"},
+                yaml=True,
+                example={
+                    "template": "turnout_sms",
+                    "channel": "sms",
+                    "category": "reminder",
+                    "languages": {"en": {"body": "Hi {{1}}, polling day is 20 Nov. Will you vote? Reply 1 yes, 2 no."}},
+                },
+            ),
             "responses": {
                 "200": resp("Updated", TEMPLATE),
                 "201": resp("Created", TEMPLATE),
