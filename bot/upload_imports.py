@@ -5,6 +5,10 @@ the one ``canvass worker`` runs for every background import); ``import_progress`
 the job back: queued, started (with the share of the file read), finished (with the
 report) or failed (with the reason). A file the importer refuses as a whole (no phone
 column, broken quoting, empty) is a finished job with an ``error`` and nothing imported.
+
+The console's import page is getting a job module of its own (``bot.import_jobs``, with
+``start_import`` and ``import_progress`` too); when it lands, the API's thin layer
+(``web.api.contacts_import``) can take it instead of this one.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 from flask import Flask
-from werkzeug.routing import IntegerConverter, Map
+from werkzeug.routing import IntegerConverter
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -46,8 +46,8 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         if key.isupper() and key in app.config:
             app.config[key] = value
 
-    # A row id in a URL is at most what either database stores: a larger one is a 404,
-    # not an overflow inside the driver.
+    # A row id in a URL fits what either database stores: a larger one is a 404, not an
+    # overflow inside the driver.
     app.url_map.converters["int"] = RowId
     runtime = Runtime.from_settings(settings)
     app.extensions["canvass"] = runtime
@@ -77,11 +77,13 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
 
 
 class RowId(IntegerConverter):
-    """``<int:...>`` in every route: a whole number from 0 to 2**63 - 1."""
+    """``<int:...>`` in every route: at most 18 digits, below what either database stores (2**63).
 
-    def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
-        super().__init__(url_map, *args, **kwargs)
+    Longer numbers do not match the route at all (a 404 for every method; a converter
+    that refused them after matching would make werkzeug answer 405).
+    """
+
+    regex = r"\d{1,18}"
 
 
 def _logging(app: Flask) -> None:

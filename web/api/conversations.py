@@ -85,7 +85,9 @@ def reply_to_handoff(case_id: int) -> Any:
 def note_handoff(case_id: int) -> Any:
     """Write the case's short note about the voter (30 characters at most; empty clears it)."""
     body = json_body()
-    note = None if body.get("note") is None else text_field(body, "note")
+    if "note" not in body:
+        raise BadInput("is missing: send the text, or null to clear it", field="note")
+    note = None if body["note"] is None else text_field(body, "note")
     case = _acting(lambda: handoffs.set_note(db_session(), case_id, note))
     db_session().commit()
     return jsonify(case_json(case))

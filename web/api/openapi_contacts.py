@@ -25,7 +25,11 @@ from web.api.openapi_parts import (
 CONTACT = ref("Contact")
 CID = path_id("contact_id")
 SCALAR = {"oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]}
-SEGMENT = {"type": "object", "description": "a segment: tag, field, consent, activity conditions with all / any / not"}
+SEGMENT = {
+    "type": "object",
+    "nullable": True,
+    "description": "a segment: tag, field, consent, activity conditions with all / any / not (null or {}: everyone)",
+}
 
 SCHEMAS: dict[str, Any] = {
     "Contact": obj(
@@ -70,7 +74,9 @@ CHANGES = {
         "language": OPT_TEXT,
         "timezone": OPT_TEXT,
         "tags": nullable({"type": "array", "items": TEXT}),
-        "valued_tags": nullable({"type": "object", "additionalProperties": nullable({"type": "string"})}),
+        "valued_tags": nullable(
+            {"type": "object", "additionalProperties": nullable({"oneOf": [{"type": "string"}, {"type": "number"}]})}
+        ),
         "fields": nullable({"type": "object", "additionalProperties": nullable(SCALAR)}),
     },
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-MAX_ID = 2**63 - 1  # the largest row id either database stores; a larger one is a 404
+MAX_ID = 10**18 - 1  # the largest row id a URL takes (web.RowId); a longer number is a 404
 
 
 def ref(name: str) -> dict[str, str]:

@@ -92,7 +92,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Submit draft versions for WhatsApp's approval (editor or above)",
             "parameters": [NAME],
-            "requestBody": json_body(obj({"language": TEXT}, required=[]), required=False),
+            "requestBody": json_body(obj({"language": OPT_TEXT}, required=[]), required=False),
             "responses": {"200": resp("Each version's status", VERDICTS), **errors("404", "422")},
         }
     },
