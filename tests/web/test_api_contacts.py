@@ -216,3 +216,20 @@ def test_unknown_imports_are_404(client, auth) -> None:
     for job_id in ("import-" + "0" * 32, "nope", "..%2F..%2Fetc"):
         assert client.get(f"/api/v1/contacts/imports/{job_id}", headers=auth).status_code == 404
         assert client.get(f"/api/v1/contacts/imports/{job_id}/rejects.csv", headers=auth).status_code == 404
+
+
+def test_history_counts_every_table_that_points_at_contacts() -> None:
+    from bot.contact_edits import history_tables
+
+    # Found from the foreign keys, so campaigns' and calls' tables count though bot/ cannot import them.
+    names = {t.name for t in history_tables()}
+    assert {"messages", "consent_events", "funnel_events", "campaign_recipients", "calls"} <= names
+    assert "contact_tags" not in names
+
+
+def test_a_consent_entry_alone_is_history(app, client, auth) -> None:
+    (cid,) = _add(client, auth, "9876543210")
+    with app.extensions["canvass"].db.session() as s:
+        ConsentLedger(s).record(s.get(Contact, cid), "opted_out", source="import")
+    # Deleting would forget the opt-out, and a later import would bring the voter back.
+    assert client.delete(f"/api/v1/contacts/{cid}", headers=auth).status_code == 409
