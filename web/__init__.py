@@ -11,6 +11,7 @@ from typing import Any
 
 from dotenv import dotenv_values
 from flask import Flask
+from werkzeug.routing import IntegerConverter
 
 from bot.runtime import Runtime
 from bot.settings import Settings
@@ -45,6 +46,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
         if key.isupper() and key in app.config:
             app.config[key] = value
 
+    # A row id in a URL fits what either database stores: a larger one is a 404, not an
+    # overflow inside the driver.
+    app.url_map.converters["int"] = RowId
     runtime = Runtime.from_settings(settings)
     app.extensions["canvass"] = runtime
     _logging(app)
@@ -70,6 +74,16 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     return app
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in every route: at most 18 digits, below what either database stores (2**63).
+
+    Longer numbers do not match the route at all (a 404 for every method; a converter
+    that refused them after matching would make werkzeug answer 405).
+    """
+
+    regex = r"\d{1,18}"
 
 
 def _logging(app: Flask) -> None:

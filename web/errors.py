@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -20,10 +21,16 @@ class AppError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None, extra: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.field = field
+        # More for the caller beside the message (a flow's problems, one by one).
+        self.extra = extra or {}
+        if code is not None:
+            self.code = code
 
 
 class BadInput(AppError):
@@ -38,6 +45,13 @@ class NotFound(AppError):
 
     status = 404
     code = "not_found"
+
+
+class Conflict(AppError):
+    """The thing's present state does not allow this (a campaign's status, a contact's history)."""
+
+    status = 409
+    code = "conflict"
 
 
 class Forbidden(AppError):
@@ -72,11 +86,14 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def _render(status: int, code: str, message: str, field: str | None = None) -> Response:
+def _render(
+    status: int, code: str, message: str, field: str | None = None, extra: dict[str, Any] | None = None
+) -> Response:
     if wants_json():
         body: dict[str, object] = {"error": code, "message": message}
         if field:
             body["field"] = field
+        body.update(extra or {})
         response = jsonify(body)
     else:
         response = Response(render_template("error.html", status=status, message=message), mimetype="text/html")
@@ -89,7 +106,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(AppError)
     def app_error(exc: AppError) -> Response:
-        response = _render(exc.status, exc.code, exc.message, exc.field)
+        response = _render(exc.status, exc.code, exc.message, exc.field, exc.extra)
         if isinstance(exc, TooManyAttempts):
             response.headers["Retry-After"] = str(exc.retry_after)
         if isinstance(exc, Unauthorized) and wants_json():

@@ -11,11 +11,12 @@ from bot.engine.errors import FlowInvalid
 from campaigns import call_analytics, operations, progress, spec
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.planner import Plan
-from web.api import bp, yaml_text_body
+from web.api import bp, json_body, one_or_404, yaml_text_body
+from web.api.paging import keyset
 from web.auth.access import requires
 from web.context import db_session, runtime
 from web.downloads import csv_download, floip_download
-from web.errors import BadInput, NotFound
+from web.errors import BadInput, Conflict
 from web.models import Role
 
 S = CampaignStatus
@@ -64,10 +65,7 @@ def plan_json(plan: Plan) -> dict[str, Any]:
 
 
 def _campaign(campaign_id: int) -> Campaign:
-    campaign = db_session().get(Campaign, campaign_id)
-    if campaign is None:
-        raise NotFound(f"no campaign {campaign_id}")
-    return campaign
+    return one_or_404(Campaign, campaign_id, what="campaign", field="campaign_id")
 
 
 def _spec_from_request() -> dict[str, Any]:
@@ -85,12 +83,13 @@ def _spec_from_request() -> dict[str, Any]:
 @requires(Role.VIEWER)
 def list_campaigns() -> Any:
     """Campaigns, newest first; ``?status=active`` filters."""
-    stmt = select(Campaign).order_by(Campaign.id.desc()).limit(500)
+    stmt = select(Campaign)
     if status := request.args.get("status"):
         if status not in {s.value for s in S}:
             raise BadInput(f"must be one of {', '.join(s.value for s in S)}", field="status")
         stmt = stmt.where(Campaign.status == status)
-    return jsonify({"campaigns": [campaign_json(c) for c in db_session().scalars(stmt)]})
+    shown, cursor = keyset(stmt, Campaign.id, descending=True)
+    return jsonify({"campaigns": [campaign_json(c) for c in shown], "next_cursor": cursor})
 
 
 @bp.post("/campaigns")
@@ -132,7 +131,14 @@ def _stats(campaign: Campaign) -> dict[str, Any]:
 @requires(Role.OPERATOR)
 def delete_campaign(campaign_id: int) -> Any:
     """Delete a draft."""
-    _campaign(campaign_id)
+    campaign = _campaign(campaign_id)
+    if campaign.status != S.DRAFT:
+        # As every other move its status refuses: a conflict with its state, not bad input.
+        raise Conflict(
+            f"campaign {campaign_id} is {campaign.status}: only drafts can be deleted (abort it instead)",
+            field="status",
+            code="campaign_status",
+        )
     operations.remove(runtime(), campaign_id)
     return Response(status=204)
 
@@ -159,7 +165,7 @@ def launch_campaign(campaign_id: int) -> Any:
 def test_campaign(campaign_id: int) -> Any:
     """Send to test numbers only (a test campaign of its own): ``{"numbers": [...]}``."""
     _campaign(campaign_id)
-    numbers = (request.get_json(silent=True) or {}).get("numbers")
+    numbers = json_body().get("numbers")
     if not isinstance(numbers, list) or not numbers or not all(isinstance(n, str) for n in numbers):
         raise BadInput("must be a non-empty list of phone numbers (contacts already)", field="numbers")
     copy, plan = operations.test_send(runtime(), campaign_id, numbers, user=g.user.email)
@@ -172,7 +178,7 @@ def schedule_campaign(campaign_id: int) -> Any:
     """Launch at a time: ``{"at": "2026-12-01T09:00:00+05:30"}``."""
     _campaign(campaign_id)
     try:
-        at = spec.parse_when((request.get_json(silent=True) or {}).get("at"))
+        at = spec.parse_when(json_body().get("at"))
     except ValueError as exc:
         raise BadInput(str(exc), field="at") from None
     operations.schedule(runtime(), campaign_id, at)

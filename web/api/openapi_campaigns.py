@@ -1,42 +1,44 @@
-"""The OpenAPI paths of campaigns and templates (merged into ``web.api.openapi.SPEC``)."""
+"""The OpenAPI paths of campaigns (merged into ``web.api.openapi.SPEC``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from web.api.openapi import _resp as resp
+from web.api.openapi_parts import (
+    ERRORS,
+    INT,
+    OPT_INT,
+    OPT_TEXT,
+    OPT_TIME,
+    PAGE,
+    TEXT,
+    json_body,
+    listing,
+    nullable,
+    obj,
+    path_id,
+    query,
+    ref,
+    resp,
+)
 
-ERROR = {"$ref": "#/components/schemas/Error"}
 STATUSES = ["draft", "ready", "scheduled", "active", "paused", "completed", "ended", "aborted"]
-
-
-def json_body(schema: dict[str, Any], *, required: bool = True, yaml: bool = False) -> dict[str, Any]:
-    """A request body in JSON (and, where said, the same in YAML)."""
-    content: dict[str, Any] = {"application/json": {"schema": schema}}
-    if yaml:
-        content["application/yaml"] = {"schema": {"type": "string"}}
-    return {"required": required, "content": content}
-
-
-CID = {"name": "campaign_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
-CAMPAIGN = {"$ref": "#/components/schemas/Campaign"}
-STATS = {"$ref": "#/components/schemas/CampaignStats"}
-PLAN = {
-    "type": "object",
-    "properties": {
-        "total": {"type": "integer"},
-        "pending": {"type": "integer"},
-        "skipped": {"type": "object", "additionalProperties": {"type": "integer"}},
-        "batches": {"type": "integer"},
-    },
-}
+CID = path_id("campaign_id")
+CAMPAIGN = ref("Campaign")
+STATS = ref("CampaignStats")
+PLAN = obj(
+    {
+        "total": INT,
+        "pending": INT,
+        "skipped": {"type": "object", "additionalProperties": INT},
+        "batches": INT,
+    }
+)
+LAUNCHED = obj({"campaign": CAMPAIGN, "plan": PLAN})
 FAIL = {
-    "401": resp("Missing or invalid Bearer token", ERROR),
-    "403": resp("The token's user lacks the role", ERROR),
-    "404": resp("No such campaign", ERROR),
-    "409": resp("The campaign's status does not allow it", ERROR),
-    "422": resp("Invalid input, or the campaign is not complete; `field` names it", ERROR),
+    **{k: ERRORS[k] for k in ("401", "403", "422")},
+    "404": resp("No such campaign", ERRORS["404"]["content"]["application/json"]["schema"]),
+    "409": resp("The campaign's status does not allow it", ERRORS["409"]["content"]["application/json"]["schema"]),
 }
 
 
@@ -47,22 +49,44 @@ def _move(summary: str) -> dict[str, Any]:
 
 
 SCHEMAS: dict[str, Any] = {
-    "Campaign": {
-        "type": "object",
-        "properties": {
-            "id": {"type": "integer"},
-            "name": {"type": "string"},
+    "Campaign": obj(
+        {
+            "id": INT,
+            "name": TEXT,
+            "description": OPT_TEXT,
             "status": {"type": "string", "enum": STATUSES},
-            "problems": {"type": "array", "items": {"type": "string"}, "description": "why it is not ready"},
-            "channel": {"type": "string", "enum": ["whatsapp", "sms", "voice"]},
+            "problems": {"type": "array", "items": TEXT, "description": "why it is not ready"},
             "test": {"type": "boolean"},
-            "audience": {"type": "object"},
-            "variables": {"type": "object"},
-            "flow": {"type": "string", "nullable": True},
-            "pace_per_s": {"type": "number"},
-            "scheduled_at": {"type": "string", "format": "date-time", "nullable": True},
-        },
-    },
+            "test_numbers": {"type": "array", "items": TEXT},
+            "parent_id": OPT_INT,
+            "channel": {"type": "string", "enum": ["whatsapp", "sms", "voice"]},
+            "sender_id": OPT_INT,
+            "template_id": OPT_INT,
+            "language": OPT_TEXT,
+            "template_version_id": OPT_INT,
+            "variables": nullable({"type": "object"}),
+            "audience": nullable({"type": "object"}),
+            "flow": OPT_TEXT,
+            "flow_version": OPT_INT,
+            "flow_node": OPT_TEXT,
+            "pace_per_s": nullable({"type": "number"}),
+            "scheduled_at": OPT_TIME,
+            "created_at": OPT_TIME,
+            "launched_at": OPT_TIME,
+            "completed_at": OPT_TIME,
+            "ended_at": OPT_TIME,
+            "aborted_at": OPT_TIME,
+            "planned": nullable({"type": "integer"}),
+        }
+    ),
+    "Estimate": obj(
+        {
+            "total": {"type": "string", "description": "a decimal amount"},
+            "currency": OPT_TEXT,
+            "by_country_code": {"type": "object", "additionalProperties": obj({"voters": INT, "cost": TEXT})},
+            "unpriced": INT,
+        }
+    ),
     "CampaignStats": {
         "type": "object",
         "properties": {
@@ -98,12 +122,25 @@ PATHS: dict[str, Any] = {
     "/campaigns": {
         "get": {
             "summary": "Campaigns, newest first",
-            "parameters": [{"name": "status", "in": "query", "schema": {"type": "string", "enum": STATUSES}}],
-            "responses": {"200": resp("Campaigns"), **{k: FAIL[k] for k in ("401", "422")}},
+            "parameters": [query("status", {"type": "string", "enum": STATUSES}), *PAGE],
+            "responses": {"200": resp("A page of campaigns", listing("campaigns", CAMPAIGN)), **FAIL},
         },
         "post": {
             "summary": "Create a campaign from a spec (operator or above); ready when nothing is missing",
-            "requestBody": json_body({"type": "object", "description": "the campaign spec format"}, yaml=True),
+            "requestBody": json_body(
+                {"type": "object", "description": "the campaign spec format (campaigns/README.md)"},
+                yaml=True,
+                example={
+                    "name": "Turnout pledge by SMS",
+                    "channel": "sms",
+                    "sender": "+919999900002",
+                    "template": "turnout_sms",
+                    "variables": {"1": {"contact": "name", "default": "friend"}},
+                    "audience": {"tag": "volunteer"},
+                    "flow": {"name": "turnout_reminder", "at": "rsvp"},
+                    "pace": "600/h",
+                },
+            ),
             "responses": {"201": resp("The campaign", CAMPAIGN), **FAIL},
         },
     },
@@ -111,7 +148,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "A campaign with its numbers",
             "parameters": [CID],
-            "responses": {"200": resp("The campaign"), **FAIL},
+            "responses": {
+                "200": resp("The campaign", {"allOf": [CAMPAIGN, obj({"stats": STATS})]}),
+                **FAIL,
+            },
         },
         "delete": {"summary": "Delete a draft", "parameters": [CID], "responses": {"204": resp("Deleted"), **FAIL}},
     },
@@ -126,7 +166,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "What sending to the audience would cost, by country calling code",
             "parameters": [CID],
-            "responses": {"200": resp("The estimate"), **FAIL},
+            "responses": {"200": resp("The estimate", ref("Estimate")), **FAIL},
         }
     },
     "/campaigns/{campaign_id}/launch": {
@@ -134,7 +174,7 @@ PATHS: dict[str, Any] = {
             "summary": "Launch now: plan recipients, queue the sends",
             "parameters": [CID],
             "responses": {
-                "200": resp("Launched", {"type": "object", "properties": {"campaign": CAMPAIGN, "plan": PLAN}}),
+                "200": resp("Launched", LAUNCHED),
                 **FAIL,
             },
         }
@@ -143,23 +183,15 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Send to test numbers only, as a test campaign of its own",
             "parameters": [CID],
-            "requestBody": json_body(
-                {
-                    "type": "object",
-                    "required": ["numbers"],
-                    "properties": {"numbers": {"type": "array", "items": {"type": "string"}}},
-                }
-            ),
-            "responses": {"201": resp("The test campaign, launched"), **FAIL},
+            "requestBody": json_body(obj({"numbers": {"type": "array", "minItems": 1, "items": TEXT}})),
+            "responses": {"201": resp("The test campaign, launched", LAUNCHED), **FAIL},
         }
     },
     "/campaigns/{campaign_id}/schedule": {
         "post": {
             "summary": "Launch at a time (ISO-8601 with its offset)",
             "parameters": [CID],
-            "requestBody": json_body(
-                {"type": "object", "required": ["at"], "properties": {"at": {"type": "string", "format": "date-time"}}}
-            ),
+            "requestBody": json_body(obj({"at": {"type": "string", "format": "date-time"}})),
             "responses": {"200": resp("Scheduled", CAMPAIGN), **FAIL},
         }
     },
@@ -180,7 +212,7 @@ PATHS: dict[str, Any] = {
             "summary": "The per-voter funnel CSV (streamed)",
             "parameters": [CID],
             "responses": {
-                "200": {"description": "CSV", "content": {"text/csv": {"schema": {"type": "string"}}}},
+                "200": resp("CSV", TEXT, "text/csv"),
                 **FAIL,
             },
         }
@@ -190,44 +222,9 @@ PATHS: dict[str, Any] = {
             "summary": "The answers as a FLOIP Flow Results package",
             "parameters": [CID],
             "responses": {
-                "200": {
-                    "description": "zip",
-                    "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
-                },
+                "200": resp("zip", {"type": "string", "format": "binary"}, "application/zip"),
                 **FAIL,
             },
-        }
-    },
-    "/templates": {
-        "get": {
-            "summary": "Templates with their language versions",
-            "parameters": [{"name": "category", "in": "query", "schema": {"type": "string"}}],
-            "responses": {"200": resp("Templates"), "401": FAIL["401"]},
-        },
-        "post": {
-            "summary": "Create or update a template from the template format (editor or above)",
-            "requestBody": json_body({"type": "object", "description": "the template file format"}, yaml=True),
-            "responses": {"200": resp("Updated"), "201": resp("Created"), **FAIL},
-        },
-    },
-    "/templates/{name}": {
-        "get": {"summary": "One template", "parameters": [NAME], "responses": {"200": resp("The template"), **FAIL}}
-    },
-    "/templates/{name}/submit": {
-        "post": {
-            "summary": "Submit draft versions for WhatsApp's approval (editor or above)",
-            "parameters": [NAME],
-            "requestBody": json_body(
-                {"type": "object", "properties": {"language": {"type": "string"}}}, required=False
-            ),
-            "responses": {"200": resp("Each version's status"), **FAIL},
-        }
-    },
-    "/templates/{name}/refresh": {
-        "post": {
-            "summary": "Read WhatsApp's verdict",
-            "parameters": [NAME],
-            "responses": {"200": resp("Each version's status"), **FAIL},
         }
     },
 }

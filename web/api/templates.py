@@ -10,8 +10,9 @@ from sqlalchemy import select
 from bot.engine.errors import FlowInvalid
 from campaigns import approval, templates
 from campaigns.models import Template, TemplateVersion
-from web.api import bp, yaml_text_body
+from web.api import bp, json_body, text_field, yaml_text_body
 from web.api.campaigns import iso
+from web.api.paging import cursor_arg, limit_arg, page
 from web.auth.access import requires
 from web.context import db_session, runtime
 from web.errors import BadInput, NotFound
@@ -62,7 +63,7 @@ def _versions(template_ids: list[int]) -> dict[int, list[TemplateVersion]]:
 def _template(name: str) -> Template:
     template = db_session().scalar(select(Template).where(Template.name == name))
     if template is None:
-        raise NotFound(f"no template named {name!r}")
+        raise NotFound(f"no template named {name!r}", field="name")
     return template
 
 
@@ -70,12 +71,15 @@ def _template(name: str) -> Template:
 @requires(Role.VIEWER)
 def list_templates() -> Any:
     """Templates with their language versions; ``?category=reminder`` filters."""
-    stmt = select(Template).order_by(Template.name)
+    limit = limit_arg()
+    stmt = select(Template).order_by(Template.name).limit(limit + 1)
     if category := request.args.get("category"):
         stmt = stmt.where(Template.category == category)
-    found = list(db_session().scalars(stmt))
+    if (after := cursor_arg()) is not None:
+        stmt = stmt.where(Template.name > after)
+    found, cursor = page(db_session().scalars(stmt).all(), limit, lambda t: t.name)
     versions = _versions([t.id for t in found])
-    return jsonify({"templates": [template_json(t, versions.get(t.id, [])) for t in found]})
+    return jsonify({"templates": [template_json(t, versions.get(t.id, [])) for t in found], "next_cursor": cursor})
 
 
 @bp.get("/templates/<name>")
@@ -114,7 +118,8 @@ def _verdicts(done: list[tuple[str, int, str]]) -> Any:
 @requires(Role.EDITOR)
 def submit_template(name: str) -> Any:
     """Submit draft versions for WhatsApp's approval: ``{"language": "en"}`` (optional)."""
-    language = (request.get_json(silent=True) or {}).get("language")
+    body = json_body(optional=True)
+    language = None if body.get("language") is None else text_field(body, "language")
     s = db_session()
     try:
         done = approval.submit(s, runtime().settings, name, language=language)

@@ -50,6 +50,21 @@ def requires(role: Role) -> Callable[[F], F]:
     return wrap
 
 
+def read_only(view: F) -> F:
+    """Mark a POST that only reads (a query too big for a URL, such as a segment to count).
+
+    Viewers change nothing: a state-changing method open to them must say it reads only,
+    and the role matrix (tests/web/test_role_matrix.py) checks that it changes no row.
+    """
+    view._canvass_read_only = True  # type: ignore[attr-defined]
+    return view
+
+
+def is_read_only(app: Flask, endpoint: str) -> bool:
+    """Whether the endpoint's view is marked ``@read_only``."""
+    return bool(getattr(app.view_functions.get(endpoint), "_canvass_read_only", False))
+
+
 def endpoint_rule(app: Flask, endpoint: str) -> str | Role | None:
     """``"public"``, the least role, or None when the view declares neither."""
     view = app.view_functions.get(endpoint)

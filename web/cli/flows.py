@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from flask.cli import ScriptInfo, with_appcontext
+from sqlalchemy.orm import Session
 
 from bot.engine import Flow, FlowInvalid, Problem, inputs, load_path
 from bot.engine.events import (
@@ -22,6 +23,7 @@ from bot.engine.events import (
 from bot.engine.nodes.base import CHANNELS
 from bot.flowfiles import flow_files
 from bot.flowhost import FlowHost
+from bot.flowlibrary import FlowLibrary
 from bot.flowstore import load_stored, store
 from web.context import runtime
 
@@ -87,6 +89,12 @@ def subflow_problems(flows: list[Flow]) -> list[Problem]:
                 message = f"subflow: {node.flow_name!r} does not run on {', '.join(missing)}, which this flow does"
                 problems.append(Problem(flow.path, node.name_loc, message))
     return problems
+
+
+def stored_subflow_problems(session: Session, flow: Flow) -> list[Problem]:
+    """A flow's subflow nodes checked against the stored flows (the console's and the API's saves)."""
+    others = [f for n, f in FlowLibrary(session).subflows().items() if n != flow.name]
+    return [p for p in subflow_problems([flow, *others]) if p.path == flow.path]
 
 
 def _library(flow: Flow, target: str) -> dict[str, Flow]:

@@ -22,7 +22,7 @@ from bot.flowstore import latest_version, store
 from bot.models import FlowVersion
 from ivr.models import VoiceLine
 from web.auth.access import requires
-from web.cli.flows import subflow_problems
+from web.cli.flows import stored_subflow_problems
 from web.console import bp
 from web.console.flowgraph import render_svg
 from web.context import db_session
@@ -126,7 +126,7 @@ def _editor(name: str | None) -> Any:
         parsed = load_text(source, where)
     except FlowInvalid as exc:
         return _edit_page(name, base, source, problems=exc.problems), 422
-    problems = _name_problems(parsed, name, source) + _subflow_problems(parsed)
+    problems = _name_problems(parsed, name, source) + stored_subflow_problems(s, parsed)
     if problems:
         return _edit_page(name, base, source, problems=problems), 422
     stored = store(s, parsed, source, by=g.user.email)
@@ -204,12 +204,6 @@ def _name_problems(parsed: Flow, name: str | None, source: str) -> list[Problem]
             message = f"flow: {parsed.name!r} exists already (v{existing.version}); edit it instead, or pick a new name"
             return [Problem(parsed.path, at, message)]
     return []
-
-
-def _subflow_problems(parsed: Flow) -> list[Problem]:
-    """Subflow nodes must call a stored flow that runs on this flow's channels."""
-    others = [f for n, f in FlowLibrary(db_session()).subflows().items() if n != parsed.name]
-    return [p for p in subflow_problems([parsed, *others]) if p.path == parsed.path]
 
 
 def _parsed(library: FlowLibrary, row: FlowVersion) -> Flow | None:
