@@ -22,6 +22,7 @@ PROVIDERS = ("sandbox", "twilio")
 MAX_TWILIO_TIMEOUT_S = 120
 MAX_VOICE_CPS = 1000.0
 TTS_ENGINES = ("espeak", "gtts", "twilio")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -61,6 +62,8 @@ class Settings:
     twilio_timeout_s: float = 10.0
     # Calls placed per second by the whole account (Twilio's CPS limit; 1 for a new account).
     voice_cps: float = 1.0
+    # How log lines are written: "text" (key=value fields) or "json" (one object per line).
+    log_format: str = "text"
 
     @property
     def cookies_secure(self) -> bool:
@@ -138,6 +141,9 @@ class Settings:
         windows, blackouts = _policy(get("CANVASS_SEND_WINDOW"), get("CANVASS_BLACKOUTS"))
         twilio_timeout = _positive(get, "TWILIO_TIMEOUT_S", "10", MAX_TWILIO_TIMEOUT_S, "a number of seconds")
         voice_cps = _positive(get, "CANVASS_VOICE_CPS", "1", MAX_VOICE_CPS, "calls per second")
+        log_format = (get("CANVASS_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError("CANVASS_LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -160,6 +166,7 @@ class Settings:
             blackouts=blackouts,
             twilio_timeout_s=twilio_timeout,
             voice_cps=voice_cps,
+            log_format=log_format,
         )
 
 
@@ -185,6 +192,7 @@ _FIELD_VARIABLES = {
     "blackouts": "CANVASS_BLACKOUTS",
     "twilio_timeout_s": "TWILIO_TIMEOUT_S",
     "voice_cps": "CANVASS_VOICE_CPS",
+    "log_format": "CANVASS_LOG_FORMAT",
 }
 
 
