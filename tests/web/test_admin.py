@@ -434,3 +434,13 @@ def test_a_blackout_added_in_the_console_holds_back_sends(world) -> None:  # typ
         )
     assert rows[silenced] == "pending"  # held back until the blackout ends
     assert rows[reached] in ("sent", "delivered", "read")
+
+
+def test_the_prices_command_shows_the_amounts_the_console_shows(app: Flask, cli) -> None:  # type: ignore[no-untyped-def]
+    done = cli("prices", "set", "sms", "+91", "0.0107", "--currency", "inr")
+    assert done.exit_code == 0, done.output
+    assert done.output.strip() == "sms +91: 0.0107 INR"
+    listed = cli("prices", "list")
+    assert listed.exit_code == 0 and "+91" in listed.output and "0.0107 INR" in listed.output
+    page = signed_in(app).get("/admin/prices").get_data(as_text=True)
+    assert 'value="0.0107"' in page and 'value="INR"' in page
