@@ -84,6 +84,12 @@ def test_an_admin_manages_senders_providers_send_policy_and_prices(world: World,
     page.wait_for_url("**/admin/users")
     assert page.locator("h1").inner_text().startswith("Users")
     shots(page, "admin-users")
+    page.locator("tr", has_text="admin@example.org").get_by_role("link", name="manage").click()
+    page.get_by_role("button", name="Issue a token").click()
+    token = page.locator("[data-secret='token']").inner_text()
+    assert token.startswith("cvs_") and page.locator("td.mono", has_text=token[:10]).count() == 1
+    assert page.get_by_role("button", name="Deactivate").is_disabled()  # not yourself
+    shots(page, "admin-user")
 
     # Senders: a mistake is named next to its field and what was typed stays.
     menu(page, "Senders")
@@ -164,6 +170,7 @@ def test_an_admin_manages_senders_providers_send_policy_and_prices(world: World,
         "policy.window.add",
         "sender.health",
         "sender.add",
+        "token.issue",
     ]
     shots(page, "admin-audit")
     assert expected_422(watched) == []
