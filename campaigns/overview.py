@@ -85,9 +85,9 @@ def reach(db: Session) -> int:
     )
 
 
-def _current_ids(now: dt.datetime) -> Any:
-    """SQL: the ids of the current campaigns (running, or launched in the last 30 days)."""
-    since = now - dt.timedelta(days=CURRENT_DAYS)
+def _current_ids(now: dt.datetime, days: float = CURRENT_DAYS) -> Any:
+    """SQL: the ids of the current campaigns (running, or launched in the last ``days`` days)."""
+    since = now - dt.timedelta(days=days)
     return (
         select(Campaign.id)
         .where(Campaign.is_test.is_(False), or_(Campaign.status.in_(LIVE), Campaign.launched_at >= since))
@@ -184,11 +184,15 @@ def unhealthy_senders(db: Session) -> list[Sender]:
     return list(db.scalars(select(Sender).where(Sender.healthy.is_(False)).order_by(Sender.channel, Sender.id)))
 
 
-def sends(db: Session, now: dt.datetime) -> list[tuple[str, str, str | None, int]]:
-    """(channel, status, error code, voters) over the current campaigns' recipients, in one grouped query."""
+def sends(db: Session, now: dt.datetime, days: float = 1) -> list[tuple[str, str, str | None, int]]:
+    """(channel, status, error code, voters) of the campaigns running or launched in the last ``days``.
+
+    One grouped query; a scrape every few seconds reads only the campaigns that move (and
+    the last day's, so a finished campaign's final numbers are scraped too).
+    """
     rows = db.execute(
         select(Recipient.channel, Recipient.status, Recipient.error_code, func.count())
-        .where(Recipient.campaign_id.in_(_current_ids(now)))
+        .where(Recipient.campaign_id.in_(_current_ids(now, days)))
         .group_by(Recipient.channel, Recipient.status, Recipient.error_code)
     )
     return [(channel, status, code, n) for channel, status, code, n in rows]

@@ -9,8 +9,8 @@ answers the same numbers:
   ``invalid``, ``error``);
 - ``canvass_queue_jobs{queue}``: jobs waiting per RQ queue; ``canvass_workers``;
 - ``canvass_campaign_recipients{channel, status}`` and ``canvass_provider_errors{channel,
-  code}``: the voters of current campaigns (running, or launched in the last 30 days —
-  one grouped query through the recipients' campaign index, whatever the history);
+  code}``: the voters of the campaigns running or launched in the last 24 hours — one
+  grouped query through the recipients' campaign index, whatever the history;
 - ``canvass_calls{status}``: calls of the last 24 hours;
 - ``canvass_handoffs_waiting`` (and ``canvass_handoffs_unassigned``);
 - ``canvass_scheduler_up`` and ``canvass_scheduler_heartbeat_age_seconds``;
@@ -110,14 +110,14 @@ def exposition(db: Session, conn: Redis) -> bytes:
 
     recipients = Gauge(
         "canvass_campaign_recipients",
-        "Voters of current campaigns (running, or launched in the last 30 days) by channel and status",
+        "Voters of the campaigns running or launched in the last 24 hours by channel and status",
         ["channel", "status"],
         registry=registry,
     )
-    # A gauge, not a counter: campaigns leave the window after 30 days, so it can go down.
+    # A gauge, not a counter: campaigns leave the window after a day, so it can go down.
     errors = Gauge(
         "canvass_provider_errors",
-        "Failed and undelivered sends of current campaigns by channel and provider error code",
+        "Failed and undelivered sends of the campaigns running or launched in the last 24 hours, by error code",
         ["channel", "code"],
         registry=registry,
     )

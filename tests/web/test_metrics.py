@@ -89,6 +89,7 @@ def test_metrics_of_sends_errors_calls_handoffs_queues_and_the_scheduler(world: 
     now = utcnow()
     live = campaign(world, "active", {"delivered": 4, "pending": 2, "failed": 3}, launched_at=now)
     campaign(world, "ended", {"read": 9}, launched_at=now - dt.timedelta(days=60))  # history: not read
+    campaign(world, "completed", {"read": 2}, launched_at=now - dt.timedelta(days=3))  # finished: left out
     with world.rt.db.session() as s:
         from campaigns.models import Recipient
 
