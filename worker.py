@@ -25,7 +25,7 @@ from dotenv import dotenv_values
 from rq import Queue, SimpleWorker, Worker
 from rq.registry import clean_registries
 
-from bot import runtime
+from bot import logs, runtime
 from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
 from bot.settings import Settings, SettingsError
 
@@ -33,11 +33,16 @@ log = logging.getLogger("canvass.worker")
 MAINTENANCE_S = 60
 
 
-def load_runtime() -> runtime.Runtime:
-    """Read settings (environment over ``.env``) and install the process's runtime."""
+def read_settings() -> Settings:
+    """Read settings: the environment over ``.env``."""
     env = {k: v for k, v in dotenv_values(Path.cwd() / ".env").items() if v is not None}
     env.update(os.environ)
-    return install(runtime.Runtime.from_settings(Settings.from_env(env)))
+    return Settings.from_env(env)
+
+
+def load_runtime() -> runtime.Runtime:
+    """Read settings and install the process's runtime."""
+    return install(runtime.Runtime.from_settings(read_settings()))
 
 
 def install(rt: runtime.Runtime) -> runtime.Runtime:
@@ -232,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
         "--queues", help=f"comma-separated queues (default: all, {','.join(QUEUE_NAMES)}); 'high': a reply worker"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
-    # The twilio SDK logs every request and its headers at INFO: eleven lines per send,
-    # which at hundreds of sends a second costs CPU and drowns the worker's own log.
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
     try:
+        settings = read_settings()
+        # One line per event, as CANVASS_LOG_FORMAT says; the twilio SDK's request lines
+        # (eleven per send, at INFO) are kept out (bot.logs.QUIET).
+        logs.configure(settings.log_format)
+        rt = runtime.Runtime.from_settings(settings)
         if args.role == "scheduler":
-            return run_scheduler()
-        return run_worker(burst=args.burst, simple=args.simple, queues=queue_names(args.queues))
+            return run_scheduler(rt=rt)
+        return run_worker(burst=args.burst, simple=args.simple, queues=queue_names(args.queues), rt=rt)
     except SettingsError as exc:
         print(f"worker.py: {exc}", file=sys.stderr)
         return 2

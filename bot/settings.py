@@ -23,6 +23,7 @@ MAX_TWILIO_TIMEOUT_S = 120
 MAX_VOICE_CPS = 1000.0
 MAX_CAMPAIGN_LANES = 64
 TTS_ENGINES = ("espeak", "gtts", "twilio")
+LOG_FORMATS = ("text", "json")
 
 
 class SettingsError(ValueError):
@@ -65,6 +66,8 @@ class Settings:
     # Batches of one campaign queued (or running) at a time; the rest wait their turn, so
     # a campaign launched during a big one is served within about one batch's time.
     campaign_lanes: int = 2
+    # How log lines are written: "text" (key=value fields) or "json" (one object per line).
+    log_format: str = "text"
 
     @property
     def cookies_secure(self) -> bool:
@@ -148,6 +151,9 @@ class Settings:
                 "CANVASS_CAMPAIGN_LANES",
                 f"must be a whole number of batches from 1 to {MAX_CAMPAIGN_LANES}, got {lanes_text!r}",
             )
+        log_format = (get("CANVASS_LOG_FORMAT") or "text").lower()
+        if log_format not in LOG_FORMATS:
+            raise SettingsError("CANVASS_LOG_FORMAT", f"must be one of {', '.join(LOG_FORMATS)}, got {log_format!r}")
         secret = get("SECRET_KEY") or _generated_secret(var)
         return cls(
             database_url=database_url,
@@ -171,6 +177,7 @@ class Settings:
             twilio_timeout_s=twilio_timeout,
             voice_cps=voice_cps,
             campaign_lanes=int(lanes_text),
+            log_format=log_format,
         )
 
 
@@ -197,6 +204,7 @@ _FIELD_VARIABLES = {
     "twilio_timeout_s": "TWILIO_TIMEOUT_S",
     "voice_cps": "CANVASS_VOICE_CPS",
     "campaign_lanes": "CANVASS_CAMPAIGN_LANES",
+    "log_format": "CANVASS_LOG_FORMAT",
 }
 
 

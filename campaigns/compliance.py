@@ -1,8 +1,11 @@
-"""The law as it applies to one campaign: the deployment's windows and blackouts, then its own.
+"""The law as it applies to one campaign: the deployment's, the organisation's, its own.
+
+The organisation's windows and blackouts are stored by an admin in the console
+(``bot.sendpolicy``).
 
 Operators add windows and blackouts to a campaign; they can never remove the
-deployment's (``CANVASS_SEND_WINDOW``, ``CANVASS_BLACKOUTS``): every window applies, and
-every blackout.
+deployment's (``CANVASS_SEND_WINDOW``, ``CANVASS_BLACKOUTS``) or the organisation's:
+every window applies, and every blackout.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import datetime as dt
 
 from sqlalchemy import ColumnElement, exists, false, or_, true
+from sqlalchemy.orm import Session
 
+from bot import sendpolicy
 from bot.models import Contact, ContactTag
 from bot.sendwindows import Blackout, Policy, parse_blackouts, parse_windows
 from bot.settings import Settings
@@ -20,11 +25,12 @@ from campaigns.models import Campaign
 FALLBACK_ZONE = "UTC"
 
 
-def policy_for(settings: Settings, campaign: Campaign) -> Policy:
-    """Every window and blackout the campaign must obey."""
+def policy_for(settings: Settings, campaign: Campaign, db: Session) -> Policy:
+    """Every window and blackout the campaign must obey (the organisation's read from ``db``)."""
+    org = sendpolicy.org_policy(db)
     return Policy(
-        windows=tuple(settings.send_windows) + parse_windows(campaign.send_windows or None),
-        blackouts=tuple(settings.blackouts) + parse_blackouts(campaign.blackouts or None),
+        windows=tuple(settings.send_windows) + org.windows + parse_windows(campaign.send_windows or None),
+        blackouts=tuple(settings.blackouts) + org.blackouts + parse_blackouts(campaign.blackouts or None),
     )
 
 

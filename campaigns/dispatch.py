@@ -95,6 +95,8 @@ class BatchSender:
                 return {"stopped": f"campaign is {campaign.status if campaign else 'gone'}"}
             step = self._step(db, campaign)
             found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
+            # Read at each batch's start: a blackout an admin adds holds from the next batch.
+            policy = compliance.policy_for(self.settings, campaign, db)
             db.expunge_all()
         if step is None or found is None:
             return {"stopped": "the campaign's template version, sender or flow is missing"}
@@ -108,7 +110,6 @@ class BatchSender:
         except NoProvider as exc:
             log.error("campaign %s: %s", self.campaign_id, exc)
             return {"stopped": str(exc)}
-        policy = compliance.policy_for(self.settings, campaign)
         paces = [
             ratelimit.campaign_pace(campaign.id, campaign.pace_per_s),
             ratelimit.sender_pace(sender.id, sender.rate_per_s),

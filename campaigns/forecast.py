@@ -79,7 +79,7 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
         start,
         voters,
         progress.send_rate(db, campaign),
-        compliance.policy_for(settings, campaign),
+        compliance.policy_for(settings, campaign, db),
         zone,
         campaign.deadline,
     )

@@ -155,7 +155,7 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
             raise CampaignError(
                 f"campaign {campaign.id} is paused: resume it instead (canvass campaigns resume {campaign.id})"
             )
-        policy = compliance.policy_for(rt.settings, campaign)
+        policy = compliance.policy_for(rt.settings, campaign, db)
         plan = planner.plan(
             db,
             campaign,

@@ -156,3 +156,12 @@ def spent(db: Session, campaign_id: int) -> Money:
         )
     )
     return money(total)
+
+
+def delete_price(db: Session, price_id: int) -> Price | None:
+    """Remove one price (voters of its country become unpriced); returns it, None when there was none."""
+    price = db.get(Price, price_id)
+    if price is not None:
+        db.delete(price)
+        db.flush()
+    return price

@@ -175,7 +175,7 @@ def eta_for(db: Session, settings: Settings, campaign: Campaign, numbers: Progre
         .order_by(func.count().desc())
         .limit(1)
     )
-    policy = compliance.policy_for(settings, campaign)
+    policy = compliance.policy_for(settings, campaign, db)
     return eta.estimate(
         utcnow(), numbers.group("pending"), rate, policy, zone or compliance.FALLBACK_ZONE, campaign.deadline
     )

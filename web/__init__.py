@@ -51,9 +51,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.url_map.converters["int"] = RowId
     runtime = Runtime.from_settings(settings)
     app.extensions["canvass"] = runtime
-    _logging(app)
+    _logging(app, settings)
 
-    from web import context, errors
+    from web import context, errors, metrics, requestlog
     from web.api import bp as api_bp
     from web.auth import bp as auth_bp
     from web.auth.access import init_app as init_access
@@ -63,7 +63,9 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     from web.voice import init_app as init_voice
     from web.webhooks import bp as webhooks_bp
 
+    requestlog.init_app(app)
     context.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
     init_access(app)
     app.register_blueprint(health_bp)
@@ -86,13 +88,9 @@ class RowId(IntegerConverter):
     regex = r"\d{1,18}"
 
 
-def _logging(app: Flask) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def _logging(app: Flask, settings: Settings) -> None:
+    from bot.logs import configure
+    from web.requestlog import RequestContext
+
+    configure(settings.log_format, filters=[RequestContext()])
     app.logger.setLevel(logging.INFO)
-    # Alembic narrates every migration step at INFO; its summary comes from our CLI.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # rasa-sdk announces every action it registers; once per process is noise, not news.
-    logging.getLogger("rasa_sdk").setLevel(logging.WARNING)
-    # The twilio SDK logs every request with its headers at INFO (eleven lines a send).
-    logging.getLogger("twilio.http_client").setLevel(logging.WARNING)

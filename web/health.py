@@ -5,16 +5,21 @@ from __future__ import annotations
 import time
 
 from flask import Blueprint, Response, jsonify
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
-from sqlalchemy import func, select, text
+from redis import Redis
+from sqlalchemy import text
 
-from bot.models import Contact
-from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
+from bot.queues import SCHEDULER_HEARTBEAT
 from web.auth.access import public
 from web.context import db_session, runtime
 
 bp = Blueprint("health", __name__)
+
+
+def scheduler_age(conn: Redis) -> float | None:
+    """Seconds since the scheduler's last heartbeat; None when it was not seen for a minute."""
+    beat = conn.get(SCHEDULER_HEARTBEAT)
+    return max(time.time() - float(beat), 0.0) if beat else None
 
 
 @bp.get("/healthz")
@@ -34,8 +39,8 @@ def healthz() -> Response:
         checks["redis"] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
     try:
-        beat = runtime().redis.get(SCHEDULER_HEARTBEAT)
-        checks["scheduler"] = f"seen {time.time() - float(beat):.0f}s ago" if beat else "not running"
+        age = scheduler_age(runtime().redis)
+        checks["scheduler"] = f"seen {age:.0f}s ago" if age is not None else "not running"
     except Exception:  # noqa: BLE001 - already reported as redis
         checks["scheduler"] = "unknown"
     response = jsonify({"status": "ok" if healthy else "unhealthy", **checks})
@@ -47,18 +52,10 @@ def healthz() -> Response:
 @bp.get("/metrics")
 @public
 def metrics() -> Response:
-    """Prometheus metrics, read from the database and Redis at scrape time.
+    """Prometheus metrics, read from the database and Redis at scrape time (``web.metrics``).
 
     Reading at scrape time means every web process answers the same numbers.
     """
-    registry = CollectorRegistry()
-    contacts = Gauge("canvass_contacts", "Contacts by consent status", ["consent"], registry=registry)
-    for consent, n in db_session().execute(select(Contact.consent, func.count()).group_by(Contact.consent)):
-        contacts.labels(consent=consent).set(n)
-    queued = Gauge("canvass_queue_jobs", "Jobs waiting per RQ queue", ["queue"], registry=registry)
-    from rq import Queue
+    from web.metrics import exposition
 
-    conn = runtime().redis
-    for name in QUEUE_NAMES:
-        queued.labels(queue=name).set(Queue(name, connection=conn).count)
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(exposition(db_session(), runtime().redis), mimetype=CONTENT_TYPE_LATEST)

@@ -1,11 +1,12 @@
-"""Tables of the console: users and their API tokens."""
+"""Tables of the console: users, their API tokens, and the audit trail of admins' changes."""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db import Base, UTCDateTime, utcnow
@@ -67,3 +68,20 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class AuditEvent(Base):
+    """Who changed what in the administration pages, and when (``web.audit``)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The email is kept as it was: the trail outlives a user's account.
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_email: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(48))  # user.role, sender.add, price.delete, ...
+    target: Mapped[str] = mapped_column(String(200))  # what it was done to, in words
+    # What changed: {"field": [before, after]} or the values of what was added or removed.
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

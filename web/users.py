@@ -115,3 +115,56 @@ def user_for_token(session: Session, token: str) -> User | None:
 def _token_hash(token: str) -> str:
     # Tokens carry 256 random bits, so a fast hash is enough (no KDF needed).
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _other_active_admins(session: Session, user: User) -> int:
+    return (
+        session.scalar(
+            select(func.count()).where(User.role == Role.ADMIN.value, User.active.is_(True), User.id != user.id)
+        )
+        or 0
+    )
+
+
+def change_role(session: Session, user: User, role: str) -> str:
+    """Give ``user`` another role; returns the old one. The last active admin keeps theirs."""
+    try:
+        new = Role(role).value
+    except ValueError:
+        raise UserError("role", f"must be one of {', '.join(r.value for r in Role)}, got {role!r}") from None
+    old = user.role
+    if old == Role.ADMIN.value and new != old and user.active and not _other_active_admins(session, user):
+        raise UserError("role", f"{user.email} is the last active admin: make someone else admin first")
+    user.role = new
+    session.flush()
+    return old
+
+
+def set_active(session: Session, user: User, active: bool, *, by: User) -> None:
+    """Deactivate (signed out at once, tokens refused) or reactivate a user."""
+    if not active and user.id == by.id:
+        raise UserError("active", "you cannot deactivate yourself")
+    if not active and user.role == Role.ADMIN.value and not _other_active_admins(session, user):
+        raise UserError("active", f"{user.email} is the last active admin")
+    user.active = active
+    if not active:
+        user.session_version += 1  # every session of theirs ends
+    session.flush()
+
+
+def reset_password(user: User) -> str:
+    """Give ``user`` a new random password (returned once) and sign them out everywhere."""
+    password = secrets.token_urlsafe(15)
+    set_password(user, password)
+    return password
+
+
+def revoke_token(session: Session, user: User, token_id: int) -> ApiToken:
+    """Revoke one of ``user``'s API tokens (kept, marked revoked)."""
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise UserError("token", f"{user.email} has no token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        session.flush()
+    return token

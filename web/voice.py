@@ -26,6 +26,7 @@ from ivr.providers import REGISTRY
 from web.auth.access import csrf, public
 from web.context import runtime
 from web.errors import BadInput
+from web.metrics import note_outcome
 from web.webhooks import kept_provider, verified_parse
 
 log = logging.getLogger(__name__)
@@ -108,9 +109,11 @@ def _answer(run: Any) -> Response:
             followed = call_tracking.follow(db, answered.call) if answered.call is not None else None
     except CallRefused as exc:
         log.warning("voice webhook %s refused: %s", request.full_path, exc)
+        note_outcome("apology")
         return _twiml(twiml.apology())
     except Exception:
         log.exception("voice webhook %s failed; the caller heard an apology", request.full_path)
+        note_outcome("apology")
         return _twiml(twiml.apology())
     try:
         # Committed: whatever fails from here on, the caller gets this step's own TwiML.
@@ -134,6 +137,7 @@ def _parsed(kind: str) -> Any:
         return _verified(kind)
     except BadInput as exc:
         log.warning("voice webhook %s: a signed request canvass cannot read (%s)", request.full_path, exc)
+        note_outcome("apology")
         return None
 
 

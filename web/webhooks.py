@@ -25,6 +25,7 @@ from campaigns import tracking
 from web.auth.access import csrf, public
 from web.context import runtime
 from web.errors import BadInput, Forbidden
+from web.metrics import note_outcome
 
 log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
@@ -104,6 +105,7 @@ def inbound() -> Response:
     rt = runtime()
     # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
     if not rt.redis.set(f"canvass:inbound:{message.provider_id}", "1", nx=True, ex=DEDUP_TTL_S):
+        note_outcome("duplicate")
         return _twiml()
     try:
         # Twilio only posts for numbers of our account: an unknown `To` becomes a sender.

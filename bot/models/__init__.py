@@ -14,6 +14,7 @@ from bot.models.conversations import (
 )
 from bot.models.flows import FlowVersion
 from bot.models.inbound import QueuedInbound
+from bot.models.policy import PolicyBlackout, PolicyWindow
 
 __all__ = [
     "Answer",
@@ -30,6 +31,8 @@ __all__ = [
     "Message",
     "MessageStatus",
     "MessageStatusEvent",
+    "PolicyBlackout",
+    "PolicyWindow",
     "QueuedInbound",
     "Sender",
     "advances",

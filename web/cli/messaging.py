@@ -8,12 +8,11 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from bot import senders
 from bot.models import Sender
 from bot.phones import InvalidPhone, PhoneParser
+from bot.senders import CHANNELS, PROVIDERS
 from web.context import runtime
-
-CHANNELS = ("whatsapp", "sms", "voice")
-PROVIDERS = ("sandbox", "twilio")
 
 
 @click.group("senders")
@@ -34,29 +33,24 @@ def add_sender(
 ) -> None:
     """Add a sender: a phone number (E.164) for SMS, WhatsApp or calls."""
     rt = runtime()
-    try:
-        e164 = PhoneParser(rt.settings.default_region).parse(address).e164
-    except InvalidPhone as exc:
-        raise click.BadParameter(f"{address!r}: {exc.reason}", param_hint="ADDRESS") from None
-    if messaging_service and not (messaging_service.startswith("MG") and len(messaging_service) == 34):
-        raise click.BadParameter(
-            "a Messaging Service SID is MG followed by 32 characters", param_hint="--messaging-service"
-        )
     with rt.db.session() as db:
-        if db.scalar(select(Sender.id).where(Sender.channel == channel, Sender.address == e164)):
-            raise click.ClickException(f"{e164} is already a {channel} sender")
-        sender = Sender(
-            provider=provider or rt.settings.provider,
-            channel=channel,
-            address=e164,
-            name=name,
-            rate_per_s=rate,
-            messaging_service_sid=messaging_service,
-            healthy=True,
-        )
-        db.add(sender)
-        db.flush()
-        click.echo(f"sender {sender.id}: {channel} {e164} via {sender.provider}")
+        try:
+            sender = senders.add_sender(
+                db,
+                address=address,
+                channel=channel,
+                provider=provider or rt.settings.provider,
+                region=rt.settings.default_region,
+                name=name,
+                rate=rate,
+                messaging_service=messaging_service,
+            )
+        except senders.SenderError as exc:
+            hint = {"address": "ADDRESS", "messaging_service": "--messaging-service"}.get(exc.field)
+            if hint:
+                raise click.BadParameter(exc.message, param_hint=hint) from None
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"sender {sender.id}: {channel} {sender.address} via {sender.provider}")
 
 
 @senders_group.command("list")

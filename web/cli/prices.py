@@ -7,7 +7,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from campaigns.models import Price
-from campaigns.pricing import PriceError, set_price
+from campaigns.pricing import PriceError, money, set_price
 from web.context import runtime
 
 
@@ -29,7 +29,7 @@ def set_cmd(channel: str, calling_code: str, amount: str, currency: str) -> None
             price = set_price(db, channel, calling_code, amount, currency)
         except PriceError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"{channel} +{price.calling_code}: {price.amount} {price.currency}")
+        click.echo(f"{channel} +{price.calling_code}: {money(price.micros)} {price.currency}")
 
 
 @prices_group.command("list")
@@ -41,7 +41,7 @@ def list_cmd() -> None:
     if not rows:
         click.echo("no prices yet: canvass prices set whatsapp 91 0.0107 --currency USD", err=True)
     for p in rows:
-        click.echo(f"{p.channel:<9} +{p.calling_code:<4} {p.amount} {p.currency}")
+        click.echo(f"{p.channel:<9} +{p.calling_code:<4} {money(p.micros)} {p.currency}")
 
 
 def register(cli: click.Group) -> None:
