@@ -14,7 +14,7 @@ from typing import Any
 from bot import sendwindows
 from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
-from bot.segments import SegmentError, compile_segment
+from bot.segments import SegmentError, check
 from bot.sendwindows import parse_when
 from campaigns import fallback, pricing, variables, voice_options
 
@@ -112,7 +112,7 @@ def parse(text: str, path: str) -> dict[str, Any]:
             bad("audience", "a segment such as {tag: volunteer}, or `all` for every contact")
         else:
             try:
-                compile_segment(segment, dialect="sqlite")
+                check(segment)
                 out["segment"] = segment
             except SegmentError as exc:
                 bad("audience", str(exc))

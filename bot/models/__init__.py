@@ -14,6 +14,7 @@ from bot.models.conversations import (
 )
 from bot.models.flows import FlowVersion
 from bot.models.inbound import QueuedInbound
+from bot.models.segments import Segment
 
 __all__ = [
     "Answer",
@@ -31,6 +32,7 @@ __all__ = [
     "MessageStatus",
     "MessageStatusEvent",
     "QueuedInbound",
+    "Segment",
     "Sender",
     "advances",
 ]
