@@ -132,6 +132,7 @@
           busy.hidden = true;
           var error = builder.querySelector("[data-error]");
           builder.setAttribute("data-counted", answer.ok ? "yes" : "error");
+          markRow(answer.ok ? null : answer.data.field);
           if (!answer.ok) {
             text("[data-count]", "—");
             text("[data-description]", "");
@@ -152,6 +153,16 @@
           busy.hidden = true;
           text("[data-count]", "—");
         });
+    }
+
+    // The row a mistake names ("group 1, row 2") is outlined until it is fixed.
+    function markRow(field) {
+      builder.querySelectorAll("[data-row]").forEach(function (row) { row.removeAttribute("aria-invalid"); });
+      var found = /^group (\d+), row (\d+)$/.exec(field || "");
+      if (!found) return;
+      var group = builder.querySelectorAll("[data-group]")[Number(found[1]) - 1];
+      var row = group && group.querySelectorAll("[data-row]")[Number(found[2]) - 1];
+      if (row) row.setAttribute("aria-invalid", "true");
     }
 
     function schedule() {
