@@ -268,3 +268,24 @@ def test_start_import_and_progress_for_other_callers(world: World, tmp_path: Pat
     world.rt.redis.delete(f"rq:job:{job_id}")
     lost = import_progress(world.rt.redis, job_id)
     assert lost is not None and lost["state"] == "failed" and "worker stopped" in lost["error"]
+
+
+def test_the_pipeline_reports_its_counts_as_it_reads(world: World, tmp_path: Path) -> None:
+    """import_file's on_counts: rows read per chunk, bytes growing; the board writes a few times a second."""
+    from bot.contact_import import ImportCounts, import_file
+    from bot.import_jobs import KEY, ProgressBoard
+
+    path = tmp_path / "many.csv"
+    path.write_text("phone\n" + "".join(f"98{n:08d}\n" for n in range(9000)))
+    seen: list[ImportCounts] = []
+    report = import_file(world.rt.db, path, region="IN", workers=1, on_counts=seen.append)
+    assert [c.rows for c in seen] == [4000, 8000, 9000]
+    assert [c.bytes_read for c in seen] == sorted(c.bytes_read for c in seen) and seen[
+        -1
+    ].bytes_read == path.stat().st_size
+    assert report.imported == 9000
+
+    board = ProgressBoard(world.rt.redis, "import-00000000000000aa")
+    for c in seen:  # in one burst: only the first is written, the rest are within the quarter second
+        board.counts(c)
+    assert world.rt.redis.hget(KEY.format("import-00000000000000aa"), "rows") == b"4000"
