@@ -98,6 +98,7 @@ def test_the_builders_form_becomes_a_spec(form: MultiDict[str, str], expected: d
         (rows(("0", "valued", "", "", "eq", "3")), "group 1, row 1: a tag name is required"),
         (rows(("0", "magic", "", "x", "eq", "")), "group 1, row 1: unknown kind 'magic'"),
         (rows(("0", "tag", "", "x", "eq", ""), match="some"), "match: must be all or any"),
+        (rows(*[("0", "tag", "", f"t{n}", "eq", "") for n in range(61)]), "rows: at most 60 conditions, got 61"),
     ],
 )
 def test_bad_conditions_name_their_row(form: MultiDict[str, str], message: str) -> None:

@@ -124,9 +124,13 @@ class Builder:
     match: str = "all"
     groups: list[Group] = dataclasses.field(default_factory=lambda: [Group()])
     json_text: str | None = None
+    # Rows past MAX_ROWS that the form sent: refused rather than quietly dropped.
+    extra_rows: int = 0
 
     def spec(self) -> dict[str, Any]:
         """The segment spec; raises ``SegmentError`` whose path names the group and row."""
+        if self.extra_rows:
+            raise SegmentError("rows", f"at most {MAX_ROWS} conditions, got {MAX_ROWS + self.extra_rows}")
         if self.json_text is not None:
             try:
                 spec = json.loads(self.json_text or "{}")
@@ -168,16 +172,15 @@ def builder_from_form(form: Mapping[str, Any]) -> Builder:
     groups = [Group(mode=m) for m in modes]
     columns = [args.getlist(k) for k in ("row_group", "row_kind", "row_not", "row_name", "row_op", "row_value")]
     consents = args.getlist("row_consent")
-    for i, (group, kind, negate, name, op, value) in enumerate(zip(*columns, strict=False)):
-        if i >= MAX_ROWS:
-            break
+    rows = list(zip(*columns, strict=False))
+    for i, (group, kind, negate, name, op, value) in enumerate(rows[:MAX_ROWS]):
         index = int(group) if group.isdigit() and int(group) < len(groups) else len(groups) - 1
         if kind == "consent" and i < len(consents):
             value = consents[i]
         groups[index].rows.append(Row(kind, name, op or "eq", value, negate == "not"))
     if args.get("action") == "add_group":
         groups.append(Group())
-    return Builder(match=args.get("match", "all"), groups=groups)
+    return Builder(match=args.get("match", "all"), groups=groups, extra_rows=max(len(rows) - MAX_ROWS, 0))
 
 
 def builder_from_spec(spec: Any) -> Builder:
