@@ -55,6 +55,24 @@ class ImportReport:
 ProgressFn = Callable[[int], None]
 
 
+@dataclasses.dataclass(frozen=True)
+class ImportCounts:
+    """How far an import has got: bytes and rows read, and the rows applied so far.
+
+    ``imported``, ``updated`` and ``rejected`` move in steps: they are known once a batch
+    of ~100,000 rows is applied, and for the whole file at the end.
+    """
+
+    bytes_read: int
+    rows: int
+    imported: int
+    updated: int
+    rejected: int
+
+
+CountsFn = Callable[[ImportCounts], None]
+
+
 def detect_encoding(sample: bytes) -> str:
     """Guess a file's encoding from its first bytes.
 
@@ -81,8 +99,12 @@ def import_file(
     rejects_path: str | Path | None = None,
     progress: ProgressFn | None = None,
     workers: int | None = None,
+    on_counts: CountsFn | None = None,
 ) -> ImportReport:
     """Import ``path``; write rejected rows (with line and reason) to ``rejects_path``.
+
+    ``progress`` is called with the bytes read after each chunk of rows; ``on_counts``
+    with an ``ImportCounts`` then too (a console's progress bar).
 
     Raises ``ImportFileError`` when the file as a whole is unusable (missing, too large,
     no phone column, broken quoting); then nothing is imported.
@@ -124,11 +146,15 @@ def import_file(
 
         writer = Writer(db, tags or [], finish)
         writer.start()
+        read = 0
         try:
             for n, batch in parsed_batches(rows, region, layout, db.dialect, workers, peak):
                 writer.put((n, batch))
+                read += n
                 if progress is not None:
                     progress(raw.tell())
+                if on_counts is not None:
+                    on_counts(ImportCounts(raw.tell(), read, *writer.so_far))
             imported, updated, rejected = writer.close()
         except BaseException:
             writer.cancel()

@@ -105,6 +105,9 @@ class Writer(threading.Thread):
         self.abort = threading.Event()
         self.dialect = db.dialect
         self.result: tuple[int, int, int] | None = None
+        # (imported, updated, rejected) so far, after each applied batch: read by the
+        # main thread for progress reports (one tuple, replaced whole, so never torn).
+        self.so_far: tuple[int, int, int] = (0, 0, 0)
 
     def put(self, item: Any) -> None:
         """Hand a batch over, waiting while the queue is full; re-raise a writer failure."""
@@ -138,6 +141,7 @@ class Writer(threading.Thread):
                             if pending >= APPLY_ROWS:
                                 staging.apply()
                                 pending = 0
+                                self.so_far = (staging.imported, staging.updated, staging.reject_count())
                         staging.apply()
                         rejected = staging.reject_count()
                         if rejected:

@@ -11,6 +11,7 @@ A segment is a small tree of plain data (from YAML, JSON or the console's builde
           - field: language            # name, language, timezone, phone, phone_kind
             eq: hi                     # or a custom field: field: fields.age
           - active_within_days: 30     # last inbound message in the last 30 days
+      - segment: Ward 3 non-youth      # a saved segment (bot.models.Segment), by name
 
 ``compile_segment`` checks the tree (errors name the path, e.g. ``all[1].in``) and
 returns a SQLAlchemy condition over ``Contact``; counting or selecting is then one query
@@ -20,7 +21,7 @@ that the database answers from its indexes.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, exists, false, func, not_, or_, select, true
@@ -28,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from bot.contacts import normalize_tag_name
 from bot.db import utcnow
-from bot.models import ConsentStatus, Contact, ContactTag
+from bot.models import ConsentStatus, Contact, ContactTag, Segment
 
 COLUMNS = {
     "name": Contact.name,
@@ -39,6 +40,9 @@ COLUMNS = {
 }
 OPERATORS = ("eq", "ne", "in", "not_in", "prefix", "exists")
 MAX_DEPTH = 12
+NAME_LENGTH = 80
+# Looks a saved segment's definition up by name; None when there is no such segment.
+SavedLookup = Callable[[str], Any]
 
 
 class SegmentError(ValueError):
@@ -49,34 +53,85 @@ class SegmentError(ValueError):
         self.path = path
 
 
-def compile_segment(spec: Any, *, dialect: str, now: dt.datetime | None = None) -> ColumnElement[bool]:
+def compile_segment(
+    spec: Any, *, dialect: str, now: dt.datetime | None = None, saved: SavedLookup | None = None
+) -> ColumnElement[bool]:
     """Return the SQL condition for ``spec`` (``None`` or ``{}`` means every contact).
 
     ``dialect`` (``postgresql`` or ``sqlite``) picks the form of tag tests each planner
     handles best: PostgreSQL turns EXISTS / NOT EXISTS into hash semi- and anti-joins
     (its NOT IN over a large subquery degrades to a nested loop), while SQLite answers
-    IN / NOT IN from one temporary index.
+    IN / NOT IN from one temporary index. ``saved`` resolves ``{segment: NAME}``
+    conditions (``saved_in(session)``); without it they are refused.
     """
     if spec is None or spec == {}:
         return true()
-    return _Compiler(dialect, now or utcnow()).node(spec, "", 0)
+    return _Compiler(dialect, now or utcnow(), saved).node(spec, "", 0)
+
+
+def check(spec: Any) -> None:
+    """Check ``spec``'s shape without a database; a saved segment's name is taken on trust.
+
+    Whether a named segment exists is known only against the database (``condition``),
+    as for the sender, template and flow a campaign names.
+    """
+    compile_segment(spec, dialect="sqlite", saved=lambda _name: {})
+
+
+def saved_in(session: Session) -> SavedLookup:
+    """Look saved segments up in ``session``'s database."""
+
+    def lookup(name: str) -> Any:
+        return session.scalar(select(Segment.spec).where(Segment.name == name))
+
+    return lookup
+
+
+def condition(session: Session, spec: Any) -> ColumnElement[bool]:
+    """The SQL condition for ``spec`` on ``session``'s database, saved segments resolved."""
+    return compile_segment(spec, dialect=session.get_bind().dialect.name, saved=saved_in(session))
 
 
 def count(session: Session, spec: Any) -> int:
     """How many contacts the segment selects (the console's live preview)."""
-    where = compile_segment(spec, dialect=session.get_bind().dialect.name)
-    return session.scalar(select(func.count()).select_from(Contact).where(where)) or 0
+    return session.scalar(select(func.count()).select_from(Contact).where(condition(session, spec))) or 0
 
 
 def contact_ids(session: Session, spec: Any) -> Select[tuple[int]]:
     """A SELECT of the segment's contact ids, to use inside bulk INSERT ... SELECT."""
-    return select(Contact.id).where(compile_segment(spec, dialect=session.get_bind().dialect.name))
+    return select(Contact.id).where(condition(session, spec))
+
+
+def named_segments(spec: Any) -> set[str]:
+    """The saved segments ``spec`` names directly (not those they name in turn)."""
+    found: set[str] = set()
+    items = spec if isinstance(spec, list) else list(spec.items()) if isinstance(spec, Mapping) else []
+    for item in items:
+        if isinstance(item, tuple):
+            key, value = item
+            if key == "segment" and isinstance(value, str):
+                found.add(value)
+                continue
+            item = value
+        found |= named_segments(item)
+    return found
+
+
+def segment_name(text: Any) -> str:
+    """A saved segment's name, trimmed: 1 to 80 printable characters."""
+    name = " ".join(str(text or "").split())
+    if not name or len(name) > NAME_LENGTH or not name.isprintable():
+        raise ValueError(f"a name of 1 to {NAME_LENGTH} printable characters is required, got {text!r}")
+    return name
 
 
 class _Compiler:
-    def __init__(self, dialect: str, now: dt.datetime) -> None:
+    def __init__(self, dialect: str, now: dt.datetime, saved: SavedLookup | None) -> None:
         self.dialect = dialect
         self.now = now
+        self.saved = saved
+        # The saved segments being expanded, outermost first: a loop among them is an error.
+        self.expanding: list[str] = []
 
     def node(self, spec: Any, path: str, depth: int) -> ColumnElement[bool]:
         return _node(self, spec, path, depth)
@@ -106,6 +161,8 @@ def _node(c: _Compiler, spec: Any, path: str, depth: int) -> ColumnElement[bool]
         return not_(c.node(spec["not"], _join(path, "not"), depth + 1))
     if "tag" in spec:
         return _tag(c, spec, path)
+    if "segment" in spec:
+        return _saved(c, spec, path, depth)
     if "field" in spec:
         return _field(spec, path)
     if "consent" in spec:
@@ -131,8 +188,31 @@ def _node(c: _Compiler, spec: Any, path: str, depth: int) -> ColumnElement[bool]
     keys = ", ".join(sorted(map(str, spec))) or "nothing"
     raise SegmentError(
         path,
-        f"unknown condition ({keys}); use all, any, not, tag, field, consent, active_within_days or inactive_for_days",
+        f"unknown condition ({keys}); use all, any, not, tag, field, consent, segment, "
+        "active_within_days or inactive_for_days",
     )
+
+
+def _saved(c: _Compiler, spec: Mapping[str, Any], path: str, depth: int) -> ColumnElement[bool]:
+    _only(spec, {"segment"}, path)
+    where = _join(path, "segment")
+    name = spec["segment"]
+    if not isinstance(name, str) or not name.strip():
+        raise SegmentError(where, f"must be the name of a saved segment, got {name!r}")
+    if c.saved is None:
+        raise SegmentError(where, "a saved segment can only be used where the database is at hand")
+    if name in c.expanding:
+        raise SegmentError(where, f"segment {name!r} includes itself ({' -> '.join([*c.expanding, name])})")
+    found = c.saved(name)
+    if found is None:
+        raise SegmentError(where, f"there is no saved segment named {name!r}")
+    if found == {}:
+        return true()  # an empty saved segment means every contact, as an empty audience does
+    c.expanding.append(name)
+    try:
+        return c.node(found, f"{where}({name})", depth + 1)
+    finally:
+        c.expanding.pop()
 
 
 def _tag(c: _Compiler, spec: Mapping[str, Any], path: str) -> ColumnElement[bool]:

@@ -5,39 +5,66 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+from pathlib import Path
 
 from rq import get_current_job
 
 from bot import conversations, outbox, runtime
-from bot.contact_import import import_file
+from bot.contact_import import ImportFileError, import_file
 from bot.contacts import parse_tag
+from bot.import_jobs import KEY, ProgressBoard
 
 log = logging.getLogger(__name__)
+SMALL_FILE = 1024 * 1024
 
 
 def import_contacts(path: str, tags: list[str], rejects_path: str | None = None) -> dict[str, object]:
-    """Import a contacts file in the background, reporting progress in the job's meta.
+    """Import a contacts file in the background (job id ``import-<hex>``, see ``bot.import_jobs``).
 
+    Progress goes to the job's meta (a fraction of the file read) and to the import's
+    Redis hash (rows read / imported / updated / rejected) that the console polls.
     Running it twice is harmless: the import upserts on phone number, so the second
-    run counts every row as updated.
+    run counts every row as updated. A file that cannot be imported at all is reported
+    (state ``failed`` with the reason, naming the file as uploaded), not raised.
     """
     rt = runtime.current()
     job = get_current_job()
-    total = max(os.path.getsize(path), 1)
+    size = os.path.getsize(path)
+    total = max(size, 1)
+    board = ProgressBoard(rt.redis, job.id) if job is not None else None
+    filename = (rt.redis.hget(KEY.format(job.id), "filename") or b"").decode() if job is not None else ""
 
     def progress(done: int) -> None:
         if job is not None:
             job.meta["progress"] = round(done / total, 3)
             job.save_meta()
 
-    report = import_file(
-        rt.db,
-        path,
-        region=rt.settings.default_region,
-        tags=[parse_tag(t) for t in tags],
-        rejects_path=rejects_path,
-        progress=progress,
-    )
+    if board is not None:
+        board.running()
+    try:
+        report = import_file(
+            rt.db,
+            path,
+            region=rt.settings.default_region,
+            tags=[parse_tag(t) for t in tags],
+            rejects_path=rejects_path,
+            progress=progress,
+            on_counts=board.counts if board is not None else None,
+            # A small file is parsed here: starting worker processes would take longer.
+            workers=1 if size < SMALL_FILE else None,
+        )
+    except ImportFileError as exc:
+        message = str(exc).replace(path, filename or Path(path).name)
+        if board is not None:
+            board.failed(message)
+        log.warning("import %s failed: %s", path, message)
+        return {"error": message}
+    except BaseException as exc:
+        if board is not None:
+            board.failed(f"the import stopped ({type(exc).__name__}); nothing was imported")
+        raise
+    if board is not None:
+        board.finished(report, size)
     log.info("imported %s: %d new, %d updated, %d rejected", path, report.imported, report.updated, report.rejected)
     return {
         "imported": report.imported,

@@ -14,8 +14,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bot import sendwindows
-from bot.segments import SegmentError, compile_segment
+from bot import segments, sendwindows
+from bot.segments import SegmentError
 from campaigns import pricing, variables, voice_options
 
 CHANNELS = ("whatsapp", "sms", "voice")
@@ -89,7 +89,7 @@ def _audience(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict) or not value:
         raise FieldError("audience", "a segment such as {tag: volunteer}, or `all` for every contact")
     try:
-        compile_segment(value, dialect="sqlite")  # the shape only; the dialect changes no check
+        segments.check(value)  # the shape only; whether a saved segment it names exists is readiness's
     except SegmentError as exc:
         raise FieldError("audience", str(exc)) from None
     return {"segment": value}

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, aliased
 from bot.db import utcnow
 from bot.models import ConsentStatus, Contact, HandoffCase
 from bot.phones import MOBILE_KINDS
-from bot.segments import compile_segment
+from bot.segments import condition
 from bot.sendwindows import Policy
 from campaigns import pricing, variables
 from campaigns.compliance import blacked_out_until_deadline
@@ -105,10 +105,14 @@ def skip_checks(
 
 
 def audience(db: Session, campaign: Campaign, region_numbers: list[str] | None = None) -> ColumnElement[bool]:
-    """Who the campaign is for: its segment, or for a test campaign its test numbers."""
+    """Who the campaign is for: its segment, or for a test campaign its test numbers.
+
+    A saved segment the campaign names (``{segment: NAME}``) is read as it is now: the
+    planner calls this once, at launch, when it writes the recipients.
+    """
     if campaign.is_test:
         return Contact.phone.in_(region_numbers or []) if region_numbers else false()
-    return compile_segment(campaign.segment, dialect=db.get_bind().dialect.name)
+    return condition(db, campaign.segment)
 
 
 def plan(

@@ -13,7 +13,7 @@ from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.phones import InvalidPhone, PhoneParser
-from bot.segments import SegmentError, compile_segment
+from bot.segments import SegmentError, condition
 from campaigns import placeholders, templates, variables, voice_options
 from campaigns.models import Campaign, Price, Template, TemplateStatus, TemplateVersion
 
@@ -40,7 +40,7 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         found.append("audience: required (a segment, or all)")
     else:
         try:
-            compile_segment(campaign.segment, dialect=db.get_bind().dialect.name)
+            condition(db, campaign.segment)
         except SegmentError as exc:
             found.append(f"audience: {exc}")
     found += _flow(db, campaign)

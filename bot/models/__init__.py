@@ -15,6 +15,7 @@ from bot.models.conversations import (
 from bot.models.flows import FlowVersion
 from bot.models.inbound import QueuedInbound
 from bot.models.policy import PolicyBlackout, PolicyWindow
+from bot.models.segments import Segment
 
 __all__ = [
     "Answer",
@@ -34,6 +35,7 @@ __all__ = [
     "PolicyBlackout",
     "PolicyWindow",
     "QueuedInbound",
+    "Segment",
     "Sender",
     "advances",
 ]
