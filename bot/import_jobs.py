@@ -5,7 +5,8 @@ The console and the REST API store the uploaded file under ``var/imports/<job id
 reads the file from there — the web process never holds it in memory — and keeps its
 progress in a Redis hash (``import_progress``): rows read, imported, updated, rejected,
 written at most a few times a second, so that reporting costs the import nothing
-measurable. The rejects file (line, reason, the original cells) lands next to the upload.
+measurable. The rejects file (line, reason, the original cells) lands next to the upload
+(``rejects_file``). ``start_upload`` does the first two steps for a web request.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +73,47 @@ def rejects_path(upload: Path) -> Path:
     return upload.with_name("rejects.csv")
 
 
+def rejects_file(var_dir: Path, job_id: str) -> Path | None:
+    """The rejected rows import ``job_id`` wrote, if it wrote any (None for a bad job id too)."""
+    if not JOB_ID.match(job_id):
+        return None
+    path = import_dir(var_dir, job_id) / "rejects.csv"
+    return path if path.is_file() else None
+
+
+def start_upload(
+    redis: Redis,
+    var_dir: Path,
+    upload_name: str,
+    save: Callable[[Path], object],
+    *,
+    tags: list[str],
+    filename: str,
+    by: str | None = None,
+) -> str:
+    """Store an upload (``save`` writes it to the path it is given) and queue its import.
+
+    ``upload_name`` is the name as sent (its suffix says CSV or TXT), ``filename`` the one
+    to show. A refused upload (``ImportRequestError``) leaves nothing behind.
+    """
+    job_id, path = upload_path(var_dir, upload_name)
+    save(path)
+    try:
+        return start_import(redis, job_id, path, tags=tags, filename=filename, by=by)
+    except ImportRequestError:
+        path.unlink(missing_ok=True)
+        path.parent.rmdir()
+        raise
+
+
 def start_import(
     redis: Redis, job_id: str, path: Path, *, tags: list[str], filename: str, by: str | None = None
 ) -> str:
     """Queue the import of ``path`` (stored by ``upload_path``) and return its job id.
 
     ``tags`` (``volunteer``, ``drive=nov``) go on every imported contact. Raises
-    ``ImportRequestError`` for a bad tag or a TXT list over 10 MB, before anything runs.
+    ``ImportRequestError`` for a bad tag, an empty file or a TXT list over 10 MB, before
+    anything runs.
     """
     for tag in tags:
         try:
@@ -85,6 +121,8 @@ def start_import(
         except ValueError as exc:
             raise ImportRequestError("tags", str(exc)) from None
     size = path.stat().st_size
+    if size == 0:
+        raise ImportRequestError("file", "is empty")
     if path.suffix == ".txt" and size > TXT_LIMIT:
         raise ImportRequestError(
             "file", f"a .txt list may be at most 10 MB, this one is {size / 1e6:.1f} MB; use a CSV"
@@ -124,7 +162,9 @@ def import_progress(redis: Redis, job_id: str) -> dict[str, Any] | None:
     """Where import ``job_id`` is: state, rows read / imported / updated / rejected, percent.
 
     None when there is no such import (or it is older than a week). An import whose
-    worker died without a word is reported failed: nothing of it was committed.
+    worker died without a word is reported failed: nothing of it was committed. A failed
+    import is ``refused`` when the importer refused the file as a whole (no phone column,
+    broken quoting): the file is at fault, not the worker.
     """
     raw = redis.hgetall(KEY.format(job_id)) if JOB_ID.match(job_id) else {}
     if not raw:
@@ -146,6 +186,7 @@ def import_progress(redis: Redis, job_id: str) -> dict[str, Any] | None:
         **numbers,
         "rejected": int(data.get("rejected") or 0),
         "error": data.get("error") or None,
+        "refused": state == "failed" and data.get("refused") == "1",
         "has_rejects": data.get("has_rejects") == "1",
         "seconds": float(data["seconds"]) if data.get("seconds") else None,
     }
@@ -209,9 +250,9 @@ class ProgressBoard:
             }
         )
 
-    def failed(self, message: str) -> None:
-        """Nothing was imported, for this reason."""
-        self._write({"state": "failed", "error": message, "finished_at": time.time()})
+    def failed(self, message: str, *, refused: bool = False) -> None:
+        """Nothing was imported, for this reason; ``refused``: the file itself cannot be imported."""
+        self._write({"state": "failed", "error": message, "refused": int(refused), "finished_at": time.time()})
 
     def _write(self, fields: dict[str, Any]) -> None:
         pipe = self.redis.pipeline()

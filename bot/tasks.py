@@ -56,7 +56,7 @@ def import_contacts(path: str, tags: list[str], rejects_path: str | None = None)
     except ImportFileError as exc:
         message = str(exc).replace(path, filename or Path(path).name)
         if board is not None:
-            board.failed(message)
+            board.failed(message, refused=True)
         log.warning("import %s failed: %s", path, message)
         return {"error": message}
     except BaseException as exc:

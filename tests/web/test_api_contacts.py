@@ -6,6 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.consent import ConsentLedger
+from bot.import_jobs import recent_imports
 from bot.models import ConsentEvent, Contact, Message
 from web.context import runtime
 from web.users import create_user, issue_token
@@ -179,6 +180,9 @@ def test_import_a_file_then_follow_it(app, client, auth, redis) -> None:
         assert rejects.get_data(as_text=True).splitlines()[1].startswith("4,")
     asha = client.get("/api/v1/contacts?phone=9876543210", headers=auth).get_json()["contacts"][0]
     assert asha["valued_tags"] == {"drive": "nov", "ward": "12"} and asha["tags"] == ["youth"]
+    # One job module for both: the console lists the API's import with its own.
+    (listed,) = recent_imports(redis)
+    assert (listed["id"], listed["filename"], listed["by"]) == (job["job_id"], "voters.csv", "ops@example.org")
 
 
 def test_a_file_refused_as_a_whole_is_a_finished_job_with_the_reason(app, client, auth, redis) -> None:

@@ -208,6 +208,7 @@ def test_an_unusable_file_fails_with_its_reason(world: World) -> None:
     [
         ({}, "File: choose a CSV or TXT file to import"),
         ({"file": (b"x", "voters.xlsx")}, "File: must be a .csv or .txt file, got &#39;voters.xlsx&#39;"),
+        ({"file": (b"", "voters.csv")}, "File: is empty"),
         (
             {"file": (b"phone\n9876543210\n", "v.csv"), "tags": "ok, bad tag!"},
             "Tags: tag name &#39;tag!&#39;: use 1-64 letters",

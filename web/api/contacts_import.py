@@ -1,22 +1,27 @@
 """REST API: import a contacts file in the background, then follow it (a thin layer over bot/).
 
-The work is ``bot.contact_import`` run by a worker job (``bot.upload_imports``): upserts
-on the phone number, every rejected row kept with its line and reason, all or nothing.
+The work is ``bot.contact_import`` run by a worker job (``bot.import_jobs``, the same job
+as the console's imports): upserts on the phone number, every rejected row kept with its
+line and reason, all or nothing. The API names the job's states its own way: ``started``
+for running, and a file the importer refuses as a whole (no phone column, broken quoting)
+is a finished job with an ``error`` and no report.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import jsonify, request, send_file, url_for
+from flask import g, jsonify, request, send_file, url_for
+from werkzeug.utils import secure_filename
 
-from bot.contacts import parse_tag
-from bot.upload_imports import UploadError, import_progress, rejects_file, start_import
+from bot.import_jobs import ImportRequestError, import_progress, rejects_file, start_upload
 from web.api import bp
 from web.auth.access import requires
 from web.context import runtime
 from web.errors import BadInput, NotFound
 from web.models import Role
+
+STATES = {"running": "started"}  # import_jobs' state -> the API's
 
 
 @bp.post("/contacts/imports")
@@ -27,14 +32,19 @@ def start_contacts_import() -> Any:
     if upload is None or not upload.filename:
         raise BadInput("send the file as multipart/form-data in a field named file", field="file")
     tags = [t for raw in request.form.getlist("tags") for t in raw.split(",") if t.strip()]
+    rt = runtime()
     try:
-        for tag in tags:
-            parse_tag(tag)
-        job_id = start_import(runtime(), upload.stream, upload.filename, tags)
-    except UploadError as exc:
-        raise BadInput(str(exc), field=exc.field) from None
-    except ValueError as exc:
-        raise BadInput(str(exc), field="tags") from None
+        job_id = start_upload(
+            rt.redis,
+            rt.settings.var_dir,
+            upload.filename,
+            upload.save,
+            tags=tags,
+            filename=secure_filename(upload.filename) or "upload.csv",
+            by=g.user.email,
+        )
+    except ImportRequestError as exc:
+        raise BadInput(exc.message, field=exc.field) from None
     return jsonify({"job_id": job_id, "state": "queued", "url": url_for("api.contacts_import", job_id=job_id)}), 202
 
 
@@ -45,17 +55,17 @@ def contacts_import(job_id: str) -> Any:
     found = import_progress(runtime().redis, job_id)
     if found is None:
         raise NotFound(f"no import {job_id!r}", field="job_id")
-    report = None
-    if found.report is not None and not found.error:
-        report = {k: found.report.get(k, 0) for k in ("imported", "updated", "rejected")}
-    rejects = rejects_file(runtime(), job_id) if found.state == "finished" else None
+    state = "finished" if found["refused"] else STATES.get(found["state"], found["state"])
+    imported = found["state"] == "finished"
+    report = {k: found[k] for k in ("imported", "updated", "rejected")} if imported else None
+    rejects = imported and found["has_rejects"] and rejects_file(runtime().settings.var_dir, job_id)
     return jsonify(
         {
-            "job_id": found.job_id,
-            "state": found.state,
-            "progress": found.progress,
+            "job_id": job_id,
+            "state": state,
+            "progress": 1.0 if state == "finished" else found["percent"] / 100,
             "report": report,
-            "error": found.error,
+            "error": found["error"],
             "rejects_url": url_for("api.contacts_import_rejects", job_id=job_id) if rejects else None,
         }
     )
@@ -65,7 +75,8 @@ def contacts_import(job_id: str) -> Any:
 @requires(Role.OPERATOR)
 def contacts_import_rejects(job_id: str) -> Any:
     """The rejected rows: line, reason and the original cells (fix them there and import that file)."""
-    path = rejects_file(runtime(), job_id)
+    found = import_progress(runtime().redis, job_id)
+    path = rejects_file(runtime().settings.var_dir, job_id) if found and found["has_rejects"] else None
     if path is None:
         raise NotFound(f"import {job_id!r} has no rejected rows (or does not exist)", field="job_id")
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=f"{job_id}.rejects.csv")

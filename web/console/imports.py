@@ -15,15 +15,7 @@ from typing import Any
 from flask import flash, g, jsonify, redirect, render_template, request, send_file, url_for
 from werkzeug.utils import secure_filename
 
-from bot.import_jobs import (
-    ImportRequestError,
-    import_dir,
-    import_progress,
-    recent_imports,
-    rejects_path,
-    start_import,
-    upload_path,
-)
+from bot.import_jobs import ImportRequestError, import_progress, recent_imports, rejects_file, start_upload
 from web.auth.access import requires
 from web.console import bp
 from web.context import runtime
@@ -56,14 +48,15 @@ def contacts_import_start() -> Any:
         if upload is None or not upload.filename:
             raise ImportRequestError("file", "choose a CSV or TXT file to import")
         filename = secure_filename(upload.filename) or "upload.csv"
-        job_id, path = upload_path(rt.settings.var_dir, upload.filename)
-        upload.save(path)
-        try:
-            start_import(rt.redis, job_id, path, tags=_tags(tags_text), filename=filename, by=g.user.email)
-        except ImportRequestError:
-            path.unlink(missing_ok=True)
-            path.parent.rmdir()
-            raise
+        job_id = start_upload(
+            rt.redis,
+            rt.settings.var_dir,
+            upload.filename,
+            upload.save,
+            tags=_tags(tags_text),
+            filename=filename,
+            by=g.user.email,
+        )
     except ImportRequestError as exc:
         error = f"{LABELS.get(exc.field, exc.field)}: {exc.message}"
         page = render_template(
@@ -100,9 +93,8 @@ def contacts_import_progress(job_id: str) -> Any:
 def contacts_import_rejects(job_id: str) -> Any:
     """The rejected rows: line, reason and the original cells, to fix and import again."""
     job = _progress(job_id)
-    folder = import_dir(runtime().settings.var_dir, job_id)
-    path = rejects_path(folder / "upload.csv")
-    if not job["has_rejects"] or not path.exists():
+    path = rejects_file(runtime().settings.var_dir, job_id)
+    if not job["has_rejects"] or path is None:
         raise NotFound(f"Import {job_id} has no rejected rows.")
     name = f"{Path(job['filename']).stem or 'import'}.rejects.csv"
     return send_file(path, mimetype="text/csv", as_attachment=True, download_name=name, max_age=0)
