@@ -21,6 +21,17 @@ def test_upload_prints_the_name_and_the_public_url(cli, client, tone) -> None:  
     served.close()
 
 
+def test_upload_with_a_name_for_flows_to_play(cli, client, tone) -> None:  # type: ignore[no-untyped-def]
+    result = cli("audio", "upload", str(tone("greeting.mp3")), "--name", "media/welcome_hi.mp3")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:2] == ["welcome_hi.mp3", "http://127.0.0.1:5000/media/welcome_hi.mp3"]
+    with client.get("/media/welcome_hi.mp3") as served:
+        assert served.status_code == 200 and served.mimetype == "audio/wav" and served.data[:4] == b"RIFF"
+    bad = cli("audio", "upload", str(tone("other.mp3")), "--name", "../x.mp3")
+    assert bad.exit_code == 1 and bad.output.startswith("Error: --name: '../x.mp3' is not a usable name")
+    assert "the recording was stored as " in bad.output
+
+
 def test_a_bad_upload_exits_1_with_a_one_line_reason(cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
     fake = tmp_path / "greeting.mp3"
     fake.write_bytes(PNG)

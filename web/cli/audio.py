@@ -42,9 +42,12 @@ def upload_cmd(file: Path, given: str | None) -> None:
     store = MediaStore(settings.var_dir)
     try:
         stored = accept_upload(file, store)
+    except AudioError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
         name = store.name_as(given, stored.name) if given else stored.name
-    except (AudioError, ValueError) as exc:
-        raise click.ClickException(f"--name: {exc}" if isinstance(exc, ValueError) else str(exc)) from None
+    except ValueError as exc:
+        raise click.ClickException(f"--name: {exc} (the recording was stored as {stored.name})") from None
     click.echo(name)
     click.echo(MediaStore.url(settings.public_base_url, name))
     click.echo(f"{stored.duration_s:.2f} s, 8 kHz mono WAV", err=True)
