@@ -85,30 +85,40 @@ class Progress:
 
 
 def measure(db: Session, campaign: Campaign) -> Progress:
-    """Count everything in three grouped queries."""
+    """Count everything in one pass over the campaign's recipients (and a look at the price table).
+
+    Counts by status and code, the voters who replied or finished the flow (through each
+    recipient's session) and the spend (the charged statuses' estimated costs) come from
+    one grouped query, so a 100,000-recipient campaign is read once, not three times.
+    """
     by_status: dict[str, int] = {}
     skipped: dict[str, int] = {}
     failed: dict[str, int] = {}
+    replied = completed = spent = 0
     rows = db.execute(
-        select(Recipient.status, Recipient.skip_code, Recipient.error_code, func.count())
+        select(
+            Recipient.status,
+            Recipient.skip_code,
+            Recipient.error_code,
+            func.count(),
+            func.sum(Recipient.cost_micros),
+            func.count(FlowSession.replied_at),
+            func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
+        )
+        .outerjoin(FlowSession, FlowSession.id == Recipient.session_id)
         .where(Recipient.campaign_id == campaign.id)
         .group_by(Recipient.status, Recipient.skip_code, Recipient.error_code)
     )
-    for status, skip, error, n in rows:
+    for status, skip, error, n, cost, n_replied, n_completed in rows:
         by_status[status] = by_status.get(status, 0) + n
+        replied += n_replied or 0
+        completed += n_completed or 0
+        if status in pricing.CHARGED:
+            spent += int(cost or 0)
         if status == "skipped" and skip:
             skipped[skip] = skipped.get(skip, 0) + n
         elif status in GROUPS["failed"]:
             failed[error or "unknown"] = failed.get(error or "unknown", 0) + n
-    replied, completed = db.execute(
-        select(
-            func.count(FlowSession.replied_at),
-            func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
-        )
-        .select_from(Recipient)
-        .join(FlowSession, FlowSession.id == Recipient.session_id)
-        .where(Recipient.campaign_id == campaign.id)
-    ).one()
     return Progress(
         campaign_id=campaign.id,
         status=campaign.status,
@@ -116,9 +126,9 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         by_status=by_status,
         skipped=skipped,
         failed=failed,
-        replied=replied or 0,
-        flows_completed=completed or 0,
-        spent=pricing.spent(db, campaign.id),
+        replied=replied,
+        flows_completed=completed,
+        spent=pricing.money(spent),
         budget=None if campaign.budget_micros is None else pricing.money(campaign.budget_micros),
         currency=db.scalar(select(Price.currency).limit(1)),
     )
