@@ -11,6 +11,8 @@ closed handoff cases, earlier campaigns) and ``bench/export.py``'s played sends,
   statuses: some only ``sent``, a few ``unknown``, ``undelivered``, several error codes;
 - the messages those sends and replies left (campaign message, the voter's replies, the
   flow's questions), and one message from each voter with an open case;
+- conversations outside the campaign: a keyword flow's session, with two funnel steps,
+  for a quarter of the voters (most sessions belong to no given campaign);
 - one voter with a long history (thousands of messages, funnel steps in many sessions,
   consent changes, handoff cases);
 - 25 more campaigns in every status, and a ready campaign to everyone (``tag: ward``);
@@ -54,6 +56,20 @@ SPREAD = [
             status = CASE WHEN {BUCKET} < 30 THEN 'undelivered' ELSE 'failed' END,
             error_code = {CODE}, error_msg = 'provider error ' || {CODE}
         WHERE r.campaign_id = :c AND r.status = 'failed'""",
+]
+
+# Conversations outside the campaign (keyword flows), a quarter of the voters: most
+# sessions and funnel steps in a real database belong to no given campaign.
+OUTSIDE = [
+    """INSERT INTO flow_sessions (contact_id, flow_name, flow_version, channel, status, state, started_at,
+            updated_at, replied_at, ended_at, end_reason)
+        SELECT id, 'turnout_reminder', 1, 'sms', 'ended', '{}', t, t, t, t + interval '1 minute', 'completed'
+        FROM contacts, LATERAL (SELECT timestamptz '2026-10-01 06:00:00+00' + id * interval '1 second' AS t) x
+        WHERE id % 4 = 1""",
+    """INSERT INTO funnel_events (session_id, contact_id, flow_name, step, reached_at)
+        SELECT s.id, s.contact_id, s.flow_name, x.step, s.started_at + x.after FROM flow_sessions s
+        CROSS JOIN (VALUES ('reminded', interval '0 s'), ('answered', interval '30 s')) AS x(step, after)
+        WHERE s.flow_name = 'turnout_reminder'""",
 ]
 
 MESSAGES = [
@@ -174,7 +190,7 @@ def build(url: str, schema: str, contacts: int, recipients: int, redis_url: str)
     with rt.db.session() as s:
         admin = create_user(s, ADMIN, "admin", PASSWORD).id
     with rt.db.engine.begin() as conn:
-        for sql in SPREAD + MESSAGES:
+        for sql in SPREAD + MESSAGES + OUTSIDE:
             conn.execute(text(sql), {"c": campaign})
         conn.execute(
             text("""UPDATE handoff_cases SET assignee_id = :a WHERE id IN
@@ -193,7 +209,15 @@ def build(url: str, schema: str, contacts: int, recipients: int, redis_url: str)
         counts.update(
             {
                 name: conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
-                for name in ("contacts", "contact_tags", "campaigns", "messages", "handoff_cases")
+                for name in (
+                    "contacts",
+                    "contact_tags",
+                    "campaigns",
+                    "messages",
+                    "handoff_cases",
+                    "flow_sessions",
+                    "funnel_events",
+                )
             }
         )
         counts["campaign_recipients"] = conn.execute(

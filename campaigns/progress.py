@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -105,7 +105,9 @@ def measure(db: Session, campaign: Campaign) -> Progress:
             func.count(FlowSession.replied_at),
             func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
         )
-        .outerjoin(FlowSession, FlowSession.id == Recipient.session_id)
+        # A recipient's session is always one its campaign started (claims, calls): saying so
+        # lets the database read the campaign's sessions only, by their index.
+        .outerjoin(FlowSession, (FlowSession.id == Recipient.session_id) & (FlowSession.campaign_id == campaign.id))
         .where(Recipient.campaign_id == campaign.id)
         .group_by(Recipient.status, Recipient.skip_code, Recipient.error_code)
     )
@@ -142,11 +144,18 @@ def funnel_counts(db: Session, campaign: Campaign) -> list[tuple[str, int]]:
     reached or not, so a chart shows where voters stop; steps reached that the pinned
     flow does not declare (a subflow's) follow, by name.
     """
+    sessions = select(FlowSession.id).where(FlowSession.campaign_id == campaign.id)
+    if db.get_bind().dialect.name == "postgresql":
+        # The campaign's session ids as one array: PostgreSQL then looks their steps up in
+        # the (session_id, step) index. Joined instead, it hashes every funnel event of
+        # every flow, which grows with the whole table rather than with the campaign.
+        mine = FunnelEvent.session_id == any_(func.array(sessions.scalar_subquery()))
+    else:
+        mine = FunnelEvent.session_id.in_(sessions)
     reached = dict(
         db.execute(
             select(FunnelEvent.step, func.count(func.distinct(FunnelEvent.contact_id)))
-            .join(FlowSession, FlowSession.id == FunnelEvent.session_id)
-            .where(FlowSession.campaign_id == campaign.id)
+            .where(mine)
             .group_by(FunnelEvent.step)
         ).all()
     )
