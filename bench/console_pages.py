@@ -145,6 +145,8 @@ def measure(world: dict[str, Any], args: argparse.Namespace) -> list[dict[str, A
     results = []
     try:
         for label, path in pages(world):
+            if args.only and label != "trivial logged-in page" and not any(w in label for w in args.only):
+                continue
 
             def get(path: str = path) -> None:
                 answer = client.get(path)
@@ -196,6 +198,7 @@ def main() -> int:
     parser.add_argument("--reuse", action="store_true", help="time the world a previous run left")
     parser.add_argument("--explain", type=float, metavar="MS", help="EXPLAIN ANALYZE statements slower than MS")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument("--only", nargs="+", metavar="WORD", help="time only the pages whose label has one of these")
     args = parser.parse_args()
     print(f"load average at the start: {loadavg()}")
     OUT.mkdir(exist_ok=True)
@@ -213,7 +216,9 @@ def main() -> int:
     print(f"{'page':<30} {'stmts':>5} {'median':>9} {'p95':>8} {'SQL med':>9} {'SQL p95':>8} {'page-SQL':>9}")
     results = measure(world, args)
     trivial = results[0]["median_ms"]
-    campaign = next(r for r in results if r["page"] == "campaign page")
+    campaign = next((r for r in results if r["page"] == "campaign page"), None)
+    if campaign is None:
+        return 0
     print(f"campaign page: {campaign['median_ms'] / trivial:.1f}x the trivial page's median")
     met = campaign["median_ms"] < TARGET_MS
     print(f"target: campaign page < {TARGET_MS:.0f} ms: {'met' if met else 'NOT MET'} ({campaign['median_ms']:.1f} ms)")

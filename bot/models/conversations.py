@@ -72,10 +72,12 @@ class FlowSession(Base):
     __table_args__ = (
         Index("ix_flow_sessions_contact_status", "contact_id", "status"),
         Index("ix_flow_sessions_timeout", "status", "timeout_at"),
-        # A campaign's sessions (its funnel on the campaign page); most sessions have none.
+        # A campaign's sessions (its funnel on the campaign page) read from the index alone;
+        # most sessions have no campaign.
         Index(
             "ix_flow_sessions_campaign",
             "campaign_id",
+            "id",
             postgresql_where=text("campaign_id IS NOT NULL"),
             sqlite_where=text("campaign_id IS NOT NULL"),
         ),

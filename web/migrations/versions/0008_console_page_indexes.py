@@ -19,7 +19,7 @@ def upgrade() -> None:
     with op.batch_alter_table('flow_sessions', schema=None) as batch_op:
         batch_op.create_index(
             'ix_flow_sessions_campaign',
-            ['campaign_id'],
+            ['campaign_id', 'id'],
             unique=False,
             postgresql_where=sa.text('campaign_id IS NOT NULL'),
             sqlite_where=sa.text('campaign_id IS NOT NULL'),
