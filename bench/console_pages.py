@@ -190,7 +190,9 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pg_option(parser)
-    parser.add_argument("--redis", default="redis://127.0.0.1:6379/26", help="flushed while the world is built")
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/11", help="a database of its own: flushed while the world is built"
+    )
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--recipients", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=20)
