@@ -56,12 +56,12 @@ pace: 100/s
 """
 
 
-def runtime(url: str) -> Runtime:
-    """A runtime on ``url`` and Redis db 10 (nothing read from the environment)."""
+def runtime(url: str, redis_url: str = REDIS_URL) -> Runtime:
+    """A runtime on ``url`` and ``redis_url`` (Redis db 10 by default; nothing read from the environment)."""
     settings = Settings.from_env(
-        {}, {"DATABASE_URL": url, "REDIS_URL": REDIS_URL, "SECRET_KEY": "bench"}, var_dir=ROOT / "bench" / "out"
+        {}, {"DATABASE_URL": url, "REDIS_URL": redis_url, "SECRET_KEY": "bench"}, var_dir=ROOT / "bench" / "out"
     )
-    return Runtime(settings=settings, db=Database(settings.database_url), redis=redis.Redis.from_url(REDIS_URL))
+    return Runtime(settings=settings, db=Database(settings.database_url), redis=redis.Redis.from_url(redis_url))
 
 
 def contact_rows(n: int) -> Iterator[tuple[object, ...]]:
@@ -127,7 +127,8 @@ def seed(rt: Runtime) -> None:
     clear_cache()
 
 
-def _other_campaign(rt: Runtime, name: str, status: str, *, is_test: bool = False) -> int:
+def other_campaign(rt: Runtime, name: str, status: str, *, is_test: bool = False) -> int:
+    """A bare campaign row (no template, flow or audience) in ``status``."""
     with rt.db.session() as db:
         campaign = Campaign(name=name, status=status, channel="whatsapp", is_test=is_test, problems=[])
         db.add(campaign)
@@ -157,11 +158,11 @@ def build(rt: Runtime, n: int) -> dict[str, int]:
         ((i, "open" if i % 100 == 6 else "closed", now) for i in range(1, n + 1) if i % 100 in (6, 16)),
     )
     ids = {
-        "live": _other_campaign(rt, "Earlier outreach", "active"),
-        "test": _other_campaign(rt, "Earlier outreach (test)", "active", is_test=True),
-        "ended": _other_campaign(rt, "Last month", "ended"),
+        "live": other_campaign(rt, "Earlier outreach", "active"),
+        "test": other_campaign(rt, "Earlier outreach (test)", "active", is_test=True),
+        "ended": other_campaign(rt, "Last month", "ended"),
         # Holds the benchmarks' baseline rows for a moment (a draft never engages anyone).
-        "baseline": _other_campaign(rt, "Baseline", "draft"),
+        "baseline": other_campaign(rt, "Baseline", "draft"),
     }
     where = {8: "live", 9: "live", 10: "live", 17: "test", 18: "ended", 19: "live"}
     _copy(
@@ -191,9 +192,10 @@ def analyze(db: Database) -> None:
             conn.exec_driver_sql("ANALYZE")
 
 
-def booth_campaign(rt: Runtime) -> int:
-    """The ready WhatsApp campaign to ``tag: ward`` that the benchmarks launch."""
+def booth_campaign(rt: Runtime, **changes: object) -> int:
+    """The ready WhatsApp campaign to ``tag: ward`` that the benchmarks launch (``changes``: its fields)."""
     fields = spec.parse(SPEC, "bench.yaml")
+    fields.update(changes)
     with rt.db.session() as db:
         campaign = operations.create(db, fields, region="IN")
         assert campaign.status == "ready", campaign.problems

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import any_, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -85,30 +85,42 @@ class Progress:
 
 
 def measure(db: Session, campaign: Campaign) -> Progress:
-    """Count everything in three grouped queries."""
+    """Count everything in one pass over the campaign's recipients (and a look at the price table).
+
+    Counts by status and code, the voters who replied or finished the flow (through each
+    recipient's session) and the spend (the charged statuses' estimated costs) come from
+    one grouped query, so a 100,000-recipient campaign is read once, not three times.
+    """
     by_status: dict[str, int] = {}
     skipped: dict[str, int] = {}
     failed: dict[str, int] = {}
+    replied = completed = spent = 0
     rows = db.execute(
-        select(Recipient.status, Recipient.skip_code, Recipient.error_code, func.count())
+        select(
+            Recipient.status,
+            Recipient.skip_code,
+            Recipient.error_code,
+            func.count(),
+            func.sum(Recipient.cost_micros),
+            func.count(FlowSession.replied_at),
+            func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
+        )
+        # A recipient's session is always one its campaign started (claims, calls): saying so
+        # lets the database read the campaign's sessions only, by their index.
+        .outerjoin(FlowSession, (FlowSession.id == Recipient.session_id) & (FlowSession.campaign_id == campaign.id))
         .where(Recipient.campaign_id == campaign.id)
         .group_by(Recipient.status, Recipient.skip_code, Recipient.error_code)
     )
-    for status, skip, error, n in rows:
+    for status, skip, error, n, cost, n_replied, n_completed in rows:
         by_status[status] = by_status.get(status, 0) + n
+        replied += n_replied or 0
+        completed += n_completed or 0
+        if status in pricing.CHARGED:
+            spent += int(cost or 0)
         if status == "skipped" and skip:
             skipped[skip] = skipped.get(skip, 0) + n
         elif status in GROUPS["failed"]:
             failed[error or "unknown"] = failed.get(error or "unknown", 0) + n
-    replied, completed = db.execute(
-        select(
-            func.count(FlowSession.replied_at),
-            func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
-        )
-        .select_from(Recipient)
-        .join(FlowSession, FlowSession.id == Recipient.session_id)
-        .where(Recipient.campaign_id == campaign.id)
-    ).one()
     return Progress(
         campaign_id=campaign.id,
         status=campaign.status,
@@ -116,9 +128,9 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         by_status=by_status,
         skipped=skipped,
         failed=failed,
-        replied=replied or 0,
-        flows_completed=completed or 0,
-        spent=pricing.spent(db, campaign.id),
+        replied=replied,
+        flows_completed=completed,
+        spent=pricing.money(spent),
         budget=None if campaign.budget_micros is None else pricing.money(campaign.budget_micros),
         currency=db.scalar(select(Price.currency).limit(1)),
     )
@@ -132,11 +144,18 @@ def funnel_counts(db: Session, campaign: Campaign) -> list[tuple[str, int]]:
     reached or not, so a chart shows where voters stop; steps reached that the pinned
     flow does not declare (a subflow's) follow, by name.
     """
+    sessions = select(FlowSession.id).where(FlowSession.campaign_id == campaign.id)
+    if db.get_bind().dialect.name == "postgresql":
+        # The campaign's session ids as one array: PostgreSQL then looks their steps up in
+        # the (session_id, step) index. Joined instead, it hashes every funnel event of
+        # every flow, which grows with the whole table rather than with the campaign.
+        mine = FunnelEvent.session_id == any_(func.array(sessions.scalar_subquery()))
+    else:
+        mine = FunnelEvent.session_id.in_(sessions)
     reached = dict(
         db.execute(
             select(FunnelEvent.step, func.count(func.distinct(FunnelEvent.contact_id)))
-            .join(FlowSession, FlowSession.id == FunnelEvent.session_id)
-            .where(FlowSession.campaign_id == campaign.id)
+            .where(mine)
             .group_by(FunnelEvent.step)
         ).all()
     )

@@ -72,6 +72,15 @@ class FlowSession(Base):
     __table_args__ = (
         Index("ix_flow_sessions_contact_status", "contact_id", "status"),
         Index("ix_flow_sessions_timeout", "status", "timeout_at"),
+        # A campaign's sessions (its funnel on the campaign page) read from the index alone;
+        # most sessions have no campaign.
+        Index(
+            "ix_flow_sessions_campaign",
+            "campaign_id",
+            "id",
+            postgresql_where=text("campaign_id IS NOT NULL"),
+            sqlite_where=text("campaign_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -196,7 +205,12 @@ class HandoffCase(Base):
     """A conversation handed to a person; while open, the bot stays quiet."""
 
     __tablename__ = "handoff_cases"
-    __table_args__ = (Index("ix_handoff_cases_contact_status", "contact_id", "status"),)
+    __table_args__ = (
+        Index("ix_handoff_cases_contact_status", "contact_id", "status"),
+        # The inbox's tabs: open cases, longest waiting first; closed ones, newest first.
+        Index("ix_handoff_cases_status_opened", "status", "opened_at", "id"),
+        Index("ix_handoff_cases_status_closed", "status", "closed_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     contact_id: Mapped[int] = mapped_column(BigId, ForeignKey("contacts.id", ondelete="CASCADE"))

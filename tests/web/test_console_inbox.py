@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 
 from bot.db import utcnow
 from bot.models import FlowSession, HandoffCase, Message
@@ -20,6 +18,7 @@ from bot.outbox import send_message
 from campaigns.models import Template, TemplateVersion
 from tests.campaigns.conftest import World
 from tests.conftest import csrf_token, login
+from tests.web.statements import counted
 from web.users import create_user
 
 VOTER = "+919876500001"
@@ -196,26 +195,10 @@ def test_the_voter_page_shows_details_and_the_whole_timeline(world: World) -> No
     assert "Take over" not in page and 'name="text"' not in page  # viewers see, but do not act
 
 
-@contextmanager
-def counted(world: World) -> Iterator[list[str]]:
-    """Collect the SQL statements the app runs meanwhile."""
-    statements: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        statements.append(statement)
-
-    engine = world.rt.db.engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-
-
 def test_the_timeline_pages_newest_first_in_a_fixed_number_of_queries(world: World) -> None:
     contact_id = world.voter(VOTER, name="Asha")
     client = agent(world, "viewer")
-    with counted(world) as few:
+    with counted(world.rt.db.engine) as few:
         assert client.get(f"/contacts/{contact_id}").status_code == 200
     # 130 messages and the funnel steps, consent changes and case of two conversations.
     for text in TO_HANDOFF:
@@ -233,7 +216,7 @@ def test_the_timeline_pages_newest_first_in_a_fixed_number_of_queries(world: Wor
                     created_at=base + dt.timedelta(seconds=i // 2),
                 )
             )  # pairs share a time: ties
-    with counted(world) as many:
+    with counted(world.rt.db.engine) as many:
         first = client.get(f"/contacts/{contact_id}").get_data(as_text=True)
     assert len(many) == len(few)  # no query per entry
 
