@@ -16,6 +16,7 @@ from typing import Any
 from flask import flash, g, jsonify, redirect, render_template, request, url_for
 from sqlalchemy import distinct, select
 
+from bot import saved_segments
 from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, FlowVersion, Sender
@@ -30,6 +31,7 @@ from web.auth.access import requires
 from web.console import bp
 from web.console import wizard_steps as steps
 from web.console.campaign_actions import ACTIONS, FORMS
+from web.console.segment_form import describe
 from web.context import db_session, runtime
 from web.errors import NotFound
 from web.models import Role
@@ -73,13 +75,15 @@ def _page(step: str, c: Campaign | None, form: dict[str, Any], errors: dict[str,
 
 
 def _audience_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
+    # The saved segments to choose from, each described in words (as the segments page does).
+    saved = [(seg.name, describe(seg.spec)) for seg in saved_segments.listing(db_session())]
     reading = steps.read_audience(form)
     if reading.errors or "segment" not in reading.changes:
-        return {"count": None}
+        return {"count": None, "saved_segments": saved}
     try:
-        return {"count": segment_count(db_session(), reading.changes["segment"])}
+        return {"count": segment_count(db_session(), reading.changes["segment"]), "saved_segments": saved}
     except SegmentError:
-        return {"count": None}
+        return {"count": None, "saved_segments": saved}
 
 
 def _approved(c: Campaign) -> list[tuple[int, str, str]]:

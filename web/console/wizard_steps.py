@@ -146,9 +146,12 @@ def _text(cond: Mapping[str, Any]) -> str | None:
     return None
 
 
+AUDIENCE_FIELDS = ("saved", "include", "match", "exclude", "consent", "advanced")
+
+
 def fill_audience(c: Campaign) -> dict[str, Any]:
-    """The audience form: condition rows when the segment fits them, else the segment as YAML."""
-    form = {"include": "", "match": "all", "exclude": "", "consent": "not_opted_out", "advanced": ""}
+    """The audience form: a saved segment and condition rows when the segment fits them, else YAML."""
+    form = {"saved": "", "include": "", "match": "all", "exclude": "", "consent": "not_opted_out", "advanced": ""}
     segment = c.segment
     if segment is None:
         return form
@@ -161,6 +164,8 @@ def fill_audience(c: Campaign) -> dict[str, Any]:
         group = next((k for k in ("any", "all") if isinstance(part, dict) and set(part) == {k}), None)
         if consent:
             form["consent"] = consent
+        elif isinstance(part, dict) and set(part) == {"segment"} and not form["saved"]:
+            form["saved"] = str(part["segment"])
         elif group and not include and all(_text(p) for p in part[group]):
             include, form["match"] = [_text(p) or "" for p in part[group]], group
         elif isinstance(part, dict) and set(part) == {"not"} and _text(part["not"]):
@@ -173,15 +178,18 @@ def fill_audience(c: Campaign) -> dict[str, Any]:
 
 
 def read_audience(form: Mapping[str, str]) -> Reading:
-    """Tags to include (all or any of them), tags to exclude, consent; or a segment in YAML."""
-    r = Reading({k: form.get(k, "").strip() for k in ("include", "match", "exclude", "consent", "advanced")})
+    """A saved segment, tags to include (all or any of them), tags to exclude, consent; or YAML.
+
+    The saved segment, by name (``{segment: NAME}``), is one more condition beside the rows.
+    """
+    r = Reading({k: form.get(k, "").strip() for k in AUDIENCE_FIELDS})
     if r.form["advanced"]:
         try:
             r.take("audience", yaml.safe_load(r.form["advanced"]))
         except yaml.YAMLError as exc:
             r.errors["audience"] = f"not a segment in YAML: {str(exc).splitlines()[0]}"
         return r
-    parts: list[Any] = []
+    parts: list[Any] = [{"segment": r.form["saved"]}] if r.form["saved"] else []
     for key in ("include", "exclude"):
         try:
             conds = [_condition(t) for t in r.form[key].split(",") if t.strip()]

@@ -50,7 +50,7 @@
     var count = function () {
       var mine = ++asked;
       var query = new URLSearchParams();
-      ["include", "exclude", "consent", "advanced"].forEach(function (name) {
+      ["saved", "include", "exclude", "consent", "advanced"].forEach(function (name) {
         var field = audience.elements[name];
         if (field) query.set(name, field.value);
       });
