@@ -276,6 +276,37 @@ def test_going_back_shows_what_was_saved_and_edit_opens_any_step(world: World) -
     assert client.get(f"{base}/nowhere").status_code == 404
 
 
+def test_a_saved_segment_is_an_audience_choice_beside_the_tags(world: World) -> None:
+    from bot import saved_segments
+
+    world.voter("+919800000001", "ward=3", "volunteer")
+    world.voter("+919800000002", "ward=3")
+    world.voter("+919800000003", "ward=4", "volunteer")
+    with world.rt.db.session() as db:
+        saved_segments.save(db, "Ward 3", {"tag": "ward", "eq": "3"}, by=None)
+        db.commit()
+    client = operator(world)
+    cid = new_draft(world, client)
+    base = f"/campaigns/{cid}/edit"
+    page = client.get(f"{base}/audience").get_data(as_text=True)
+    assert '<option value="Ward 3">Ward 3 · ward = 3</option>' in page
+    found = client.get(f"{base}/audience/count?saved=Ward+3&include=volunteer&consent=any").get_json()
+    assert found["count"] == 1
+    missing = client.get(f"{base}/audience/count?saved=Gone&consent=any").get_json()
+    assert missing["count"] is None and "there is no saved segment named 'Gone'" in missing["error"]
+
+    answer = post(client, f"{base}/audience", {"saved": "Ward 3", "include": "volunteer", "consent": "not_opted_out"})
+    assert answer.status_code == 302, answer.get_data(as_text=True)
+    assert world.get(cid).segment == {
+        "all": [{"segment": "Ward 3"}, {"tag": "volunteer"}, {"not": {"consent": "opted_out"}}]
+    }
+    page = client.get(f"{base}/audience").get_data(as_text=True)
+    assert '<option value="Ward 3" selected>Ward 3 · ward = 3' in page and 'name="include" value="volunteer"' in page
+    assert "<strong data-audience-count>1 contact</strong>" in page
+    page = client.get(f"{base}/review").get_data(as_text=True)
+    assert "voters in the saved segment “Ward 3” with volunteer" in page
+
+
 def test_a_call_campaign_sets_call_options_instead_of_a_template(world: World) -> None:
     with world.rt.db.session() as db:
         db.add(Sender(provider="sandbox", channel="voice", address="+919999900003", healthy=True, rate_per_s=5))
