@@ -130,7 +130,7 @@ def test_an_operator_runs_a_campaign_from_the_wizard_to_the_export(  # type: ign
     assert page.locator(".flash.info").inner_text() == "Saved “Ward 3”: ward = 3."
     shots(page, "journey-0-segment")
 
-    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     page.get_by_role("link", name="New campaign").click()
 
     # 1. Basics: the sender list follows the channel.

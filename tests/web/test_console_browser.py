@@ -55,7 +55,7 @@ def test_the_bar_moves_while_sending_and_the_pause_button_holds(world: World, op
     page = watched.page
     page.on("dialog", lambda dialog: dialog.accept())  # "Start sending now?"
 
-    page.get_by_role("link", name="Campaigns").click()
+    page.get_by_role("link", name="Campaigns", exact=True).click()
     row = page.locator("table.campaigns tbody tr", has_text="Booth reminder")
     assert row.locator("[data-status-badge]").inner_text() == "ready"
     shots(page, "campaigns")
