@@ -9,6 +9,8 @@ moves the bar, the counts and the funnel chart in place. The lifecycle buttons p
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from typing import Any
 
 from flask import jsonify, render_template, request
@@ -25,6 +27,7 @@ from web.console.campaign_actions import ACTIONS, FORMS
 from web.context import db_session
 from web.downloads import csv_download, floip_download
 from web.errors import BadInput, NotFound
+from web.figures import remembered
 from web.models import Role
 
 STATUSES = [s.value for s in CampaignStatus]
@@ -34,6 +37,7 @@ BAR_ORDER = ("completed", "failed", "skipped", "pending")
 # Nothing changes any more: the page need not poll.
 FINAL = frozenset({CampaignStatus.ENDED.value, CampaignStatus.ABORTED.value})
 LIST_LIMIT = 200
+AUDIENCE_TTL_S = 60
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,6 +113,17 @@ def campaigns() -> Any:
     )
 
 
+def audience_count(c: Campaign) -> int:
+    """How many contacts the campaign's audience matches, counted at most once a minute.
+
+    A million voters take most of a second to count, and the page of a campaign being
+    prepared is opened again and again; a changed audience is a new count at once.
+    """
+    spec = json.dumps(c.segment, sort_keys=True)
+    key = f"audience:{c.id}:{hashlib.sha256(spec.encode()).hexdigest()[:16]}"
+    return int(remembered(key, lambda: segment_count(db_session(), c.segment), AUDIENCE_TTL_S))
+
+
 @bp.get("/campaigns/<int:campaign_id>")
 @requires(Role.VIEWER)
 def campaign(campaign_id: int) -> Any:
@@ -121,7 +136,7 @@ def campaign(campaign_id: int) -> Any:
     audience: int | str | None = None
     if c.status in (CampaignStatus.DRAFT, CampaignStatus.READY, CampaignStatus.SCHEDULED) and c.segment:
         try:
-            audience = segment_count(s, c.segment)
+            audience = audience_count(c)
         except SegmentError as exc:
             audience = str(exc)
     numbers = live_numbers(c)

@@ -11,15 +11,12 @@ from the table the page already shows, so the page is complete without JavaScrip
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
-import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import render_template
-from redis.exceptions import RedisError
 from rq import Worker
 from sqlalchemy import func, select
 
@@ -31,6 +28,7 @@ from campaigns.pricing import Money
 from web.auth.access import requires
 from web.console import bp
 from web.context import db_session, runtime
+from web.figures import remembered
 from web.health import scheduler_age
 from web.models import Role
 
@@ -40,7 +38,6 @@ SCHEDULER_LATE_S = 60
 # Figures over the whole history (every recipient row, every tag) cost most of a second
 # on a million voters: they are kept in Redis this long, shared by every web process.
 SLOW_TTL_S = 300
-SLOW_KEY = "canvass:dashboard:{}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,17 +51,7 @@ class Attention:
 
 def slow_figure(name: str, compute: Callable[[], Any]) -> Any:
     """``compute()``, or its value from Redis when it was computed less than ``SLOW_TTL_S`` ago."""
-    conn, key = runtime().redis, SLOW_KEY.format(name)
-    try:
-        kept = conn.get(key)
-    except RedisError:
-        return compute()
-    if kept is not None:
-        return json.loads(kept)
-    value = compute()
-    with contextlib.suppress(RedisError):
-        conn.set(key, json.dumps(value), ex=SLOW_TTL_S)
-    return value
+    return remembered(f"dashboard:{name}", compute, SLOW_TTL_S)
 
 
 def _processes(now: dt.datetime) -> list[Attention]:
