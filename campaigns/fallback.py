@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from bot.models import ConsentStatus, Contact
 from bot.phones import MOBILE_KINDS
 from campaigns import pricing, templates
-from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
+from campaigns.models import Campaign, Recipient, SkipCode
 
 FALLBACK_BASE = 1_000_000
 DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)\s*$")
@@ -121,7 +121,9 @@ def _within_budget(db: Session, campaign: Campaign, step: dict[str, Any], ids: l
             Recipient.campaign_id == campaign.id, Recipient.status.in_((*pricing.CHARGED, "pending", "sending"))
         )
     )
-    price, joins = pricing.unit_price(step["channel"], _segments(db, step))
+    price, joins = pricing.unit_price(
+        step["channel"], templates.price_units(db, step["channel"], step.get("template_version_id"))
+    )
     rows = db.execute(
         pricing.with_prices(
             select(Recipient.id, Recipient.status, Recipient.cost_micros, price)
@@ -154,14 +156,6 @@ def _within_budget(db: Session, campaign: Campaign, step: dict[str, Any], ids: l
             .execution_options(synchronize_session=False)
         )
     return [f["rid"] for f in fits]
-
-
-def _segments(db: Session, step: dict[str, Any]) -> int:
-    """Price units of one fallback message: the SMS segments of its template, else 1."""
-    if step.get("channel") != "sms" or not step.get("template_version_id"):
-        return 1
-    version = db.get(TemplateVersion, step["template_version_id"])
-    return templates.segments(version) if version is not None else 1
 
 
 def _reachable(step: dict[str, Any]) -> Any:

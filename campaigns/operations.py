@@ -226,10 +226,7 @@ def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
 
 def _segments(db: Session, campaign: Campaign) -> int:
     """How many price units one message takes: SMS segments of the template's text, else 1."""
-    if campaign.channel != "sms" or campaign.template_version_id is None:
-        return 1
-    version = db.get(TemplateVersion, campaign.template_version_id)
-    return templates.segments(version) if version is not None else 1
+    return templates.price_units(db, campaign.channel, campaign.template_version_id)
 
 
 def estimate(db: Session, campaign: Campaign, *, region: str) -> pricing.Estimate:

@@ -306,6 +306,14 @@ def segments(version: TemplateVersion) -> int:
     return sms_segments.count(sample_text(version.body, version.samples or {})).segments
 
 
+def price_units(db: Session, channel: str, version_id: int | None) -> int:
+    """Price units of one message: the SMS segments of its template version's text, else 1."""
+    if channel != "sms" or not version_id:
+        return 1
+    version = db.get(TemplateVersion, version_id)
+    return segments(version) if version is not None else 1
+
+
 def latest_version(db: Session, template_id: int, language: str, *, approved: bool = False) -> TemplateVersion | None:
     """The newest version of a template in a language (the newest approved one with ``approved``)."""
     stmt = select(TemplateVersion).where(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from tests.conftest import IN_CI
+from tests.conftest import unavailable
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Under var/ (ignored by git) rather than pytest's temporary folders, which other runs
@@ -65,9 +65,7 @@ def in_thread(call: Callable[..., Any], *args: Any) -> Any:
 
 
 def _unavailable(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason}; CI=true requires the browser tests to run", pytrace=False)
-    pytest.skip(reason)
+    unavailable(f"{reason} (the browser tests need it)")
 
 
 @pytest.fixture(scope="module")

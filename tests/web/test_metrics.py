@@ -81,6 +81,21 @@ def test_webhook_requests_are_counted_by_route_and_outcome_across_processes(make
         }
 
 
+def test_webhook_counts_go_to_redis_together_not_one_round_trip_each(make_app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from web import metrics
+
+    app = make_app(CANVASS_PROVIDER="twilio", TWILIO_ACCOUNT_SID=SID, TWILIO_AUTH_TOKEN=TOKEN, PUBLIC_BASE_URL=BASE)
+    web = app.test_client()
+    conn = app.extensions["canvass"].redis
+    voice = {"CallSid": "CA" + "2" * 32, "AccountSid": SID, "From": "+919876543210", "To": "+911140000000"}
+    for _ in range(5):
+        assert signed_post(web, "/webhooks/twilio/voice", voice).status_code == 200
+    assert conn.hgetall(metrics.WEBHOOK_COUNTS) == {}  # gathered in the process, not yet sent
+    monkeypatch.setattr(metrics, "FLUSH_EVERY_S", 0.0)  # a second has passed: the next request sends all
+    assert signed_post(web, "/webhooks/twilio/voice", voice).status_code == 200
+    assert conn.hgetall(metrics.WEBHOOK_COUNTS) == {b"/webhooks/twilio/voice|apology": b"6"}
+
+
 def test_metrics_of_sends_errors_calls_handoffs_queues_and_the_scheduler(world: World) -> None:
     import worker
 
