@@ -184,6 +184,15 @@ def _reconcile(rt: runtime.Runtime) -> None:
         log.info("scheduler: campaigns reconciled: %s", done)
 
 
+def _settle_call_steps(rt: runtime.Runtime) -> None:
+    # A call's keypad steps are applied when it ends; these are the calls whose end never came.
+    from ivr.steplog import STALE_AFTER, settle_stale
+
+    applied = settle_stale(rt.db.session, STALE_AFTER, dt.datetime.now(dt.UTC))
+    if applied:
+        log.info("scheduler: applied %d stored keypad step(s) of calls that never reported their end", applied)
+
+
 PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
@@ -193,6 +202,7 @@ PERIODIC = [
     Periodic("retention", 3600, _purge_bodies),
     Periodic("campaign-schedule", 5, _launch_due),
     Periodic("campaign-reconcile", 60, _reconcile),
+    Periodic("call-steps", 60, _settle_call_steps),
 ]
 
 

@@ -122,3 +122,20 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection (after fork, and at shutdown)."""
         self.engine.dispose()
+
+
+def autocommit_engine(db: Database, pool_size: int = 2) -> Engine:
+    """A small pool of ``db``'s server in autocommit, without a ping before each checkout.
+
+    For a webhook's hot path, where every round trip counts: one statement needs no
+    BEGIN and COMMIT, and a connection the server dropped fails once (the caller retries
+    on ``DBAPIError.connection_invalidated``). SQLite gets ``db``'s own engine.
+    """
+    if db.dialect == "sqlite":
+        return db.engine
+    return make_engine(
+        db.engine.url.render_as_string(hide_password=False),
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_size=pool_size,
+    )

@@ -7,6 +7,7 @@ cases, timers and the session's new state.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Any
@@ -34,6 +35,87 @@ from bot.models import Answer, Contact, FlowSession, FunnelEvent, HandoffCase, M
 log = logging.getLogger(__name__)
 
 
+@dataclasses.dataclass
+class StepRows:
+    """What a step's events store, as column values (one place decides them for every path).
+
+    ``bot.router`` and ``ivr.calls`` store them as ORM objects (``apply``); a call's
+    stored keypad steps are inserted in bulk (``ivr.steplog``). ``other`` holds the
+    events that change rows of their own (contact fields and tags, handoff cases).
+    """
+
+    messages: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    answers: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    funnel: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    other: list[Event] = dataclasses.field(default_factory=list)
+    timeout_at: dt.datetime | None = None
+    ended: tuple[dt.datetime, str] | None = None
+
+
+def step_rows(fs: FlowSession, contact_id: int, flow: Flow, events: list[Event], now: dt.datetime) -> StepRows:
+    """The rows a step's events make, in the events' order."""
+    rows = StepRows()
+    for event in events:
+        if isinstance(event, MessageSent):
+            rows.messages.append(
+                _message(fs, contact_id, body=event.text, choices=event.choices, node=event.node, now=now)
+            )
+        elif isinstance(event, AudioPlayed):
+            rows.messages.append(
+                _message(fs, contact_id, body=None, media=[{"url": event.url}], node=event.node, now=now)
+            )
+        elif isinstance(event, AnswerSaved):
+            rows.answers.append(
+                {
+                    "session_id": fs.id,
+                    "contact_id": contact_id,
+                    "flow_name": flow.name,
+                    "name": event.name,
+                    "value": event.value,
+                    "answered_at": now,
+                }
+            )
+        elif isinstance(event, FunnelReached):
+            rows.funnel.append(
+                {
+                    "session_id": fs.id,
+                    "contact_id": contact_id,
+                    "flow_name": flow.name,
+                    "step": event.step,
+                    "reached_at": now,
+                }
+            )
+        elif isinstance(event, ContactChanged | HandedOff):
+            rows.other.append(event)
+        elif isinstance(event, InputAwaited) and event.timeout_s:
+            rows.timeout_at = now + dt.timedelta(seconds=event.timeout_s)
+        elif isinstance(event, TimerStarted):
+            rows.timeout_at = now + dt.timedelta(seconds=event.seconds)
+        elif isinstance(event, FlowEnded):
+            rows.ended = (now, event.reason)
+        elif isinstance(event, ErrorRaised):
+            log.warning("flow %s, node %s, voter %s: %s", flow.name, event.node, contact_id, event.message)
+    return rows
+
+
+def session_values(
+    fs: FlowSession, flow: Flow, state: dict[str, Any], rows: StepRows, now: dt.datetime
+) -> dict[str, Any]:
+    """The session's columns after a step that left it in ``state``."""
+    status = state["status"]
+    values: dict[str, Any] = {
+        "state": state,
+        "status": status,
+        "waiting_for": (state.get("waiting") or {}).get("kind"),
+        "expires_at": now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s and status != "ended" else None,
+        # A call's waits are timed by Twilio (the gather's timeout, a pause), not by our timers.
+        "timeout_at": None if status == "ended" or fs.channel == "voice" else rows.timeout_at,
+    }
+    if rows.ended is not None:
+        values["ended_at"], values["end_reason"] = rows.ended
+    return values
+
+
 def apply(
     db: Session,
     fs: FlowSession,
@@ -44,83 +126,51 @@ def apply(
     now: dt.datetime,
 ) -> list[Message]:
     """Store what a step did; return the new outbound messages (still pending)."""
-    outbound: list[Message] = []
-    fs.timeout_at = None
-    for event in events:
-        if isinstance(event, MessageSent):
-            outbound.append(_message(fs, contact, body=event.text, choices=event.choices, node=event.node, now=now))
-        elif isinstance(event, AudioPlayed):
-            outbound.append(_message(fs, contact, body=None, media=[{"url": event.url}], node=event.node, now=now))
-        elif isinstance(event, AnswerSaved):
-            db.add(
-                Answer(
-                    session_id=fs.id,
-                    contact_id=contact.id,
-                    flow_name=flow.name,
-                    name=event.name,
-                    value=event.value,
-                    answered_at=now,
-                )
-            )
-        elif isinstance(event, FunnelReached):
-            db.add(
-                FunnelEvent(
-                    session_id=fs.id, contact_id=contact.id, flow_name=flow.name, step=event.step, reached_at=now
-                )
-            )
-        elif isinstance(event, ContactChanged):
+    rows = step_rows(fs, contact.id, flow, events, now)
+    for event in rows.other:
+        if isinstance(event, ContactChanged):
             _contact_change(db, contact, event)
         elif isinstance(event, HandedOff):
             _open_case(db, fs, contact, event.note)
-        elif isinstance(event, InputAwaited) and event.timeout_s:
-            fs.timeout_at = now + dt.timedelta(seconds=event.timeout_s)
-        elif isinstance(event, TimerStarted):
-            fs.timeout_at = now + dt.timedelta(seconds=event.seconds)
-        elif isinstance(event, FlowEnded):
-            fs.ended_at = now
-            fs.end_reason = event.reason
-        elif isinstance(event, ErrorRaised):
-            log.warning("flow %s, node %s, voter %s: %s", flow.name, event.node, contact.id, event.message)
-    for message in outbound:
-        db.add(message)
-    fs.state = state
-    fs.status = state["status"]
-    fs.waiting_for = (state.get("waiting") or {}).get("kind")
-    fs.expires_at = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s and fs.status != "ended" else None
-    if fs.status == "ended" or fs.channel == "voice":
-        # A call's waits are timed by Twilio (the gather's timeout, a pause), not by our timers.
-        fs.timeout_at = None
+    db.add_all(Answer(**values) for values in rows.answers)
+    db.add_all(FunnelEvent(**values) for values in rows.funnel)
+    outbound = [Message(**values) for values in rows.messages]
+    db.add_all(outbound)
+    for name, value in session_values(fs, flow, state, rows, now).items():
+        setattr(fs, name, value)
     db.flush()
     return outbound
 
 
 def _message(
     fs: FlowSession,
-    contact: Contact,
+    contact_id: int,
     *,
     body: str | None,
     node: str,
     now: dt.datetime,
     choices: Any = (),
     media: Any = (),
-) -> Message:
-    return Message(
-        contact_id=contact.id,
-        session_id=fs.id,
-        sender_id=fs.sender_id,
-        campaign_id=fs.campaign_id,
-        direction="out",
-        purpose="flow",
-        channel=fs.channel,
-        body=body,
-        choices=list(choices),
-        media=list(media),
-        node=node,
+) -> dict[str, Any]:
+    return {
+        "contact_id": contact_id,
+        "session_id": fs.id,
+        "sender_id": fs.sender_id,
+        "campaign_id": fs.campaign_id,
+        "direction": "out",
+        "purpose": "flow",
+        "channel": fs.channel,
+        "body": body,
+        "choices": list(choices),
+        "media": list(media),
+        "node": node,
         # On a call the text is spoken in the TwiML of this very step: it is out already,
         # and no worker may pick it up as a message to send.
-        status="sent" if fs.channel == "voice" else "pending",
-        sent_at=now if fs.channel == "voice" else None,
-    )
+        "status": "sent" if fs.channel == "voice" else "pending",
+        "sent_at": now if fs.channel == "voice" else None,
+        # The step's own time: a call's steps may be stored first and applied later.
+        "created_at": now,
+    }
 
 
 def _contact_change(db: Session, contact: Contact, event: ContactChanged) -> None:

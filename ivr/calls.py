@@ -28,10 +28,10 @@ from bot.engine import Flow, inputs
 from bot.engine.events import Event
 from bot.flowhost import ActionBridge, FlowHost
 from bot.flowlibrary import FlowLibrary
-from bot.models import ConsentStatus, Contact, FlowSession, Message, Sender
+from bot.models import ConsentStatus, Contact, FlowSession, Sender
 from bot.phones import PhoneParser
 from bot.router import Router, contact_view
-from ivr import twiml
+from ivr import steplog, twiml
 from ivr.links import CallLinks
 from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, VoiceLine, call_advances
 
@@ -122,7 +122,7 @@ class CallDesk:
         # Keys only: Twilio reports a recording ended by hanging up as Digits=hangup.
         digits = req.digits if req.digits and set(req.digits) <= KEYS else ""
         if digits:
-            self._heard(call, fs, digits)
+            steplog.heard(self.db, call, fs, digits, fs.state.get("node"), self.now())
         if call.opt_out_digit and digits == call.opt_out_digit and self._at_choice_question(fs):
             ConsentLedger(self.db).record(contact, "opted_out", source="keypad", channel="voice", note=digits)
             fs.status, fs.end_reason, fs.ended_at, fs.timeout_at = "ended", "opted_out", self.now(), None
@@ -172,7 +172,7 @@ class CallDesk:
     # -- the steps --------------------------------------------------------------------
 
     def _incoming(self, req: Any) -> Answered:
-        existing = self.db.scalar(select(Call).where(Call.sid == req.call_sid).with_for_update())
+        existing = self._load(Call.sid == req.call_sid)
         if existing is not None:
             return Answered(existing.last_twiml or twiml.hangup(), existing)
         if not req.from_phone:
@@ -345,25 +345,6 @@ class CallDesk:
         node = found[0].nodes.get(fs.state.get("node", "")) if found else None
         return fs.waiting_for == "ask" and bool(getattr(node, "choices", None))
 
-    def _heard(self, call: Call, fs: FlowSession, digits: str) -> None:
-        """Keep the keys the voter pressed on their timeline; the first ones are the reply."""
-        self.db.add(
-            Message(
-                contact_id=call.contact_id,
-                session_id=fs.id,
-                campaign_id=call.campaign_id,
-                direction="in",
-                purpose="flow",
-                channel="voice",
-                body=digits,
-                node=fs.state.get("node"),
-                status="received",
-                created_at=self.now(),
-            )
-        )
-        if fs.replied_at is None:
-            fs.replied_at = self.now()
-
     def _answered(self, call: Call, answered_by: str | None) -> None:
         now = self.now()
         if call_advances(call.status, "in-progress"):
@@ -387,13 +368,13 @@ class CallDesk:
         return self._load(Call.sid == call_sid)
 
     def _load(self, where: Any) -> Call | None:
-        """The call, locked, read with its flow session and voter in one round trip.
+        """The call, locked, read with its flow session and voter in one round trip, its stored steps applied.
 
         Every step needs all three: the ``db.get`` calls that follow find the session and
         the contact in the session's identity map instead of asking the database again.
         """
         row = self.db.execute(
-            select(Call, FlowSession, Contact)
+            select(Call, FlowSession, Contact, steplog.has_steps())
             .join(Contact, Contact.id == Call.contact_id)
             .outerjoin(FlowSession, FlowSession.id == Call.session_id)
             .where(where)
@@ -401,9 +382,13 @@ class CallDesk:
         ).first()
         if row is None:
             return None
+        call, fs, contact, stepped = row
         # The identity map holds objects weakly: keep the three alive for this request.
-        self._loaded = tuple(row)
-        return row[0]
+        self._loaded = (call, fs, contact)
+        if stepped:
+            # Steps the fast path stored come first: this request sees the call as they left it.
+            steplog.settle(self.db, call, fs, contact, self.library)
+        return call
 
     def _contact(self, phone: str) -> Contact:
         contact = contact_for(self.db, self.phones, phone)

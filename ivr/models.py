@@ -109,6 +109,29 @@ class CallEvent(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class CallStep(Base):
+    """A keypad step of a live call, taken and answered but not yet applied to the flow's rows.
+
+    The step webhook reads the call and its newest step, runs the flow, and stores the
+    outcome as one row here (``ivr.quickstep``): the keys heard, the engine's events, its
+    new state and the TwiML answered. ``ivr.steplog.settle`` turns the rows into
+    answers, funnel steps, messages and the session's state, in order, when the call
+    ends or any other request of the call comes (and a sweep settles forgotten ones).
+    ``(call_id, step)`` is the key: two copies of one request store one step.
+    """
+
+    __tablename__ = "call_steps"
+
+    call_id: Mapped[int] = mapped_column(BigId, ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)  # the request's step; it answered step + 1
+    heard: Mapped[str | None] = mapped_column(String(32))  # the keys pressed (none: silence)
+    node: Mapped[str | None] = mapped_column(String(64))  # where the flow waited when they were pressed
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    twiml: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+
 class VoiceLine(Base):
     """One of our phone numbers: which flow answers its calls, or what a missed call starts.
 

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, ClassVar
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,7 +22,13 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data, with ``type`` first and empty fields left out."""
-        body = {k: v for k, v in dataclasses.asdict(self).items() if k in self.keep or v not in (None, [], {}, ())}
+        # Fields one level deep (not dataclasses.asdict, which deep-copies every list and
+        # dict: a call's step serialises its events on the hot path). No event nests a dataclass.
+        body = {}
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
+            if name in self.keep or value not in (None, [], {}, ()):
+                body[name] = value
         return {"type": self.type, **body}
 
 
@@ -164,3 +176,39 @@ class ErrorRaised(Event):
     type = "error"
     node: str | None
     message: str
+
+
+def _kinds() -> dict[str, type[Event]]:
+    found: dict[str, type[Event]] = {}
+    stack = list(Event.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        found[cls.type] = cls
+        stack.extend(cls.__subclasses__())
+    return found
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """The event ``Event.to_dict`` wrote.
+
+    ``to_dict`` leaves empty fields out: a field with a default takes it, one without
+    was None. A call's keypad steps are stored as their events, then applied; an unknown
+    ``type`` is a ``ValueError`` naming it.
+    """
+    if not _KINDS:
+        _KINDS.update(_kinds())
+    body = dict(data)
+    kind = body.pop("type", None)
+    cls = _KINDS.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown event type {kind!r}")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in body:
+            values[f.name] = body[f.name]
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            values[f.name] = None
+    return cls(**values)
+
+
+_KINDS: dict[str, type[Event]] = {}

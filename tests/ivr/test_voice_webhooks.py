@@ -23,6 +23,7 @@ from bot.timeline import timeline
 from ivr.calls import CallDesk
 from ivr.links import CallLinks
 from ivr.models import Call, CallEvent, VoiceLine
+from ivr.quickstep import QuickSteps
 from tests.bot.test_conversations import ROOT
 
 TOKEN = "voice-webhook-token"
@@ -190,9 +191,22 @@ def test_a_fault_while_running_the_flow_still_answers_valid_twiml(app, client, m
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("database went away")
 
+    # Both paths of a step fail: the fast one (ivr.quickstep) hands over to the full one, which apologises.
+    monkeypatch.setattr(QuickSteps, "step", broken)
     monkeypatch.setattr(CallDesk, "step", broken)
     root = twiml(post(client, action(root), form(Digits="1")))
     assert "Sorry, something went wrong" in said(root)[0] and root[-1].tag == "Hangup"
+
+
+def test_a_fault_in_the_fast_path_hands_the_step_to_the_full_path(app, client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    root = twiml(post(client, f"{BASE}/webhooks/twilio/voice", form()))
+
+    def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(QuickSteps, "_store", broken)
+    root = twiml(post(client, action(root), form(Digits="1")))
+    assert said(root) == ["Do you know where your booth is? Press 1 for yes, 2 for no."]
 
 
 def test_a_withheld_number_is_told_so(app, client) -> None:  # type: ignore[no-untyped-def]
