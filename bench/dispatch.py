@@ -23,6 +23,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import sys
 import tempfile
 import threading
@@ -73,8 +74,9 @@ def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Qu
     out.put(errors)
 
 
-def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int]:
-    """Messages per second of the raw loop (and how many failed)."""
+def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int, float]:
+    """Messages per second of the raw loop, how many failed, and its CPU per message (ms)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     per = messages // processes
     procs = [
@@ -87,7 +89,10 @@ def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tupl
     errors = sum(out.get() for _ in procs)
     for p in procs:
         p.join()
-    return per * processes / (time.perf_counter() - started), errors
+    rate = per * processes / (time.perf_counter() - started)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return rate, errors, cpu_s * 1000 / max(1, per * processes)
 
 
 def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -> dict[str, float]:
@@ -126,8 +131,12 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
                 .all()
             )
     finally:
+        # The workers' CPU (with their jobs' forked processes): what reaping them adds.
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         if workers:
             workers.stop()
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        worker_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         recorded = fake.stop()
         world.close()
     arrivals = [a[0] for a in recorded["arrivals"]]
@@ -140,11 +149,13 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
         "provider_rate": len(arrivals) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else 0.0,
         "requests": len(arrivals),
         "completed": done,
+        "worker_cpu_ms": worker_cpu_s * 1000 / max(1, len(arrivals)),
     }
     print(
         f"{label}: {voters:,} voters planned in {figures['plan_s']:.1f} s; sent in {sending_s:.1f} s = "
         f"{figures['rate']:.0f} msg/s launch->completed (provider saw {len(arrivals):,} requests, "
-        f"{figures['provider_rate']:.0f}/s first->last); statuses {statuses}; completed: {done}",
+        f"{figures['provider_rate']:.0f}/s first->last); statuses {statuses}; completed: {done}; "
+        f"workers' CPU {figures['worker_cpu_ms']:.2f} ms per message",
         flush=True,
     )
     return figures
@@ -169,12 +180,13 @@ def main() -> int:
         fake = FakeProcess()
         try:
             raw_rate(fake.url, 2_000, args.workers, MAX_IN_FLIGHT)  # warm-up
-            base, errors = raw_rate(fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT)
+            base, errors, raw_cpu_ms = raw_rate(fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT)
         finally:
             fake.stop()
         print(
             f"baseline: raw client.messages.create, {args.workers} processes x {MAX_IN_FLIGHT} threads, "
-            f"{args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors)",
+            f"{args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors); "
+            f"its processes' CPU {raw_cpu_ms:.2f} ms per message",
             flush=True,
         )
     if "fast" not in args.skip:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, TypeVar
@@ -91,12 +92,29 @@ def make_client(account: TwilioAccount, http_client: HttpClient | None = None) -
         assert http_client.session is not None
         for scheme in ("https://", "http://"):
             http_client.session.mount(scheme, adapter)
+        _environment_read_once(http_client.session, account.api_base)
     client = Client(account.account_sid, account.auth_token, http_client=http_client)
     client.edge = None  # ignore TWILIO_EDGE / TWILIO_REGION: api_base says where to go
     client.region = None
     client.api.base_url = account.api_base.rstrip("/")
     client.content.base_url = account.content_api_base.rstrip("/")
     return client
+
+
+def _environment_read_once(session: requests.Session, api_base: str) -> None:
+    """Read the proxy and CA-bundle variables now, not on every request.
+
+    ``requests`` looks them up (and parses ``NO_PROXY``) for each request while
+    ``trust_env`` is on: ~6 % of a batch job's CPU at a few hundred sends a second. Taken
+    once here, as every other setting is read once at start, they hold for the client's
+    life: ``HTTPS_PROXY`` / ``HTTP_PROXY`` (unless ``NO_PROXY`` covers the API's host) and
+    ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
+    """
+    session.proxies.update(requests.utils.get_environ_proxies(api_base))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
 
 
 def _never_connected(exc: Exception) -> bool:

@@ -233,6 +233,20 @@ def test_make_client_points_the_sdk_at_api_base() -> None:
         client.http_client.session.close()
 
 
+def test_make_client_reads_proxy_and_ca_bundle_variables_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example.org:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/corporate.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    client = make_client(account("https://api.twilio.com"))
+    session = client.http_client.session
+    assert session.trust_env is False  # not looked up again on every request
+    assert session.proxies["https"] == "http://proxy.example.org:3128"
+    assert session.verify == "/etc/ssl/certs/corporate.pem"
+    monkeypatch.setenv("NO_PROXY", "api.twilio.com")
+    assert "https" not in make_client(account("https://api.twilio.com")).http_client.session.proxies
+
+
 # --- Behaviour against a fake of Twilio's REST API ----------------------------------------
 
 
