@@ -33,7 +33,7 @@ from bot.phones import PhoneParser
 from bot.router import Router, contact_view
 from ivr import steplog, twiml
 from ivr.links import CallLinks
-from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, VoiceLine, call_advances
+from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, CallStep, VoiceLine, call_advances
 
 log = logging.getLogger(__name__)
 KEYS = frozenset("0123456789*#")
@@ -282,7 +282,8 @@ class CallDesk:
         self.db.add(fs)
         self.db.flush()
         call.session_id = fs.id
-        return self._run(call, fs, contact, lambda host: host.start(contact_view(contact), channel="voice"), flow)
+        start = lambda host: host.start(contact_view(contact), channel="voice")  # noqa: E731
+        return self._run(call, fs, contact, start, flow, stored=True)
 
     def _run(
         self,
@@ -291,7 +292,15 @@ class CallDesk:
         contact: Contact,
         drive: Callable[[FlowHost], list[Event]],
         flow: Flow | None = None,
+        *,
+        stored: bool = False,
     ) -> Answered:
+        """Run the flow one step and answer with its TwiML.
+
+        ``stored``: a call's first step (the flow starts) is kept as a ``call_steps`` row,
+        like the fast path's keypad steps, and applied with them (``ivr.steplog``), unless
+        the flow ended at once or changed the contact.
+        """
         if flow is None:
             found = self.library.get(fs.flow_name, fs.flow_version)
             if found is None:
@@ -304,16 +313,29 @@ class CallDesk:
         events = drive(host)
         assert host.sprint is not None
         state = host.sprint.state
+        if stored and state.get("status") != "ended" and not steplog.applies_at_once(events):
+            return self._store(call, flow, events, state)
         effects.apply(self.db, fs, contact, flow, events, state, self.now())
         call.last_node = state.get("node") or call.last_node
         call.step += 1
+        document = self._document(call.id, call.step, flow, events, state)
+        call.last_twiml = document
+        return Answered(document, call)
+
+    def _document(self, call_id: int, step: int, flow: Flow, events: list[Event], state: dict[str, Any]) -> str:
         voicing = twiml.Voicing(
             language=state.get("language") or flow.language,
             audio=self.audio,
             media_base=self.links.public_base_url,
         )
-        document = twiml.render(events, twiml.Links(action=self.links.step(call.id, call.step)), voicing)
-        call.last_twiml = document
+        return twiml.render(events, twiml.Links(action=self.links.step(call_id, step)), voicing)
+
+    def _store(self, call: Call, flow: Flow, events: list[Event], state: dict[str, Any]) -> Answered:
+        """Keep the step as a row to apply later; the call's step counter moves when it is applied."""
+        document = self._document(call.id, call.step + 1, flow, events, state)
+        step = CallStep(call_id=call.id, step=call.step, events=[e.to_dict() for e in events], state=state)
+        step.twiml, step.at = document, self.now()
+        self.db.add(step)
         return Answered(document, call)
 
     def _finish(self, call: Call, document: str) -> Answered:

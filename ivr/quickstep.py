@@ -40,7 +40,6 @@ from sqlalchemy.orm import Session, aliased
 
 from bot.db import Database, UTCDateTime, autocommit_engine, utcnow
 from bot.engine import inputs
-from bot.engine.events import ContactChanged, HandedOff
 from bot.flowhost import ActionBridge, FlowHost
 from bot.flowlibrary import FlowLibrary
 from bot.models import FlowSession
@@ -50,8 +49,6 @@ from ivr.models import FINAL_CALL_STATUSES, Call, CallStep
 
 log = logging.getLogger(__name__)
 KEYS = frozenset("0123456789*#")
-# Events that change rows besides the session's own: their step is applied at once.
-APPLY_AT_ONCE = (ContactChanged, HandedOff)
 _FINAL = sorted(FINAL_CALL_STATUSES)
 _newest = aliased(CallStep)
 
@@ -170,7 +167,7 @@ class QuickSteps:
         }
         if not self._store(params):
             return self._stored_answer(call_id, step)
-        if any(isinstance(e, APPLY_AT_ONCE) for e in events):
+        if steplog.applies_at_once(events):
             self._settle_now(call_id)
         return answer
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot import effects
 from bot.engine import Flow
-from bot.engine.events import event_from_dict
+from bot.engine.events import ContactChanged, Event, HandedOff, event_from_dict
 from bot.flowlibrary import FlowLibrary
 from bot.models import Answer, Contact, FlowSession, FunnelEvent, Message
 from ivr.models import Call, CallStep
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # harmless: its next step continues from them (the call's step counter moved with them).
 STALE_AFTER = dt.timedelta(minutes=10)
 Values = dict[str, Any]
+# Events that change rows besides the session's own: a step with them is applied at once.
+APPLY_AT_ONCE = (ContactChanged, HandedOff)
 
 
 def heard_values(call: Call, fs: FlowSession, digits: str, node: str | None, at: dt.datetime) -> dict[str, Any]:
@@ -129,6 +131,11 @@ def _insert(db: Session, messages: list[Values], answers: list[Values], funnel: 
             by_columns.setdefault(frozenset(one), []).append(one)
         for group in by_columns.values():
             conn.execute(insert(model.__table__), group)
+
+
+def applies_at_once(events: list[Event]) -> bool:
+    """True when a step's events change the contact or open a case: not a step to keep for later."""
+    return any(isinstance(e, APPLY_AT_ONCE) for e in events)
 
 
 def has_steps() -> Any:

@@ -83,12 +83,13 @@ def test_steps_are_stored_then_applied_in_order_when_the_call_ends(app, client) 
     root = twiml(post(client, action(root), form(Digits="7")))  # a wrong key: the re-prompt
     root = twiml(post(client, action(root), form(Digits="2")))
     assert said(root)[0].startswith("How will you get there?")
-    # Answered from the stored steps: nothing of them is in the flow's tables yet.
-    assert _steps(app) == [(1, "1"), (2, "7"), (3, "2")]
+    # Answered from the stored steps (the flow's start, then the keys): none of them is in
+    # the flow's tables yet.
+    assert _steps(app) == [(0, None), (1, "1"), (2, "7"), (3, "2")]
     assert count(app, Answer) == 0
-    assert count(app, FunnelEvent) == 2  # "started" and "q1", stored by the answer (the full path)
+    assert count(app, FunnelEvent) == 0
     with app.extensions["canvass"].db.session() as db:
-        assert db.scalar(select(Call.step)) == 1
+        assert db.scalar(select(Call.step)) == 0
 
     root = twiml(post(client, action(root), form(Digits="3")))
     assert root[-1].tag == "Hangup"
@@ -122,7 +123,7 @@ def test_a_repeated_step_gets_the_stored_document_and_stores_nothing(app, client
     second = twiml(post(client, first, form(Digits="1")))
     again = twiml(post(client, first, form(Digits="1")))
     assert ET.tostring(again) == ET.tostring(second)
-    assert _steps(app) == [(1, "1")]
+    assert _steps(app) == [(0, None), (1, "1")]
     # An older step still (the voter moved on since): the full path answers with the newest document.
     third = twiml(post(client, action(second), form(Digits="1")))
     older = twiml(post(client, first, form(Digits="1")))
@@ -145,7 +146,7 @@ def test_two_copies_of_one_step_store_one_row(app, client) -> None:  # type: ign
     assert quick._store(params) is True
     assert quick._store({**params, "twiml": "<Response>second</Response>"}) is False
     assert quick._stored_answer(call_id, 1) == "<Response>first</Response>"
-    assert _steps(app) == [(1, "1")]
+    assert _steps(app) == [(0, None), (1, "1")]
     assert first  # the answer's own document is untouched
 
 
@@ -181,7 +182,7 @@ def test_a_step_racing_the_final_status_waits_for_it_and_stores_nothing(app, cli
         assert worker.is_alive(), "the step's insert must wait for the call's lock"
     worker.join(10)
     assert stored == [False]
-    assert _steps(app) == []
+    assert _steps(app) == [(0, None)]  # the flow's start only
 
 
 def test_a_step_that_changes_the_contact_is_applied_at_once(app, client) -> None:  # type: ignore[no-untyped-def]
@@ -210,7 +211,8 @@ def test_the_sweep_applies_the_steps_of_a_call_whose_end_never_came(app, client)
     twiml(post(client, action(root), form(Digits="1")))
     now = dt.datetime.now(dt.UTC)
     assert steplog.settle_stale(rt.db.session, dt.timedelta(minutes=10), now) == 0  # still live
-    assert steplog.settle_stale(rt.db.session, dt.timedelta(minutes=10), now + dt.timedelta(minutes=11)) == 1
+    # The flow's start and the keys: two steps.
+    assert steplog.settle_stale(rt.db.session, dt.timedelta(minutes=10), now + dt.timedelta(minutes=11)) == 2
     assert _steps(app) == []
     with rt.db.session() as db:
         assert db.scalar(select(Answer.value)) == "1"
