@@ -41,8 +41,12 @@ def to_micros(amount: Any, what: str = "price") -> int:
 
 
 def money(micros: int | None) -> Money:
-    """Millionths back to an amount (``10700`` -> ``Decimal('0.0107')``)."""
-    return (Money(micros or 0) * MICRO).normalize() if micros else Money(0)
+    """Millionths back to an amount (``10700`` -> ``Decimal('0.0107')``, ``600000000`` -> ``Decimal('600')``)."""
+    if not micros:
+        return Money(0)
+    amount = (Money(micros) * MICRO).normalize()
+    # normalize() writes whole amounts with an exponent (6E+2): give them their digits back.
+    return amount.quantize(Money(1)) if amount == amount.to_integral_value() else amount
 
 
 class PriceError(ValueError):

@@ -21,6 +21,7 @@ def test_amounts_are_exact() -> None:
     assert pricing.to_micros("0.0107") == 10_700
     assert pricing.to_micros(250) == 250_000_000
     assert pricing.money(10_700) == decimal.Decimal("0.0107")
+    assert str(pricing.money(600_000_000)) == "600"  # not 6E+2
     for bad in ("-1", "cheap", "nan", "inf"):
         with pytest.raises(pricing.PriceError, match="price: a number"):
             pricing.to_micros(bad)
