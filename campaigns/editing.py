@@ -39,6 +39,7 @@ COLUMNS = frozenset(
         "send_windows",
         "blackouts",
         "budget_micros",
+        "budget_by_channel",
     }
 )
 

@@ -17,16 +17,20 @@ same recipient row, back to ``pending`` with the new channel, in a batch of its 
 The scheduler's reconciler moves the recipients every minute; a campaign with fallbacks
 still possible is not completed yet.
 
-A fallback costs money too. With a budget, a fallback attempt is given only while what
-the campaign has spent or committed (sent, pending, and the fallbacks already given)
-plus its price stays within the budget, in recipient order; the others keep their first
-attempt's status and are marked ``over_budget`` (no fallback), so the campaign can end.
+A fallback costs money too. With a budget, a fallback attempt is given only while its
+price fits, in recipient order, both what is left of the total (the campaign's spend and
+commitments on every channel: sent, pending, and the fallbacks already given) and what is
+left of the fallback channel's own cap (``budget: {sms: 400}``; ``campaigns.budgets``);
+the others keep their first attempt's status and are marked ``over_budget`` (no
+fallback), so the campaign can end. Its price is recorded apart from the first
+attempt's, so spend is shown per channel.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, true, update
@@ -34,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import ConsentStatus, Contact
 from bot.phones import MOBILE_KINDS
-from campaigns import pricing, templates
+from campaigns import budgets, pricing, templates
 from campaigns.models import Campaign, Recipient, SkipCode
 
 FALLBACK_BASE = 1_000_000
@@ -74,21 +78,21 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
     step = campaign.fallback
     if not step:
         return []
-    ids = list(
-        db.scalars(
-            select(Recipient.id)
-            .join(Contact, Contact.id == Recipient.contact_id)
-            .where(
-                _eligible(campaign, now),
-                Contact.consent != ConsentStatus.OPTED_OUT.value,
-                _reachable(step),
-            )
-            .order_by(Recipient.id)
-        )
+    price, joins = pricing.unit_price(
+        step["channel"], templates.price_units(db, step["channel"], step.get("template_version_id"))
     )
-    if campaign.budget_micros is not None and ids:
-        ids = _within_budget(db, campaign, step, ids)
-    if not ids:
+    candidates = db.execute(
+        pricing.with_prices(
+            select(Recipient.id, Recipient.status, Recipient.cost_micros, price)
+            .select_from(Recipient)
+            .join(Contact, Contact.id == Recipient.contact_id),
+            joins,
+        )
+        .where(_eligible(campaign, now), Contact.consent != ConsentStatus.OPTED_OUT.value, _reachable(step))
+        .order_by(Recipient.id)
+    ).all()
+    priced = _within_budget(db, campaign, step["channel"], candidates) if candidates else []
+    if not priced:
         return []
     first = (
         db.scalar(
@@ -98,64 +102,55 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
         )
         or FALLBACK_BASE - 1
     ) + 1
-    rows = [{"rid": rid, "b": first + i // batch_size} for i, rid in enumerate(ids)]
+    rows = [{**row, "b": first + i // batch_size} for i, row in enumerate(priced)]
     table = Recipient.__table__
     db.execute(
         update(table)
         .where(table.c.id == bindparam("rid"), table.c.channel == campaign.channel)
-        .values(status="pending", channel=step["channel"], batch=bindparam("b"), queued_at=now),
+        .values(
+            status="pending",
+            channel=step["channel"],
+            batch=bindparam("b"),
+            queued_at=now,
+            cost_micros=bindparam("cost"),
+            fallback_cost_micros=bindparam("extra"),
+        ),
         rows,
     )
     return sorted({r["b"] for r in rows})
 
 
-def _within_budget(db: Session, campaign: Campaign, step: dict[str, Any], ids: list[int]) -> list[int]:
-    """The first of ``ids`` whose fallback fits the budget; mark the rest ``over_budget``.
+def _within_budget(db: Session, campaign: Campaign, channel: str, candidates: Sequence[Any]) -> list[dict[str, int]]:
+    """The candidates whose fallback fits the budget, with their costs; mark the rest ``over_budget``.
 
-    A moved row's cost becomes its first attempt's (when that was charged) plus the
-    fallback's price, so the campaign's spend counts both attempts once it is sent.
+    ``candidates``: (id, status, cost, fallback price) in recipient order. A fallback fits
+    while its price stays within what is left of the fallback channel's cap and of the
+    total. A moved row's cost becomes its first attempt's (when the provider took it, else
+    0) plus the fallback's price, which is also kept apart: spend is counted per channel.
     """
-    assert campaign.budget_micros is not None
-    committed = db.scalar(
-        select(func.coalesce(func.sum(Recipient.cost_micros), 0)).where(
-            Recipient.campaign_id == campaign.id, Recipient.status.in_((*pricing.CHARGED, "pending", "sending"))
-        )
-    )
-    price, joins = pricing.unit_price(
-        step["channel"], templates.price_units(db, step["channel"], step.get("template_version_id"))
-    )
-    rows = db.execute(
-        pricing.with_prices(
-            select(Recipient.id, Recipient.status, Recipient.cost_micros, price)
-            .select_from(Recipient)
-            .join(Contact, Contact.id == Recipient.contact_id),
-            joins,
-        )
-        .where(Recipient.id.in_(ids))
-        .order_by(Recipient.id)
-    ).all()
-    room = campaign.budget_micros - int(committed or 0)
+    budget = budgets.Budget.of(campaign)
+    spent_first, spent_fallback = budgets.committed(db, campaign) if budget else (0, 0)
+    rooms = [] if budget.total is None else [budget.total - spent_first - spent_fallback]
+    if (own := budget.by_channel.get(channel)) is not None:
+        rooms.append(own - spent_fallback)
+    room = min(rooms) if rooms else None
     fits: list[dict[str, int]] = []
-    over: list[int] = []
-    for rid, status, cost, fallback_price in rows:
+    over: list[dict[str, int]] = []
+    for rid, status, cost, fallback_price in candidates:
         extra = int(fallback_price or 0)
-        if extra <= room:
+        if room is not None and extra > room:
+            over.append({"rid": rid})
+            continue
+        if room is not None:
             room -= extra
-            charged = int(cost or 0) if status in pricing.CHARGED else 0
-            fits.append({"rid": rid, "cost": charged + extra})
-        else:
-            over.append(rid)
-    table = Recipient.__table__
-    if fits:
-        db.execute(update(table).where(table.c.id == bindparam("rid")).values(cost_micros=bindparam("cost")), fits)
+        charged = int(cost or 0) if status in pricing.CHARGED else 0
+        fits.append({"rid": rid, "cost": charged + extra, "extra": extra})
     if over:
+        table = Recipient.__table__
         db.execute(
-            update(Recipient)
-            .where(Recipient.id.in_(over))
-            .values(skip_code=SkipCode.OVER_BUDGET.value)
-            .execution_options(synchronize_session=False)
+            update(table).where(table.c.id == bindparam("rid")).values(skip_code=SkipCode.OVER_BUDGET.value), over
         )
-    return [f["rid"] for f in fits]
+    return fits
 
 
 def _reachable(step: dict[str, Any]) -> Any:

@@ -23,6 +23,8 @@ MAX_NAME = 120
 MAX_PACE_PER_S = 1000.0
 MAX_TEST_NUMBERS = 20
 PACE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/|per\s+)\s*(s|sec|second|m|min|minute|h|hour)\s*$")
+BUDGET_KEYS = ("total", *CHANNELS)
+BUDGET_EXAMPLE = "{total: 1000, whatsapp: 600, sms: 400}"
 PER = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600}
 
 
@@ -112,11 +114,33 @@ def _voice(value: Any) -> dict[str, Any]:
         raise FieldError.named(exc, "voice") from None
 
 
-def _budget(value: Any) -> dict[str, Any]:
+def _amount(field: str, value: Any) -> int:
     try:
-        return {"budget_micros": pricing.to_micros(value, "budget")}
+        return pricing.to_micros(value, field)
     except pricing.PriceError as exc:
-        raise FieldError("budget", str(exc).removeprefix("budget: ")) from None
+        raise FieldError(field, str(exc).removeprefix(f"{field}: ")) from None
+
+
+def _budget(value: Any) -> dict[str, Any]:
+    """A total (``1000``), caps per channel, or both: ``{total: 1000, whatsapp: 600, sms: 400}``."""
+    if not isinstance(value, dict):
+        return {"budget_micros": _amount("budget", value), "budget_by_channel": None}
+    for key in value:
+        if key not in BUDGET_KEYS:
+            raise FieldError(f"budget.{key}", f"not a part of a budget: write total, {', '.join(CHANNELS)}")
+    total = None if value.get("total") is None else _amount("budget.total", value["total"])
+    split = {ch: _amount(f"budget.{ch}", value[ch]) for ch in CHANNELS if value.get(ch) is not None}
+    if total is None and not split:
+        raise FieldError("budget", f"a total, a cap per channel, or both, such as {BUDGET_EXAMPLE}")
+    if total is not None and sum(split.values()) > total:
+        if len(split) == 1:
+            ((ch, cap),) = split.items()
+            parts = f"the {ch} cap {pricing.money(cap)} is"
+        else:
+            listed = " + ".join(f"{ch} {pricing.money(m)}" for ch, m in split.items())
+            parts = f"the channels' caps ({listed} = {pricing.money(sum(split.values()))}) are"
+        raise FieldError("budget", f"{parts} more than the total {pricing.money(total)}")
+    return {"budget_micros": total, "budget_by_channel": split or None}
 
 
 def _timed(key: str, target: str, parser: Callable[[Any], Any]) -> Callable[[Any], dict[str, Any]]:

@@ -1,9 +1,10 @@
 """What a campaign not yet launched will do: whom it reaches, what it costs, when it is done.
 
 The console's wizard shows this before the operator launches: the audience's size and
-cost (``operations.estimate``: one grouped query), when sending will end at the
-campaign's pace inside its windows (``campaigns.eta``), and warnings in plain words —
-voters without a price, an estimate over the budget, a deadline it cannot meet.
+cost (``operations.estimate``: one grouped query; for a fallback channel, what it would
+cost if every voter needed it), when sending will end at the campaign's pace inside its
+windows (``campaigns.eta``), and warnings in plain words — voters without a price, an
+estimate over the budget or over a channel's own cap, a deadline it cannot meet.
 """
 
 from __future__ import annotations
@@ -18,8 +19,18 @@ from bot.db import utcnow
 from bot.models import Contact
 from bot.phones import InvalidPhone
 from bot.settings import Settings
-from campaigns import compliance, eta, operations, planner, pricing, progress
+from campaigns import budgets, compliance, eta, operations, planner, pricing, progress
 from campaigns.models import Campaign
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelCost:
+    """What one channel of the campaign would cost, and the most it may spend."""
+
+    channel: str
+    cost: pricing.Money  # the fallback's: if every voter needed it
+    cap: pricing.Money | None  # its own cap or the total, the lower
+    fallback: bool
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +42,7 @@ class Forecast:
     eta: eta.Eta | None
     zone: str
     warnings: list[str]
+    by_channel: list[ChannelCost] = dataclasses.field(default_factory=list)
 
 
 def audience_zone(db: Session, campaign: Campaign, region: str) -> str:
@@ -68,11 +80,12 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
             f"{found.unpriced:,} voter(s) are in countries without a {campaign.channel} price: they count as free "
             f"(canvass prices set {campaign.channel} CODE PRICE)"
         )
-    if campaign.budget_micros is not None and found.total > pricing.money(campaign.budget_micros):
-        warnings.append(
-            f"the estimate {found.total} {found.currency or ''} is over the budget "
-            f"{pricing.money(campaign.budget_micros)}: the voters past it are skipped with over_budget"
-        )
+    by_channel = [ChannelCost(campaign.channel, found.total, _cap(campaign, campaign.channel), False)]
+    step = campaign.fallback or {}
+    if step.get("channel"):
+        worst = operations.estimate(db, campaign, region=region, fallback=True)
+        by_channel.append(ChannelCost(step["channel"], worst.total, _cap(campaign, step["channel"]), True))
+    warnings += _over_budget(campaign, by_channel, found.currency or "")
     zone = audience_zone(db, campaign, region)
     start = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     expected = eta.estimate(
@@ -87,4 +100,30 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
         warnings.append(expected.warning() or "")
     elif voters and expected.finishes_at is None:
         warnings.append("no send window opens in sight: nothing would be sent")
-    return Forecast(voters, found, expected, zone, warnings)
+    return Forecast(voters, found, expected, zone, warnings, by_channel)
+
+
+def _cap(campaign: Campaign, channel: str) -> pricing.Money | None:
+    cap = budgets.Budget.of(campaign).cap(channel)
+    return None if cap is None else pricing.money(cap)
+
+
+def _over_budget(campaign: Campaign, by_channel: list[ChannelCost], currency: str) -> list[str]:
+    """A warning for each channel whose estimate is over its cap, naming the cap that binds."""
+    budget = budgets.Budget.of(campaign)
+    out = []
+    for line in by_channel:
+        if line.cap is None or line.cost <= line.cap:
+            continue
+        own = budget.by_channel.get(line.channel)
+        binds = own is not None and (budget.total is None or own < budget.total)
+        cap = f"its {line.channel} cap {line.cap}" if binds else f"the budget {line.cap}"
+        if line.fallback:
+            out.append(
+                f"if every voter needed the {line.channel} fallback it would cost {line.cost} {currency}, "
+                f"over {cap}: the fallbacks past it are not sent (over_budget)"
+            )
+        else:
+            what = f"the {line.channel} estimate" if binds else "the estimate"
+            out.append(f"{what} {line.cost} {currency} is over {cap}: the voters past it are skipped with over_budget")
+    return out

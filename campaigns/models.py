@@ -161,6 +161,9 @@ class Campaign(Base):
     fallback: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # The most it may spend, in millionths of the price table's currency (exact on every backend).
     budget_micros: Mapped[int | None] = mapped_column(BigId)
+    # A cap per channel it sends on (its own, its fallback's), in millionths as well:
+    # {"whatsapp": 600000000, "sms": 400000000}; each applies on top of the total (campaigns.budgets).
+    budget_by_channel: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # A call campaign's options (campaigns.voice_options): attempts, retry_after_s, on_machine, ...
     voice: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
@@ -199,6 +202,9 @@ class Recipient(Base):
     failed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     # The estimated price of this voter's message, in millionths (see campaigns.pricing).
     cost_micros: Mapped[int | None] = mapped_column(BigId)
+    # The fallback attempt's part of ``cost_micros`` (set when the fallback is given; the rest
+    # is the first attempt's, 0 when that one was not charged): spend per channel.
+    fallback_cost_micros: Mapped[int | None] = mapped_column(BigId)
 
 
 class Price(Base):

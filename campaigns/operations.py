@@ -229,17 +229,22 @@ def _segments(db: Session, campaign: Campaign) -> int:
     return templates.price_units(db, campaign.channel, campaign.template_version_id)
 
 
-def estimate(db: Session, campaign: Campaign, *, region: str) -> pricing.Estimate:
-    """What sending to the campaign's audience once would cost.
+def estimate(db: Session, campaign: Campaign, *, region: str, fallback: bool = False) -> pricing.Estimate:
+    """What sending to the campaign's audience once would cost (with ``fallback``: its fallback's message).
 
-    An upper bound: voters who will be skipped are counted too.
+    An upper bound: voters who will be skipped are counted too (for the fallback: as if
+    every voter needed it).
     """
+    channel, template_id, language = campaign.channel, campaign.template_id, campaign.template_language
+    if fallback:
+        step = campaign.fallback or {}
+        channel, template_id, language = step["channel"], step.get("template_id"), step.get("language")
     version = None
-    if campaign.template_id and campaign.template_language:
-        version = templates.latest_version(db, campaign.template_id, campaign.template_language, approved=True)
-    segments = templates.segments(version) if version is not None and campaign.channel == "sms" else 1
+    if template_id and language:
+        version = templates.latest_version(db, template_id, language, approved=True)
+    segments = templates.segments(version) if version is not None and channel == "sms" else 1
     who = planner.audience(db, campaign, phones_for_test(campaign, region))
-    return pricing.estimate(db, campaign.channel, who, segments)
+    return pricing.estimate(db, channel, who, segments)
 
 
 def phones_for_test(campaign: Campaign, region: str) -> list[str] | None:

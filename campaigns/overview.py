@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from bot.models import HandoffCase, Message, Sender
-from campaigns import pricing, progress
+from campaigns import budgets, pricing, progress
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateStatus, TemplateVersion
 from ivr.models import Call, CallStatus
 
@@ -99,13 +99,15 @@ def current(db: Session, now: dt.datetime) -> list[CampaignFigures]:
     """Running campaigns and those launched in the last 30 days, with counts, spend and last send."""
     chosen = _current_ids(now)
     status = Recipient.status
+    first_spent, fallback_spent = budgets.parts(pricing.CHARGED)
     counts = (
         select(
             Recipient.campaign_id.label("cid"),
             func.count().filter(status.in_(progress.GROUPS["pending"])).label("pending"),
             func.count().filter(status.in_(progress.GROUPS["completed"])).label("completed"),
             func.count().filter(status.in_(progress.GROUPS["failed"])).label("failed"),
-            func.sum(Recipient.cost_micros).filter(status.in_(pricing.CHARGED)).label("spent"),
+            first_spent.label("first"),
+            fallback_spent.label("fallback"),
             func.max(Recipient.sent_at).label("last_sent"),
         )
         .where(Recipient.campaign_id.in_(chosen))
@@ -127,12 +129,12 @@ def current(db: Session, now: dt.datetime) -> list[CampaignFigures]:
             pending=pending or 0,
             completed=completed or 0,
             failed=failed or 0,
-            spent=pricing.money(spent),
-            budget=None if c.budget_micros is None else pricing.money(c.budget_micros),
+            spent=pricing.money((first or 0) + (fallback or 0)),
+            budget=budgets.overall(c),
             last_sent_at=last_sent,
             launched_at=c.launched_at,
         )
-        for c, _cid, pending, completed, failed, spent, last_sent in rows
+        for c, _cid, pending, completed, failed, first, fallback, last_sent in rows
     ]
 
 

@@ -34,7 +34,7 @@ from bot.models import ConsentStatus, Contact, HandoffCase
 from bot.phones import MOBILE_KINDS
 from bot.segments import condition
 from bot.sendwindows import Policy
-from campaigns import pricing, variables
+from campaigns import budgets, pricing, variables
 from campaigns.compliance import blacked_out_until_deadline
 from campaigns.lifecycle import ENGAGING
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
@@ -127,7 +127,8 @@ def plan(
     """Insert the campaign's recipient rows (once) and report what they are.
 
     ``segments``: how many SMS segments one message takes (its price is per segment).
-    With a budget, the voters past it in send order are skipped with ``over_budget``.
+    With a budget, the voters past the cap of the campaign's channel (its own or the
+    total, the lower) in send order are skipped with ``over_budget``.
     """
     now = now or utcnow()
     size = campaign.batch_size or batch_size(campaign.pace_per_s)
@@ -184,7 +185,7 @@ def plan(
             "cost_micros",
         ]
         db.execute(insert(Recipient).from_select(columns, rows))
-        pricing.cap(db, campaign)
+        budgets.cap(db, campaign)
     return summary(db, campaign)
 
 

@@ -6,10 +6,10 @@ code starts another), so a number's price is found by looking up the first one, 
 three digits after the ``+`` — three equality joins on a small table, which the database
 answers for a million voters at once.
 
-At launch every voter to be sent gets an estimated cost; with a budget, the voters past
-the cap (in send order) are skipped with ``over_budget``. Spend is the cost of the
-messages the provider took (failed ones are not charged). Amounts are kept as whole
-millionths of the currency, exact on every database.
+At launch every voter to be sent gets an estimated cost; the budget (a total and caps per
+channel, ``campaigns.budgets``) skips the voters past it with ``over_budget``. Spend is the
+cost of the messages the provider took (failed ones are not charged). Amounts are kept as
+whole millionths of the currency, exact on every database.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import dataclasses
 import decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
 from bot.models import Contact
-from campaigns.models import Campaign, Price, Recipient, RecipientStatus, SkipCode
+from campaigns.models import Price
 
 CHARGED = ("sent", "delivered", "read", "unknown", "undelivered")
 Money = decimal.Decimal
@@ -41,8 +41,12 @@ def to_micros(amount: Any, what: str = "price") -> int:
 
 
 def money(micros: int | None) -> Money:
-    """Millionths back to an amount (``10700`` -> ``Decimal('0.0107')``)."""
-    return (Money(micros or 0) * MICRO).normalize() if micros else Money(0)
+    """Millionths back to an amount (``10700`` -> ``Decimal('0.0107')``, ``600000000`` -> ``Decimal('600')``)."""
+    if not micros:
+        return Money(0)
+    amount = (Money(micros) * MICRO).normalize()
+    # normalize() writes whole amounts with an exponent (6E+2): give them their digits back.
+    return amount.quantize(Money(1)) if amount == amount.to_integral_value() else amount
 
 
 class PriceError(ValueError):
@@ -123,39 +127,6 @@ def estimate(db: Session, channel: str, audience: ColumnElement[bool], segments:
         by_code=by_code,
         unpriced=sum(int(n) for c, n, _ in rows if not c),
     )
-
-
-def cap(db: Session, campaign: Campaign) -> int:
-    """Skip the pending voters past the campaign's budget (in send order); return how many."""
-    if campaign.budget_micros is None:
-        return 0
-    running = (
-        select(
-            Recipient.id.label("rid"),
-            func.sum(func.coalesce(Recipient.cost_micros, 0))
-            .over(order_by=(Recipient.batch, Recipient.id))
-            .label("spent"),
-        )
-        .where(Recipient.campaign_id == campaign.id, Recipient.status == RecipientStatus.PENDING.value)
-        .subquery()
-    )
-    over = select(running.c.rid).where(running.c.spent > campaign.budget_micros)
-    return db.execute(
-        update(Recipient)
-        .where(Recipient.id.in_(over))
-        .values(status=RecipientStatus.SKIPPED.value, skip_code=SkipCode.OVER_BUDGET.value, batch=None, queued_at=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-
-
-def spent(db: Session, campaign_id: int) -> Money:
-    """What the messages the provider took cost."""
-    total = db.scalar(
-        select(func.sum(Recipient.cost_micros)).where(
-            Recipient.campaign_id == campaign_id, Recipient.status.in_(CHARGED)
-        )
-    )
-    return money(total)
 
 
 def delete_price(db: Session, price_id: int) -> Price | None:

@@ -18,7 +18,7 @@ from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, FlowSession, FunnelEvent, Sender
 from bot.settings import Settings
-from campaigns import compliance, eta, pricing
+from campaigns import budgets, compliance, eta, pricing
 from campaigns.models import Campaign, Price, Recipient
 from campaigns.pricing import Money
 
@@ -45,6 +45,8 @@ class Progress:
     spent: Money = dataclasses.field(default_factory=Money)
     budget: Money | None = None
     currency: str | None = None
+    # Each channel the campaign sends on (its own, its fallback's): spent, and its own cap.
+    by_channel: dict[str, budgets.Line] = dataclasses.field(default_factory=dict)
 
     def group(self, name: str) -> int:
         """Pending, completed, failed or skipped."""
@@ -75,6 +77,10 @@ class Progress:
                 "spent": str(self.spent),
                 "budget": None if self.budget is None else str(self.budget),
                 "currency": self.currency,
+                "by_channel": {
+                    ch: {"spent": str(line.spent), "budget": None if line.cap is None else str(line.cap)}
+                    for ch, line in self.by_channel.items()
+                },
             },
             "rates": {
                 "received": self.rate(received),
@@ -88,20 +94,22 @@ def measure(db: Session, campaign: Campaign) -> Progress:
     """Count everything in one pass over the campaign's recipients (and a look at the price table).
 
     Counts by status and code, the voters who replied or finished the flow (through each
-    recipient's session) and the spend (the charged statuses' estimated costs) come from
+    recipient's session) and the spend on each channel (``campaigns.budgets``) come from
     one grouped query, so a 100,000-recipient campaign is read once, not three times.
     """
     by_status: dict[str, int] = {}
     skipped: dict[str, int] = {}
     failed: dict[str, int] = {}
-    replied = completed = spent = 0
+    replied = completed = spent_first = spent_fallback = 0
+    first_part, fallback_part = budgets.parts(pricing.CHARGED)
     rows = db.execute(
         select(
             Recipient.status,
             Recipient.skip_code,
             Recipient.error_code,
             func.count(),
-            func.sum(Recipient.cost_micros),
+            first_part,
+            fallback_part,
             func.count(FlowSession.replied_at),
             func.count(FlowSession.id).filter(FlowSession.end_reason == "completed"),
         )
@@ -111,12 +119,12 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         .where(Recipient.campaign_id == campaign.id)
         .group_by(Recipient.status, Recipient.skip_code, Recipient.error_code)
     )
-    for status, skip, error, n, cost, n_replied, n_completed in rows:
+    for status, skip, error, n, first, fallback, n_replied, n_completed in rows:
         by_status[status] = by_status.get(status, 0) + n
         replied += n_replied or 0
         completed += n_completed or 0
-        if status in pricing.CHARGED:
-            spent += int(cost or 0)
+        spent_first += int(first or 0)
+        spent_fallback += int(fallback or 0)
         if status == "skipped" and skip:
             skipped[skip] = skipped.get(skip, 0) + n
         elif status in GROUPS["failed"]:
@@ -130,9 +138,10 @@ def measure(db: Session, campaign: Campaign) -> Progress:
         failed=failed,
         replied=replied,
         flows_completed=completed,
-        spent=pricing.money(spent),
-        budget=None if campaign.budget_micros is None else pricing.money(campaign.budget_micros),
+        spent=pricing.money(spent_first + spent_fallback),
+        budget=budgets.overall(campaign),
         currency=db.scalar(select(Price.currency).limit(1)),
+        by_channel=budgets.lines(campaign, budgets.by_channel(campaign, spent_first, spent_fallback)),
     )
 
 

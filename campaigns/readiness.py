@@ -14,8 +14,8 @@ from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.segments import SegmentError, condition
-from campaigns import placeholders, templates, variables, voice_options
-from campaigns.models import Campaign, Price, Template, TemplateStatus, TemplateVersion
+from campaigns import budgets, placeholders, templates, variables, voice_options
+from campaigns.models import Campaign, Template, TemplateStatus, TemplateVersion
 
 SENDABLE = ("whatsapp", "sms", "voice")
 # Channels whose first message is an approved template (a call needs none: the flow speaks).
@@ -50,10 +50,7 @@ def problems(db: Session, campaign: Campaign, *, region: str) -> list[str]:
         found += _test_numbers(db, campaign, region)
     if campaign.fallback:
         found += _fallback(db, campaign)
-    if campaign.budget_micros is not None and not db.scalar(select(Price.id).where(Price.channel == campaign.channel)):
-        found.append(
-            f"budget: no {campaign.channel} prices to count it with (canvass prices set {campaign.channel} ...)"
-        )
+    found += budgets.problems(db, campaign)
     if campaign.deadline is not None:
         if campaign.deadline <= utcnow():
             found.append("deadline: it has passed")

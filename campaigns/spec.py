@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot.engine.errors import FlowInvalid, Loc, Problem
-from bot.engine.yamlsafe import load
+from bot.engine.yamlsafe import LocDict, load
 from bot.sendwindows import parse_when
-from campaigns import fallback, fields, variables
+from campaigns import budgets, fallback, fields, variables
 from campaigns.fields import parse_pace
 
 __all__ = ["parse", "parse_pace", "parse_when"]
@@ -65,11 +65,16 @@ def parse(text: str, path: str) -> dict[str, Any]:
             )
     out: dict[str, Any] = {}
 
+    def in_budget(field: str) -> Loc:
+        # A problem with one part of a budget (budget.sms) points at that part.
+        budget, part = data.get("budget"), field.partition(".")[2]
+        return budget.value_loc(part) if part and isinstance(budget, LocDict) else data.value_loc("budget")
+
     def take(key: str, value: Any) -> None:
         try:
             out.update(fields.check(key, value))
         except fields.FieldError as exc:
-            problems.append(Problem(path, data.value_loc(key), str(exc)))
+            problems.append(Problem(path, in_budget(exc.field) if key == "budget" else data.value_loc(key), str(exc)))
 
     for key in ("name", "description", "channel", "variables"):
         take(key, _plain(data.get(key)))
@@ -108,6 +113,10 @@ def parse(text: str, path: str) -> dict[str, Any]:
     for key in OPTIONAL:
         if data.get(key) is not None:
             take(key, _plain(data[key]))
+    if out.get("budget_by_channel") and channel in CHANNELS:
+        used = [channel, *([out["fallback"]["channel"]] if out.get("fallback") else [])]
+        for field, message in budgets.unused_channels(out["budget_by_channel"], used):
+            problems.append(Problem(path, in_budget(field), f"{field}: {message}"))
     out["is_test"] = bool(data.get("test", False))
     take("test_numbers", _plain(data.get("test_numbers")))
     if out["is_test"] and not out.get("test_numbers"):

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
+from flask.cli import ScriptInfo
 from sqlalchemy import select
 
 from bot.channels import REGISTRY
@@ -23,6 +25,8 @@ from bot.models import Contact, Sender
 from bot.runtime import Runtime
 from campaigns import dispatch, operations, spec, templates
 from campaigns.models import Campaign, Template
+from web.cli import cli as group
+from web.users import create_user, issue_token
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "campaigns" / "examples"
@@ -147,3 +151,25 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Outbound], 
         return provider
 
     return install
+
+
+@pytest.fixture
+def api(world: World):  # type: ignore[no-untyped-def]
+    """A REST API client and a bearer token header per role (viewer, operator, editor)."""
+    tokens = {}
+    with world.rt.db.session() as s:
+        for role in ("viewer", "operator", "editor"):
+            tokens[role] = {
+                "Authorization": f"Bearer {issue_token(s, create_user(s, f'{role}@x.org', role, 'a long passphrase'))}"
+            }
+    return world.app.test_client(), tokens
+
+
+@pytest.fixture
+def run(world: World):  # type: ignore[no-untyped-def]
+    """Run a ``canvass`` command against the world's app; returns click's result."""
+
+    def invoke(*args: str):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(group, list(args), obj=ScriptInfo(create_app=lambda: world.app))
+
+    return invoke

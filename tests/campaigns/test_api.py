@@ -7,11 +7,8 @@ import io
 import json
 import zipfile
 
-import pytest
-
 from campaigns import dispatch
 from tests.campaigns.conftest import EXAMPLES, World
-from web.users import create_user, issue_token
 
 SPEC = {
     "name": "API campaign",
@@ -23,18 +20,6 @@ SPEC = {
     "flow": {"name": "booth_locator", "at": "knows"},
     "pace": "50/s",
 }
-
-
-@pytest.fixture
-def api(world: World):  # type: ignore[no-untyped-def]
-    app = world.app
-    tokens = {}
-    with world.rt.db.session() as s:
-        for role in ("viewer", "operator", "editor"):
-            tokens[role] = {
-                "Authorization": f"Bearer {issue_token(s, create_user(s, f'{role}@x.org', role, 'a long passphrase'))}"
-            }
-    return app.test_client(), tokens
 
 
 def test_create_launch_and_export_over_the_api(world: World, api) -> None:  # type: ignore[no-untyped-def]

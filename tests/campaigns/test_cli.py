@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import json
 
-import pytest
-from click.testing import CliRunner
-from flask.cli import ScriptInfo
-
 from campaigns import dispatch
 from tests.campaigns.conftest import BOOTH_SPEC, World
-from web.cli import cli as group
-
-
-@pytest.fixture
-def run(world: World):  # type: ignore[no-untyped-def]
-    def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return CliRunner().invoke(group, list(args), obj=ScriptInfo(create_app=lambda: world.app))
-
-    return invoke
 
 
 def test_status_export_and_refusals(world: World, run, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -21,6 +21,7 @@ def test_amounts_are_exact() -> None:
     assert pricing.to_micros("0.0107") == 10_700
     assert pricing.to_micros(250) == 250_000_000
     assert pricing.money(10_700) == decimal.Decimal("0.0107")
+    assert str(pricing.money(600_000_000)) == "600"  # not 6E+2
     for bad in ("-1", "cheap", "nan", "inf"):
         with pytest.raises(pricing.PriceError, match="price: a number"):
             pricing.to_micros(bad)
@@ -59,7 +60,12 @@ def test_a_budget_skips_the_voters_past_it_and_spend_is_tracked(world: World) ->
     dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
     with world.rt.db.session() as db:
         numbers = progress.measure(db, world.get(campaign.id)).as_dict()
-    assert numbers["spend"] == {"spent": "0.3", "budget": "0.35", "currency": "USD"}
+    assert numbers["spend"] == {
+        "spent": "0.3",
+        "budget": "0.35",
+        "currency": "USD",
+        "by_channel": {"whatsapp": {"spent": "0.3", "budget": None}},  # no cap of its own: the total holds it
+    }
 
 
 def test_a_bad_budget_in_a_spec(world: World) -> None:

@@ -8,7 +8,7 @@ from flask import Response, g, jsonify, request
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
-from campaigns import call_analytics, operations, progress, spec
+from campaigns import budgets, call_analytics, operations, progress, spec
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.planner import Plan
 from web.api import bp, json_body, one_or_404, yaml_text_body
@@ -56,6 +56,8 @@ def campaign_json(c: Campaign) -> dict[str, Any]:
         "ended_at": iso(c.ended_at),
         "aborted_at": iso(c.aborted_at),
         "planned": c.planned,
+        # As the spec writes it: {"total": "1000", "whatsapp": "600", "sms": "400"} (amounts as text).
+        "budget": budgets.Budget.of(c).as_spec(),
     }
 
 

@@ -77,6 +77,14 @@ SCHEMAS: dict[str, Any] = {
             "ended_at": OPT_TIME,
             "aborted_at": OPT_TIME,
             "planned": nullable({"type": "integer"}),
+            "budget": nullable(
+                {
+                    "type": "object",
+                    "description": "the caps as the spec writes them: a total and one per channel, each optional "
+                    '(decimal amounts as text), e.g. {"total": "1000", "whatsapp": "600", "sms": "400"}',
+                    "additionalProperties": TEXT,
+                }
+            ),
         }
     ),
     "Estimate": obj(
@@ -100,7 +108,21 @@ SCHEMAS: dict[str, Any] = {
             "not_sent": {"type": "object"},
             "replied": {"type": "integer"},
             "rates": {"type": "object", "additionalProperties": {"type": "number"}},
-            "spend": {"type": "object"},
+            "spend": {
+                "type": "object",
+                "description": "what the messages the provider took cost (amounts as text), in total and for each "
+                "channel the campaign sends on (its own, its fallback's); budget: the most it may spend in all (the "
+                "total, or the channels' caps together when lower; null: no cap), and each channel's own cap",
+                "properties": {
+                    "spent": TEXT,
+                    "budget": OPT_TEXT,
+                    "currency": OPT_TEXT,
+                    "by_channel": {
+                        "type": "object",
+                        "additionalProperties": obj({"spent": TEXT, "budget": OPT_TEXT}),
+                    },
+                },
+            },
             "eta": {"type": "object", "description": "finishes_at, deadline, late, warning"},
             "calls": {
                 "type": "object",

@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from bot.engine.errors import FlowInvalid
-from campaigns import call_analytics, operations, progress, spec
+from campaigns import call_analytics, forecast, operations, progress, spec
 from campaigns.exporters import REGISTRY as EXPORTERS
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus
@@ -103,13 +103,15 @@ def launch_cmd(campaign_id: int, tests: tuple[str, ...]) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the estimate as JSON.")
 @with_appcontext
 def estimate_cmd(campaign_id: int, as_json: bool) -> None:
-    """What sending to the audience would cost, by country (prices: canvass prices list)."""
+    """What sending to the audience would cost, by country and channel, against the budget (canvass prices list)."""
     rt = runtime()
     with rt.db.session() as db:
-        found = operations.estimate(db, operations.find(db, campaign_id), region=rt.settings.default_region)
-    if as_json:
-        click.echo(json.dumps(found.as_dict()))
-        return
+        campaign = operations.find(db, campaign_id)
+        found = operations.estimate(db, campaign, region=rt.settings.default_region)
+        if as_json:
+            click.echo(json.dumps(found.as_dict()))
+            return
+        ahead = forecast.forecast(db, rt.settings, campaign)
     if found.currency is None:
         raise click.ClickException("no prices yet: canvass prices set whatsapp 91 0.0107 --currency USD")
     click.echo(f"at most {found.total} {found.currency} for the campaign's audience")
@@ -117,6 +119,12 @@ def estimate_cmd(campaign_id: int, as_json: bool) -> None:
         click.echo(f"  +{code}: {voters} voter(s), {cost} {found.currency}")
     if found.unpriced:
         click.echo(f"  {found.unpriced} voter(s) in countries without a price (canvass prices set ...)")
+    if len(ahead.by_channel) > 1 or any(line.cap is not None for line in ahead.by_channel):
+        for line in ahead.by_channel:
+            cost = f"up to {line.cost} if every voter needed the fallback" if line.fallback else str(line.cost)
+            click.echo(f"  {line.channel}: {cost} ({'no cap' if line.cap is None else f'cap {line.cap}'})")
+    for warning in ahead.warnings:
+        click.echo(f"  warning: {warning}")
 
 
 @campaigns_group.command("schedule")
@@ -182,7 +190,7 @@ def delete_cmd(campaign_id: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the numbers as JSON.")
 @with_appcontext
 def status_cmd(campaign_id: int, watch: bool, as_json: bool) -> None:
-    """Progress: pending / sent / failed / skipped, rates and why some were not sent."""
+    """Progress: pending / sent / failed / skipped, rates, spend per channel and why some were not sent."""
     rt = runtime()
     with rt.db.session(write=True) as db:
         campaign = operations.find(db, campaign_id)
@@ -238,6 +246,13 @@ def _print_status(
     if spend["currency"]:
         budget = f" of a budget of {spend['budget']}" if spend["budget"] else ""
         click.echo(f"  spent {spend['spent']} {spend['currency']}{budget}")
+        channels = spend["by_channel"]
+        if len(channels) > 1 or any(line["budget"] for line in channels.values()):
+            shown = [
+                f"{ch} {line['spent']}" + (f" of {line['budget']}" if line["budget"] else "")
+                for ch, line in channels.items()
+            ]
+            click.echo("    by channel: " + ", ".join(shown))
     for kind, counts in data["not_sent"].items():
         if counts:
             click.echo(f"  {kind}: " + ", ".join(f"{code} {n}" for code, n in sorted(counts.items())))

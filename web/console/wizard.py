@@ -23,12 +23,12 @@ from bot.models import Contact, FlowVersion, Sender
 from bot.phones import InvalidPhone
 from bot.segments import SegmentError
 from bot.segments import count as segment_count
-from campaigns import editing, forecast, operations, placeholders, planner, templates, variables
+from campaigns import budgets, editing, forecast, operations, placeholders, planner, templates, variables
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, Template, TemplateStatus, TemplateVersion
 from campaigns.operations import CampaignError
 from web.auth.access import requires
-from web.console import bp
+from web.console import bp, budget_form
 from web.console import wizard_steps as steps
 from web.console.campaign_actions import ACTIONS, FORMS
 from web.console.segment_form import describe
@@ -147,6 +147,10 @@ def _forecast_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
     return {"forecast": forecast.forecast(db_session(), runtime().settings, c)}
 
 
+def _budget_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
+    return {**_forecast_extras(c, form), "channels": budget_form.channels(c)}
+
+
 def _schedule_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
     return {"presets": steps.window_presets(), "units": steps.PACE_UNITS}
 
@@ -162,6 +166,7 @@ def _review_extras(c: Campaign, form: dict[str, Any]) -> dict[str, Any]:
         "template": s.get(Template, c.template_id) if c.template_id else None,
         "version": version,
         "audience": steps.fill_audience(c),
+        "budget": budgets.Budget.of(c).as_spec(),
     }
 
 
@@ -170,7 +175,7 @@ EXTRAS = {
     "message": _message_extras,
     "flow": _flow_extras,
     "schedule": _schedule_extras,
-    "budget": _forecast_extras,
+    "budget": _budget_extras,
     "review": _review_extras,
 }
 
@@ -189,7 +194,7 @@ def _fill(step: str, c: Campaign) -> dict[str, Any]:
         zone = forecast.audience_zone(db_session(), c, runtime().settings.default_region)
         return steps.fill_schedule(c, zone)
     if step == "budget":
-        return steps.fill_budget(c)
+        return budget_form.fill(c)
     return {}
 
 
@@ -217,7 +222,7 @@ def _read(step: str, c: Campaign) -> steps.Reading:
         return steps.Reading({"flow": name, f"at.{name}": node}, {"flow_name": name or None, "flow_node": node or None})
     if step == "schedule":
         return steps.read_schedule(form, utcnow())
-    return steps.read_budget(form)
+    return budget_form.read(form, budget_form.channels(c))
 
 
 @bp.route("/campaigns/new", methods=["GET", "POST"])

@@ -20,7 +20,7 @@ import yaml
 
 from bot.contacts import parse_tag
 from bot.sendwindows import PRESETS
-from campaigns import fields, pricing, voice_options
+from campaigns import fields, voice_options
 from campaigns.models import Campaign
 
 STEPS = ("basics", "audience", "message", "flow", "schedule", "budget", "review")
@@ -74,6 +74,8 @@ def form_field(field: str) -> str:
         return "send_window"
     if field.startswith("blackouts["):
         return field.split("]")[0] + "]"
+    if field == "budget.total":  # the total's box is the budget step's first field
+        return "budget"
     return field
 
 
@@ -357,24 +359,6 @@ def read_schedule(form: Mapping[str, str], now: dt.datetime) -> Reading:
         r.take("deadline", deadline)
     else:
         r.changes["deadline"] = None
-    return r
-
-
-# --- budget -------------------------------------------------------------------------
-
-
-def fill_budget(c: Campaign) -> dict[str, Any]:
-    """The cap, in the price table's currency."""
-    return {"budget": "" if c.budget_micros is None else str(pricing.money(c.budget_micros))}
-
-
-def read_budget(form: Mapping[str, str]) -> Reading:
-    """The most the campaign may spend (empty: no cap)."""
-    r = Reading({"budget": form.get("budget", "").strip()})
-    if r.form["budget"]:
-        r.take("budget", r.form["budget"])
-    else:
-        r.changes["budget_micros"] = None
     return r
 
 

@@ -128,6 +128,12 @@
     });
     setText("[data-replied]", fmt.format(data.replied));
     setText("[data-flows-completed]", fmt.format(data.flows_completed));
+    if (data.spend) {
+      Object.keys(data.spend.by_channel).forEach(function (channel) {
+        setText("[data-spent='" + channel + "']", data.spend.by_channel[channel].spent);
+      });
+      setText("[data-spent='total']", data.spend.spent);
+    }
     fillReasons("skipped", data.not_sent.skipped);
     fillReasons("failed", data.not_sent.failed);
     fillFunnel(data.funnel);
