@@ -1,6 +1,6 @@
 """call_steps: a live call's keypad steps, stored by the step webhook and applied later
 
-Revision ID: 0014
+Revision ID: 0011
 Revises: 0010
 Create Date: 2026-11-29 18:40:00.000000
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0014'
+revision = '0011'
 down_revision = '0010'
 branch_labels = None
 depends_on = None

@@ -1,7 +1,7 @@
 """a campaign's budget split per channel; a fallback attempt's cost
 
-Revision ID: 0011
-Revises: 0014
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-02 10:00:00.000000
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011'
-down_revision = '0014'
+revision = '0012'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
