@@ -144,11 +144,11 @@ def import_file(
                 next(source)
                 _write_rejects(tmp, header, staging.rejects(), source)
 
-        writer = Writer(db, tags or [], finish)
+        writer = Writer(db, finish)
         writer.start()
         read = 0
         try:
-            for n, batch in parsed_batches(rows, region, layout, db.dialect, workers, peak):
+            for n, batch in parsed_batches(rows, region, layout, db.dialect, workers, peak, tags):
                 writer.put((n, batch))
                 read += n
                 if progress is not None:

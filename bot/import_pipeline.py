@@ -30,9 +30,9 @@ _worker_parser: RowParser | None = None
 _worker_dialect = ""
 
 
-def _init_worker(region: str, layout: Layout | None, dialect: str) -> None:
+def _init_worker(region: str, layout: Layout | None, dialect: str, tags: list[Tag]) -> None:
     global _worker_parser, _worker_dialect
-    _worker_parser = RowParser(region, layout)
+    _worker_parser = RowParser(region, layout, tags)
     _worker_dialect = dialect
 
 
@@ -44,7 +44,7 @@ def _parse_in_worker(chunk: list[tuple[int, list[str]]]) -> tuple[int, Batch, in
     return len(chunk), batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def chunks(rows: Iterator[Any], size: int = CHUNK_ROWS) -> Iterator[list[Any]]:
+def chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
     """Group rows into lists of ``size``."""
     chunk: list[Any] = []
     for row in rows:
@@ -57,7 +57,13 @@ def chunks(rows: Iterator[Any], size: int = CHUNK_ROWS) -> Iterator[list[Any]]:
 
 
 def parsed_batches(
-    rows: Iterator[Any], region: str, layout: Layout | None, dialect: str, workers: int, peak: list[int]
+    rows: Iterator[Any],
+    region: str,
+    layout: Layout | None,
+    dialect: str,
+    workers: int,
+    peak: list[int],
+    tags: list[Tag] | None = None,
 ) -> Iterator[tuple[int, Batch]]:
     """Yield ``(rows in chunk, encoded batch)`` in file order.
 
@@ -65,13 +71,13 @@ def parsed_batches(
     raises BrokenProcessPool here instead of leaving the import waiting forever.
     """
     if workers <= 1:
-        parser = RowParser(region, layout)
-        for chunk in chunks(rows):
+        parser = RowParser(region, layout, tags or [])
+        for chunk in chunks(rows, CHUNK_ROWS):
             yield len(chunk), encode_batch(dialect, *parser.parse_chunk(chunk))
         return
     ctx = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(region, layout, dialect)
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(region, layout, dialect, tags or [])
     ) as pool:
         pending: collections.deque[Future[tuple[int, Batch, int]]] = collections.deque()
 
@@ -80,7 +86,7 @@ def parsed_batches(
             peak[0] = max(peak[0], rss)
             return n, batch
 
-        for chunk in chunks(rows):
+        for chunk in chunks(rows, CHUNK_ROWS):
             pending.append(pool.submit(_parse_in_worker, chunk))
             if len(pending) >= workers * 4:
                 yield take()
@@ -95,10 +101,9 @@ class Writer(threading.Thread):
     last batch) writes the rejects before the commit.
     """
 
-    def __init__(self, db: Database, tags: list[Tag], finish: Callable[[Staging], None]) -> None:
+    def __init__(self, db: Database, finish: Callable[[Staging], None]) -> None:
         super().__init__(name="import-writer", daemon=True)
         self.db = db
-        self.tags = tags
         self.finish = finish
         self.inbox: queue.Queue[Any] = queue.Queue(maxsize=16)
         self.error: BaseException | None = None
@@ -127,7 +132,7 @@ class Writer(threading.Thread):
             with self.db.engine.connect() as conn:
                 try:
                     with conn.begin():
-                        staging = Staging(conn, self.tags)
+                        staging = Staging(conn)
                         pending = 0
                         while True:
                             item = self.inbox.get()

@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.phone_types import NumberTypes
 from bot.phones import InvalidPhone, PhoneParser
 
 IN = PhoneParser("IN")
@@ -91,3 +92,29 @@ def test_a_leading_zero_is_no_country_code() -> None:
     # Found by the property test above: "+046..." must not be read as +46.
     with pytest.raises(InvalidPhone):
         IN.parse("+046200000")
+
+
+_TYPES = NumberTypes()
+country_codes = st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
+
+
+@settings(max_examples=5000, deadline=None)
+@given(cc=country_codes, national=st.from_regex(r"[1-9][0-9]{2,16}", fullmatch=True))
+def test_number_types_agree_with_the_library(cc: int, national: str) -> None:
+    """The compiled per-length tables give phonenumbers.number_type's answer, any country."""
+    number = phonenumbers.PhoneNumber(country_code=cc, national_number=int(national))
+    assert _TYPES.number_type(cc, national) == phonenumbers.number_type(number)
+
+
+@pytest.mark.parametrize("region", ["IN", "US", "GB", "DE", "BR", "NG", "ID"])
+def test_number_types_agree_on_real_example_numbers(region: str) -> None:
+    """Random digits are mostly invalid: the library's own examples cover every kind."""
+    for kind in range(12):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None or example.italian_leading_zero:
+            continue
+        national = str(example.national_number)
+        for last in "0123456789":  # neighbours of the example, valid or not
+            candidate = national[:-1] + last
+            number = phonenumbers.PhoneNumber(country_code=example.country_code, national_number=int(candidate))
+            assert _TYPES.number_type(example.country_code, candidate) == phonenumbers.number_type(number)
