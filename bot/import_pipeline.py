@@ -1,7 +1,8 @@
 """The moving parts of an import: parsing on every core, writing on one connection.
 
-The main thread reads the file and hands chunks to worker processes (phone parsing is
-the costly part); a writer thread stages their output and applies it batch by batch.
+The main thread reads the file and hands pieces of it to worker processes, which split
+them into rows and parse those (phone parsing is the costly part; see
+``bot.import_source``); a writer thread stages their output and applies it batch by batch.
 The database works on one batch while the workers parse the next, and a bounded queue
 between them keeps memory flat.
 """
@@ -9,6 +10,7 @@ between them keeps memory flat.
 from __future__ import annotations
 
 import collections
+import csv
 import multiprocessing
 import queue
 import resource
@@ -20,44 +22,45 @@ from typing import Any
 from bot.contacts import Tag
 from bot.db import Database
 from bot.import_rows import Layout, RowParser
+from bot.import_source import Piece, split_piece
 from bot.import_staging import Batch, Staging, encode_batch
 
-CHUNK_ROWS = 4000
 APPLY_ROWS = 100_000
 _DONE = object()
 
-_worker_parser: RowParser | None = None
-_worker_dialect = ""
+class _PieceParser:
+    """Splits, parses and encodes pieces of one import (one per worker process)."""
+
+    def __init__(self, is_txt: bool, region: str, layout: Layout | None, dialect: str, tags: list[Tag]) -> None:
+        self.is_txt = is_txt
+        self.rows = RowParser(region, layout, tags)
+        self.dialect = dialect
+
+    def __call__(self, piece: Piece) -> tuple[int, Batch]:
+        rows = split_piece(piece, self.is_txt)
+        # Encoding for the database here, on the worker's core, keeps the main process
+        # (which reads the file) from becoming the bottleneck.
+        return len(rows), encode_batch(self.dialect, *self.rows.parse_chunk(rows))
 
 
-def _init_worker(region: str, layout: Layout | None, dialect: str, tags: list[Tag]) -> None:
-    global _worker_parser, _worker_dialect
-    _worker_parser = RowParser(region, layout, tags)
-    _worker_dialect = dialect
+_worker: _PieceParser | None = None
 
 
-def _parse_in_worker(chunk: list[tuple[int, list[str]]]) -> tuple[int, Batch, int]:
-    assert _worker_parser is not None
-    # Encoding for the database here, on the worker's core, keeps the main process
-    # (which reads the file) from becoming the bottleneck.
-    batch = encode_batch(_worker_dialect, *_worker_parser.parse_chunk(chunk))
-    return len(chunk), batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _init_worker(field_limit: int, *args: Any) -> None:
+    global _worker
+    csv.field_size_limit(field_limit)
+    _worker = _PieceParser(*args)
 
 
-def chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    """Group rows into lists of ``size``."""
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _parse_in_worker(piece: Piece) -> tuple[int, Batch, int]:
+    assert _worker is not None
+    n, batch = _worker(piece)
+    return n, batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def parsed_batches(
-    rows: Iterator[Any],
+    pieces: Iterator[Piece],
+    is_txt: bool,
     region: str,
     layout: Layout | None,
     dialect: str,
@@ -65,19 +68,22 @@ def parsed_batches(
     peak: list[int],
     tags: list[Tag] | None = None,
 ) -> Iterator[tuple[int, Batch]]:
-    """Yield ``(rows in chunk, encoded batch)`` in file order.
+    """Yield ``(rows in piece, encoded batch)`` in file order.
 
-    With several workers, a few chunks are in flight at most; a worker that dies
+    With several workers, a few pieces are in flight at most; a worker that dies
     raises BrokenProcessPool here instead of leaving the import waiting forever.
     """
+    args = (is_txt, region, layout, dialect, tags or [])
     if workers <= 1:
-        parser = RowParser(region, layout, tags or [])
-        for chunk in chunks(rows, CHUNK_ROWS):
-            yield len(chunk), encode_batch(dialect, *parser.parse_chunk(chunk))
+        parse = _PieceParser(*args)
+        for piece in pieces:
+            yield parse(piece)
         return
     ctx = multiprocessing.get_context("forkserver")
+    # The server imports the parsing code once; each worker starts from a copy of it.
+    ctx.set_forkserver_preload(["bot.import_pipeline"])
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(region, layout, dialect, tags or [])
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(csv.field_size_limit(), *args)
     ) as pool:
         pending: collections.deque[Future[tuple[int, Batch, int]]] = collections.deque()
 
@@ -86,8 +92,8 @@ def parsed_batches(
             peak[0] = max(peak[0], rss)
             return n, batch
 
-        for chunk in chunks(rows, CHUNK_ROWS):
-            pending.append(pool.submit(_parse_in_worker, chunk))
+        for piece in pieces:
+            pending.append(pool.submit(_parse_in_worker, piece))
             if len(pending) >= workers * 4:
                 yield take()
         while pending:

@@ -292,9 +292,10 @@ def _writer_has_written(db: Database) -> bool:
 def _small_batches(monkeypatch: pytest.MonkeyPatch, rows: int, tries: int | None = None) -> None:
     """Apply every ``rows`` rows (and try at most ``tries`` batches as all new)."""
     import bot.import_pipeline
+    import bot.import_source
     import bot.import_staging
 
-    monkeypatch.setattr(bot.import_pipeline, "CHUNK_ROWS", rows)
+    monkeypatch.setattr(bot.import_source, "BLOCK_CHARS", 1)  # one line per piece
     monkeypatch.setattr(bot.import_pipeline, "APPLY_ROWS", rows)
     if tries is not None:
         monkeypatch.setattr(bot.import_staging, "OPTIMISTIC_BATCHES", tries)
