@@ -22,7 +22,7 @@ from bot.db import Database
 from bot.import_pipeline import Writer, parsed_batches
 from bot.import_rows import printable
 from bot.import_source import FileProblem, read_pieces, read_rows
-from bot.import_staging import Staging
+from bot.import_staging import ContactIds, Staging
 from bot.spreadsheet import formula_safe
 
 TXT_LIMIT = 10 * 1024 * 1024
@@ -146,10 +146,11 @@ def import_file(
 
         writer = Writer(db, finish)
         writer.start()
+        ids = ContactIds(db) if db.dialect == "postgresql" else None
         read = 0
         try:
             try:
-                for n, batch in parsed_batches(pieces, is_txt, region, layout, db.dialect, workers, peak, tags):
+                for n, batch in parsed_batches(pieces, is_txt, region, layout, db.dialect, workers, peak, tags, ids):
                     writer.put((n, batch))
                     read += n
                     if progress is not None:
@@ -163,6 +164,9 @@ def import_file(
             writer.cancel()
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            if ids is not None:
+                ids.close()
     if rejected:
         os.replace(tmp, out)
     return ImportReport(

@@ -22,11 +22,12 @@ from typing import Any
 from bot.contacts import Tag
 from bot.db import Database
 from bot.import_rows import Layout, RowParser
-from bot.import_source import Piece, split_piece
-from bot.import_staging import Batch, Staging, encode_batch
+from bot.import_source import Piece, count_rows, split_piece
+from bot.import_staging import Batch, IdBlock, Staging, encode_batch
 
 APPLY_ROWS = 100_000
 _DONE = object()
+
 
 class _PieceParser:
     """Splits, parses and encodes pieces of one import (one per worker process)."""
@@ -36,11 +37,15 @@ class _PieceParser:
         self.rows = RowParser(region, layout, tags)
         self.dialect = dialect
 
-    def __call__(self, piece: Piece) -> tuple[int, Batch]:
+    def __call__(self, piece: Piece, ids: IdBlock | None) -> tuple[int, Batch]:
         rows = split_piece(piece, self.is_txt)
+        if isinstance(ids, tuple):
+            ids = range(ids[0], ids[0] + ids[1])
+        if ids is not None and len(ids) != len(rows):
+            raise RuntimeError(f"{len(ids)} contact ids drawn for a piece of {len(rows)} rows")
         # Encoding for the database here, on the worker's core, keeps the main process
         # (which reads the file) from becoming the bottleneck.
-        return len(rows), encode_batch(self.dialect, *self.rows.parse_chunk(rows))
+        return len(rows), encode_batch(self.dialect, *self.rows.parse_chunk(rows, ids))
 
 
 _worker: _PieceParser | None = None
@@ -52,9 +57,9 @@ def _init_worker(field_limit: int, *args: Any) -> None:
     _worker = _PieceParser(*args)
 
 
-def _parse_in_worker(piece: Piece) -> tuple[int, Batch, int]:
+def _parse_in_worker(piece: Piece, ids: IdBlock | None) -> tuple[int, Batch, int]:
     assert _worker is not None
-    n, batch = _worker(piece)
+    n, batch = _worker(piece, ids)
     return n, batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
@@ -67,8 +72,11 @@ def parsed_batches(
     workers: int,
     peak: list[int],
     tags: list[Tag] | None = None,
+    ids: Callable[[int], IdBlock] | None = None,
 ) -> Iterator[tuple[int, Batch]]:
     """Yield ``(rows in piece, encoded batch)`` in file order.
+
+    ``ids`` draws contact ids for a number of rows (PostgreSQL): each row gets one.
 
     With several workers, a few pieces are in flight at most; a worker that dies
     raises BrokenProcessPool here instead of leaving the import waiting forever.
@@ -77,7 +85,7 @@ def parsed_batches(
     if workers <= 1:
         parse = _PieceParser(*args)
         for piece in pieces:
-            yield parse(piece)
+            yield parse(piece, ids(count_rows(piece)) if ids else None)
         return
     ctx = multiprocessing.get_context("forkserver")
     # The server imports the parsing code once; each worker starts from a copy of it.
@@ -93,7 +101,7 @@ def parsed_batches(
             return n, batch
 
         for piece in pieces:
-            pending.append(pool.submit(_parse_in_worker, piece))
+            pending.append(pool.submit(_parse_in_worker, piece, ids(count_rows(piece)) if ids else None))
             if len(pending) >= workers * 4:
                 yield take()
         while pending:

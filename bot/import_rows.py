@@ -10,6 +10,8 @@ import dataclasses
 import functools
 import re
 import zoneinfo
+from collections.abc import Sequence
+from itertools import repeat
 
 from bot.contacts import Tag, normalize_tag_name, parse_tag
 from bot.phones import InvalidPhone, PhoneParser
@@ -21,8 +23,9 @@ CONSENT_VALUES = {"": None, "unknown": None, "opted_in": "opted_in", "opted_out"
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[a-z0-9]{2,8})*$")
 MAX_NAME = 200
 
-# (line, phone, phone_kind, name, language, timezone_given, timezone_derived, consent)
-ContactRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None]
+# (line, phone, phone_kind, name, language, timezone_given, timezone_derived, consent, contact id)
+ContactRow = tuple[int, str, str, str | None, str | None, str | None, str | None, str | None, int | None]
+# (contact id, or the line when there are no ids; name, value)
 TagRow = tuple[int, str, str | None]
 # (line, reason, cells)
 RejectRow = tuple[int, str, list[str]]
@@ -92,29 +95,37 @@ class RowParser:
         self.extra_tags = list(extras.values())
         self._tags: dict[str, tuple[str, str | None] | str] = {}
 
-    def parse_chunk(self, rows: list[tuple[int, list[str]]]) -> tuple[list[ContactRow], list[TagRow], list[RejectRow]]:
-        """Parse ``(line, cells)`` pairs; every row ends up a contact or a reject."""
+    def parse_chunk(
+        self, rows: list[tuple[int, list[str]]], ids: Sequence[int] | None = None
+    ) -> tuple[list[ContactRow], list[TagRow], list[RejectRow]]:
+        """Parse ``(line, cells)`` pairs; every row ends up a contact or a reject.
+
+        With ``ids`` (one per row, drawn ahead), a contact row carries its id and its
+        tag rows are keyed by it; else tag rows are keyed by line.
+        """
         good: list[ContactRow] = []
         tags: list[TagRow] = []
         rejects: list[RejectRow] = []
         parse_row = self._row
         extras = [(t.name, t.value) for t in self.extra_tags]
-        for line, cells in rows:
+        pairs = zip(rows, ids, strict=True) if ids is not None else zip(rows, repeat(None))
+        for (line, cells), contact_id in pairs:
             try:
-                contact, row_tags = parse_row(line, cells)
+                contact, row_tags = parse_row(line, cells, contact_id)
             except RowError as exc:
                 rejects.append((line, str(exc), cells))
                 continue
             good.append(contact)
+            key = line if contact_id is None else contact_id
             if row_tags:
-                tags.extend([(line, name, value) for name, value in row_tags.items()])
+                tags.extend([(key, name, value) for name, value in row_tags.items()])
             # Each --tag goes on the rows that do not set that tag themselves.
             for name, value in extras:
                 if name not in row_tags:
-                    tags.append((line, name, value))
+                    tags.append((key, name, value))
         return good, tags, rejects
 
-    def _row(self, line: int, cells: list[str]) -> tuple[ContactRow, dict[str, str | None]]:
+    def _row(self, line: int, cells: list[str], contact_id: int | None) -> tuple[ContactRow, dict[str, str | None]]:
         """One row as a contact and its tags (name -> value); raise ``RowError`` to reject it."""
         joined = "\x1f".join(cells)
         if not joined.strip(" \t\x1f"):
@@ -127,7 +138,7 @@ class RowParser:
             cells = [c[1:] if c[:1] == "'" and c[1:2] in FORMULA_STARTS else c for c in cells]
         layout = self.layout
         if layout is None:  # a .txt list: one number per line
-            return self._contact(line, cells[0].strip(), {}), {}
+            return self._contact(line, cells[0].strip(), {}, contact_id), {}
         width = layout.width
         if len(cells) != width:
             if len(cells) > width:
@@ -153,7 +164,7 @@ class RowParser:
                 if len(value) > 255:
                     raise RowError(f"{name}: value is longer than 255 characters")
                 tags[name] = value
-        return self._contact(line, cells[layout.phone].strip(), get), tags
+        return self._contact(line, cells[layout.phone].strip(), get, contact_id), tags
 
     def _tag(self, text: str, column: str) -> tuple[str, str | None]:
         """``parse_tag`` remembered by text: a file repeats the same few tags on every row."""
@@ -170,7 +181,7 @@ class RowParser:
             raise RowError(f"{column}: {known}")
         return known
 
-    def _contact(self, line: int, raw_phone: str, get: dict[str, str]) -> ContactRow:
+    def _contact(self, line: int, raw_phone: str, get: dict[str, str], contact_id: int | None) -> ContactRow:
         if not raw_phone:
             raise RowError("empty phone")
         try:
@@ -193,7 +204,7 @@ class RowParser:
             if consent_text not in CONSENT_VALUES:
                 raise RowError(f"consent: {consent_text!r} must be opted_in, opted_out or empty")
             consent = CONSENT_VALUES[consent_text]
-        return (line, phone.e164, phone.kind, name, language, zone, phone.timezone, consent)
+        return (line, phone.e164, phone.kind, name, language, zone, phone.timezone, consent, contact_id)
 
 
 class RowError(ValueError):

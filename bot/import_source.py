@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -62,6 +63,15 @@ def read_rows(text: io.TextIOWrapper, is_txt: bool) -> Iterator[tuple[int, list[
         yield from split_piece(piece, is_txt)
 
 
+def count_rows(piece: Piece) -> int:
+    """How many rows ``split_piece`` will find in a piece (a block of text: one per line)."""
+    if isinstance(piece, list):
+        return len(piece)
+    block = piece[1]
+    ends = block.count("\n") + block.count("\r") - block.count("\r\n")
+    return ends if block[-1] in "\r\n" else ends + 1
+
+
 def split_piece(piece: Piece, is_txt: bool) -> list[tuple[int, list[str]]]:
     """The rows of one piece as ``(line, cells)`` (in a parsing worker)."""
     if isinstance(piece, list):
@@ -70,17 +80,12 @@ def split_piece(piece: Piece, is_txt: bool) -> list[tuple[int, list[str]]]:
     lines = io.StringIO(block, newline="")
     if is_txt:
         return [(first + i, [line.rstrip("\r\n").lstrip("\ufeff")]) for i, line in enumerate(lines)]
+    # No quotes in the block: one record per line.
     reader = csv.reader(lines)
-    rows: list[tuple[int, list[str]]] = []
-    while True:
-        line = first + reader.line_num
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return rows
-        except csv.Error as exc:
-            raise FileProblem(line, str(exc)) from None
-        rows.append((line, cells))
+    try:
+        return list(zip(itertools.count(first), reader))
+    except csv.Error as exc:
+        raise FileProblem(first + reader.line_num - 1, str(exc)) from None
 
 
 def _pieces(text: io.TextIOWrapper, line: int, is_txt: bool) -> Iterator[Piece]:

@@ -7,14 +7,15 @@ replaces), new ones inserted; a tag without a value never wipes the value a valu
 already has.
 
 On PostgreSQL most rows of a large import are new contacts, and they take the short
-road: their ids were drawn from the contacts sequence while COPY staged them, so they are
-inserted as they are, and their tags with a plain INSERT (a contact created in this
+road: their ids were drawn from the contacts sequence before parsing, so they are
+inserted as they are, and their tags copied straight in (a contact created in this
 transaction cannot have tags yet). Only the numbers that turn out to exist already pay
 for the upsert's joins and conflict handling. SQLite keeps the general form.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, text
@@ -74,18 +75,18 @@ def may_skip_key_checks(conn: Connection) -> bool:
     return others == 0
 
 
-def insert_new(conn: Connection, rows: int, skip_key_checks: bool = False) -> str | None:
+def insert_new(conn: Connection, skip_key_checks: bool, copy_tags: Callable[[], None]) -> str | None:
     """Apply the staged batch assuming every number is new to the file and to contacts.
 
     PostgreSQL only. Returns None when that held and the batch is applied, else the name
     of the table that proved it wrong (``import_seen``: a duplicate in the file,
     ``contacts``: a number that exists), with nothing of the batch applied.
+    ``copy_tags`` copies the batch's tag rows (drawn contact ids) into ``contact_tags``.
 
     With ``skip_key_checks`` (see ``may_skip_key_checks``) the tag rows go in without
-    the foreign key's per-row check, which is most of PostgreSQL's work in an import:
-    every one of them points at a contact this very statement sequence has just inserted,
-    in this transaction, invisible to everyone else, so the check cannot fail and its
-    row lock protects nothing.
+    the foreign key's per-row check, which was most of PostgreSQL's work in an import:
+    every one of them points at a contact inserted just before, in this transaction,
+    invisible to everyone else, so the check cannot fail and its row lock protects nothing.
     """
     params: dict[str, Any] = {"now": utcnow(), "fields": {}}
     try:
@@ -98,12 +99,18 @@ def insert_new(conn: Connection, rows: int, skip_key_checks: bool = False) -> st
             raise
         table = exc.orig.diag.table_name  # type: ignore[union-attr]
         return table or "contacts"
-    _add_new_contacts_tags(conn, params, skip_key_checks)
+    _ledger_of_new_contacts(conn, params)
+    # A contact created in this transaction has no tags yet: a plain COPY, no conflict.
+    if skip_key_checks:
+        # Undone below, or by the rollback if the copy fails.
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+    copy_tags()
+    if skip_key_checks:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
     return None
 
 
-def _add_new_contacts_tags(conn: Connection, params: dict[str, Any], skip_key_checks: bool = False) -> None:
-    """Ledger entries and tags of the batch's new contacts (plain inserts: no conflict is possible)."""
+def _ledger_of_new_contacts(conn: Connection, params: dict[str, Any]) -> None:
     # New contacts were inserted with the file's consent: the ledger records it.
     _run(
         conn,
@@ -112,19 +119,6 @@ def _add_new_contacts_tags(conn: Connection, params: dict[str, Any], skip_key_ch
         FROM import_batch WHERE consent IS NOT NULL AND NOT existing""",
         params,
     )
-    # A contact created in this transaction has no tags yet, and nobody else can see it.
-    if skip_key_checks:
-        # Undone by the next statement, or by the rollback if this one fails.
-        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
-    _run(
-        conn,
-        """INSERT INTO contact_tags (contact_id, name, value)
-        SELECT b.id, t.name, t.value FROM import_batch_tags t JOIN import_batch b ON b.line = t.line
-        WHERE NOT b.existing""",
-        params,
-    )
-    if skip_key_checks:
-        conn.exec_driver_sql("SET LOCAL session_replication_role = origin")
 
 
 def _upsert_postgresql(conn: Connection, rows: int, params: dict[str, Any]) -> tuple[int, int]:
@@ -136,7 +130,7 @@ def _upsert_postgresql(conn: Connection, rows: int, params: dict[str, Any]) -> t
         # The skipped rows: take the existing contact's id instead of the drawn one.
         _run(
             conn,
-            """UPDATE import_batch b SET id = c.id, existing = true
+            """UPDATE import_batch b SET drawn = b.id, id = c.id, existing = true
             FROM contacts c WHERE c.phone = b.phone AND c.id <> b.id""",
             params,
         )
@@ -157,11 +151,19 @@ def _upsert_postgresql(conn: Connection, rows: int, params: dict[str, Any]) -> t
         _run(
             conn,
             f"""INSERT INTO contact_tags (contact_id, name, value)
-            SELECT b.id, t.name, t.value FROM import_batch_tags t JOIN import_batch b ON b.line = t.line
+            SELECT b.id, t.name, t.value FROM import_batch_tags t JOIN import_batch b ON b.drawn = t.contact_id
             WHERE b.existing {_TAG_CONFLICT}""",
             params,
         )
-    _add_new_contacts_tags(conn, params)
+    _ledger_of_new_contacts(conn, params)
+    # The join leaves out the tags of rows dropped as duplicates.
+    _run(
+        conn,
+        """INSERT INTO contact_tags (contact_id, name, value)
+        SELECT t.contact_id, t.name, t.value FROM import_batch_tags t JOIN import_batch b ON b.id = t.contact_id
+        WHERE NOT b.existing""",
+        params,
+    )
     return imported, updated
 
 
