@@ -1,9 +1,10 @@
 """Import contacts from a CSV or TXT file: streamed, parsed on every core, all or nothing.
 
-The file is read in chunks; worker processes parse the phone numbers (the costly part);
-a writer thread stages the parsed rows and upserts them batch by batch, all inside one
-transaction (see ``bot.import_pipeline``). Memory stays flat whatever the file's size,
-and a crash at any point leaves the database untouched.
+The file is read in pieces (``bot.import_source``); worker processes split them into rows
+and parse those (phone parsing is the costly part); a writer thread stages the parsed rows
+and upserts them batch by batch, all inside one transaction (see ``bot.import_pipeline``).
+Memory stays flat whatever the file's size, and a crash at any point leaves the database
+untouched.
 """
 
 from __future__ import annotations
@@ -144,9 +145,10 @@ def import_file(
             with _open_text(path, encoding) as again:
                 _write_rejects(tmp, header, staging.rejects(), read_rows(again, is_txt))
 
+        # Contact ids are drawn ahead on PostgreSQL (see bot.import_staging).
+        ids = ContactIds(db) if db.dialect == "postgresql" else None
         writer = Writer(db, finish)
         writer.start()
-        ids = ContactIds(db) if db.dialect == "postgresql" else None
         read = 0
         try:
             try:
