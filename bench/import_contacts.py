@@ -11,6 +11,12 @@ its own that may not set session_replication_role (``--skip-plain-role`` leaves 
 for which the tags of new contacts keep the foreign key's row-by-row check
 (bot.import_upsert.may_skip_key_checks). The second role is created for the run and
 dropped after it.
+
+On a shared machine wall time says little, so each import also reports CPU seconds: the
+importing process (reader and writer thread), its parsing workers (the forkserver's
+children, sampled from /proc) and the PostgreSQL backends of its connections (a local
+server). The load average is printed before and after.
+
 Targets (issue 2): >= 40,000 rows/s on PostgreSQL, >= 20,000 rows/s on SQLite, and a
 segment preview count under 1 s at 1 M contacts.
 """
@@ -19,10 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -77,12 +85,15 @@ def run_one(url: str, csv_path: Path, schema: str | None) -> dict:
     from bot.segments import count
 
     db: Database = fresh_database(url, schema)
+    db.dispose()
     from bot.contact_import import import_file
 
+    cpu = CpuMeter(db)
     start = time.perf_counter()
     report = import_file(db, csv_path, region="IN")
     seconds = time.perf_counter() - start
     result = {"rows": report.rows, "imported": report.imported, "rejected": report.rejected, "seconds": seconds}
+    result["cpu_s"] = cpu.stop()
     from sqlalchemy import text
 
     if db.dialect == "postgresql":
@@ -107,6 +118,62 @@ def run_one(url: str, csv_path: Path, schema: str | None) -> dict:
     return result
 
 
+def _cpu_of(pid: int) -> tuple[int, float] | None:
+    """(parent pid, CPU seconds so far) of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds of this process, its descendants (the parsing workers) and its PostgreSQL backends.
+
+    Workers exit with the import, so a thread samples /proc every 0.1 s and keeps each
+    process's last figure (what a worker does in its last 0.1 s is missed).
+    """
+
+    def __init__(self, db: object) -> None:
+        from sqlalchemy import event
+
+        self.backends: set[int] = set()
+        self.last: dict[tuple[str, int], float] = {}
+        if db.dialect == "postgresql":  # type: ignore[attr-defined]
+            event.listen(db.engine, "connect", self._connected)  # type: ignore[attr-defined]
+        self.started = time.process_time()
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _connected(self, dbapi_conn: object, _record: object) -> None:
+        self.backends.add(dbapi_conn.info.backend_pid)  # type: ignore[attr-defined]
+
+    def _sample(self) -> None:
+        me = os.getpid()
+        while True:
+            procs = {int(d): found for d in os.listdir("/proc") if d.isdigit() and (found := _cpu_of(int(d)))}
+            for pid, (parent, seconds) in procs.items():
+                # The forkserver is our child, the workers its children.
+                if parent == me or procs.get(parent, (0, 0.0))[0] == me:
+                    self.last[("workers", pid)] = seconds
+            for pid in list(self.backends):
+                if pid in procs:
+                    self.last[("postgresql", pid)] = procs[pid][1]
+            if self.done.wait(0.1):
+                return
+
+    def stop(self) -> dict[str, float]:
+        """Stop sampling; CPU seconds by part."""
+        main = time.process_time() - self.started
+        self.done.set()
+        self.thread.join()
+        parts = {"main": main, "workers": 0.0, "postgresql": 0.0}
+        for (part, _pid), seconds in self.last.items():
+            parts[part] += seconds
+        return parts
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -127,6 +194,7 @@ def main() -> int:
     csv_path = OUT / f"contacts_{args.rows}.csv"
     make_csv(csv_path, args.rows)
     print(f"file: {csv_path} ({csv_path.stat().st_size / 1e6:.1f} MB, {args.rows:,} rows)")
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     base = baseline()
     print(f"baseline: phonenumbers parse+validate, one core: {base:,.0f} rows/s")
     targets = []
@@ -148,6 +216,7 @@ def main() -> int:
     finally:
         if plain is not None:
             drop_plain_role(args.pg, PLAIN_SCHEMA)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0 if ok else 1
 
 
@@ -170,6 +239,11 @@ def report(name: str, url: str, schema: str, target: int, csv_path: Path, base: 
         f"({rate / base:.2f}x baseline; {goal}); "
         f"peak RSS main {r['peak_rss_mb']['main']:.0f} MB, "
         f"largest worker {r['peak_rss_mb']['largest_worker']:.0f} MB"
+    )
+    cpu = r["cpu_s"]
+    print(
+        f"  CPU: main {cpu['main']:.1f} s, workers {cpu['workers']:.1f} s, PostgreSQL {cpu['postgresql']:.1f} s "
+        f"= {sum(cpu.values()):.1f} s ({sum(cpu.values()) / r['rows'] * 1e6:.1f} us a row)"
     )
     print(f"  COUNT(*) of {r['contacts']:,} contacts: {r['count_all_s'] * 1000:.0f} ms")
     for key, value in r.items():
