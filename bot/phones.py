@@ -104,6 +104,10 @@ class PhoneParser:
 
     def _fast(self, raw: str) -> Phone | None:
         digits = _PUNCTUATION.sub("", raw)
+        # Digits of other scripts (isdigit() says yes to them) go the long way, which
+        # normalises them; the E.164 built below must be ASCII.
+        if not digits.isascii():
+            return None
         if digits.startswith("+"):
             body = digits[1:]
             # Country codes never start with 0 ("+046..." is not +46).

@@ -88,6 +88,15 @@ def test_fast_route_never_disagrees_with_the_full_parse(text: str) -> None:
     assert fast == full
 
 
+ARABIC_INDIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+@pytest.mark.parametrize("text", ["9" + "876543210".translate(ARABIC_INDIC), "+91 98765 43210".translate(ARABIC_INDIC)])
+def test_digits_of_other_scripts_come_out_as_ascii(text: str) -> None:
+    # Arabic-Indic digits, alone or after an ASCII one: E.164 is ASCII, as the library gives it.
+    assert IN.parse(text).e164 == "+919876543210"
+
+
 def test_a_leading_zero_is_no_country_code() -> None:
     # Found by the property test above: "+046..." must not be read as +46.
     with pytest.raises(InvalidPhone):
