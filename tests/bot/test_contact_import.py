@@ -381,3 +381,29 @@ def test_skipping_key_checks_needs_the_right_and_no_triggers_of_our_own(db: Data
             # The replica role would silence this trigger too: no shortcut then.
             assert not may_skip_key_checks(conn)
             conn.rollback()
+
+
+def test_contacts_take_the_ids_drawn_for_their_rows(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL draws ids ahead; when another session drew in between they come as a list."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite draws no ids ahead")
+    import bot.import_staging
+
+    drawn: list[list[int]] = []
+    consecutive = bot.import_staging.ContactIds.__call__
+
+    def with_gaps(self: bot.import_staging.ContactIds, count: int) -> list[int]:
+        first, _ = consecutive(self, count * 2)  # as if someone else took every other id
+        drawn.append(list(range(first, first + count * 2, 2)))
+        return drawn[-1]
+
+    monkeypatch.setattr(bot.import_staging.ContactIds, "__call__", with_gaps)
+    path = write(tmp_path, "v.csv", "phone,tags\n9876543210,a\nnot a number,b\n9876543211,c\n")
+    report = import_file(db, path, region="IN", workers=2)
+    assert (report.imported, report.rejected) == (2, 1)
+    (ids,) = drawn
+    found = contacts(db)
+    assert (found["+919876543210"].id, found["+919876543211"].id) == (ids[0], ids[2])
+    assert tags_of(db, "+919876543211") == {"c": None}
