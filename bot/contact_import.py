@@ -1,9 +1,10 @@
 """Import contacts from a CSV or TXT file: streamed, parsed on every core, all or nothing.
 
-The file is read in chunks; worker processes parse the phone numbers (the costly part);
-a writer thread stages the parsed rows and upserts them batch by batch, all inside one
-transaction (see ``bot.import_pipeline``). Memory stays flat whatever the file's size,
-and a crash at any point leaves the database untouched.
+The file is read in pieces (``bot.import_source``); worker processes split them into rows
+and parse those (phone parsing is the costly part); a writer thread stages the parsed rows
+and upserts them batch by batch, all inside one transaction (see ``bot.import_pipeline``).
+Memory stays flat whatever the file's size, and a crash at any point leaves the database
+untouched.
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from bot.contacts import Tag
 from bot.db import Database
 from bot.import_pipeline import Writer, parsed_batches
-from bot.import_rows import Layout, printable
-from bot.import_staging import Staging
+from bot.import_rows import printable
+from bot.import_source import FileProblem, read_pieces, read_rows
+from bot.import_staging import ContactIds, Staging
 from bot.spreadsheet import formula_safe
 
 TXT_LIMIT = 10 * 1024 * 1024
@@ -132,34 +133,42 @@ def import_file(
 
     with _open_text(path, encoding) as text:
         raw = text.buffer
-        rows = _read_rows(text, is_txt, path)
-        layout = next(rows)
+        try:
+            layout, pieces = read_pieces(text, is_txt)
+        except FileProblem as exc:
+            raise ImportFileError(exc.where(path)) from None
         header = ["phone"] if layout is None else layout.header
 
         def finish(staging: Staging) -> None:
             # Written before the commit (to a temporary name), so that a failure here
             # imports nothing rather than losing the reasons.
             with _open_text(path, encoding) as again:
-                source = _read_rows(again, is_txt, path)
-                next(source)
-                _write_rejects(tmp, header, staging.rejects(), source)
+                _write_rejects(tmp, header, staging.rejects(), read_rows(again, is_txt))
 
-        writer = Writer(db, tags or [], finish)
+        # Contact ids are drawn ahead on PostgreSQL (see bot.import_staging).
+        ids = ContactIds(db) if db.dialect == "postgresql" else None
+        writer = Writer(db, finish)
         writer.start()
         read = 0
         try:
-            for n, batch in parsed_batches(rows, region, layout, db.dialect, workers, peak):
-                writer.put((n, batch))
-                read += n
-                if progress is not None:
-                    progress(raw.tell())
-                if on_counts is not None:
-                    on_counts(ImportCounts(raw.tell(), read, *writer.so_far))
+            try:
+                for n, batch in parsed_batches(pieces, is_txt, region, layout, db.dialect, workers, peak, tags, ids):
+                    writer.put((n, batch))
+                    read += n
+                    if progress is not None:
+                        progress(raw.tell())
+                    if on_counts is not None:
+                        on_counts(ImportCounts(raw.tell(), read, *writer.so_far))
+            except FileProblem as exc:
+                raise ImportFileError(exc.where(path)) from None
             imported, updated, rejected = writer.close()
         except BaseException:
             writer.cancel()
             tmp.unlink(missing_ok=True)
             raise
+        finally:
+            if ids is not None:
+                ids.close()
     if rejected:
         os.replace(tmp, out)
     return ImportReport(
@@ -176,36 +185,6 @@ def import_file(
 def _open_text(path: Path, encoding: str) -> io.TextIOWrapper:
     # surrogateescape: a bad byte becomes a marker that rejects its row, not the file.
     return path.open(encoding=encoding, errors="surrogateescape", newline="")
-
-
-def _read_rows(text: io.TextIOWrapper, is_txt: bool, path: Path) -> Iterator[Any]:
-    """Yield the layout first (None for TXT), then ``(line, cells)`` for every data row."""
-    if is_txt:
-        yield None
-        for number, line in enumerate(text, start=1):
-            yield number, [line.rstrip("\r\n").lstrip("\ufeff")]
-        return
-    reader = csv.reader(text)
-    try:
-        header = next(reader)
-    except StopIteration:
-        raise ImportFileError(f"{path}: the file is empty") from None
-    except csv.Error as exc:
-        raise ImportFileError(f"{path}:1: {exc}") from None
-    try:
-        yield Layout.from_header(header)
-    except ValueError as exc:
-        raise ImportFileError(f"{path}: {exc}") from None
-    line = reader.line_num + 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            raise ImportFileError(f"{path}:{line}: {exc}") from None
-        yield line, cells
-        line = reader.line_num + 1
 
 
 def _write_rejects(

@@ -1,7 +1,8 @@
 """The moving parts of an import: parsing on every core, writing on one connection.
 
-The main thread reads the file and hands chunks to worker processes (phone parsing is
-the costly part); a writer thread stages their output and applies it batch by batch.
+The main thread reads the file and hands pieces of it to worker processes, which split
+them into rows and parse those (phone parsing is the costly part; see
+``bot.import_source``); a writer thread stages their output and applies it batch by batch.
 The database works on one batch while the workers parse the next, and a bounded queue
 between them keeps memory flat.
 """
@@ -9,6 +10,7 @@ between them keeps memory flat.
 from __future__ import annotations
 
 import collections
+import csv
 import multiprocessing
 import queue
 import resource
@@ -20,58 +22,76 @@ from typing import Any
 from bot.contacts import Tag
 from bot.db import Database
 from bot.import_rows import Layout, RowParser
-from bot.import_staging import Batch, Staging, encode_batch
+from bot.import_source import Piece, count_rows, split_piece
+from bot.import_staging import Batch, IdBlock, Staging, encode_batch
 
-CHUNK_ROWS = 4000
 APPLY_ROWS = 100_000
 _DONE = object()
 
-_worker_parser: RowParser | None = None
-_worker_dialect = ""
+
+class _PieceParser:
+    """Splits, parses and encodes pieces of one import (one per worker process)."""
+
+    def __init__(self, is_txt: bool, region: str, layout: Layout | None, dialect: str, tags: list[Tag]) -> None:
+        self.is_txt = is_txt
+        self.rows = RowParser(region, layout, tags)
+        self.dialect = dialect
+
+    def __call__(self, piece: Piece, ids: IdBlock | None) -> tuple[int, Batch]:
+        rows = split_piece(piece, self.is_txt)
+        if isinstance(ids, tuple):
+            ids = range(ids[0], ids[0] + ids[1])
+        if ids is not None and len(ids) != len(rows):
+            raise RuntimeError(f"{len(ids)} contact ids drawn for a piece of {len(rows)} rows")
+        # Encoding for the database here, on the worker's core, keeps the main process
+        # (which reads the file) from becoming the bottleneck.
+        return len(rows), encode_batch(self.dialect, *self.rows.parse_chunk(rows, ids))
 
 
-def _init_worker(region: str, layout: Layout | None, dialect: str) -> None:
-    global _worker_parser, _worker_dialect
-    _worker_parser = RowParser(region, layout)
-    _worker_dialect = dialect
+_worker: _PieceParser | None = None
 
 
-def _parse_in_worker(chunk: list[tuple[int, list[str]]]) -> tuple[int, Batch, int]:
-    assert _worker_parser is not None
-    # Encoding for the database here, on the worker's core, keeps the main process
-    # (which reads the file) from becoming the bottleneck.
-    batch = encode_batch(_worker_dialect, *_worker_parser.parse_chunk(chunk))
-    return len(chunk), batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _init_worker(field_limit: int, *args: Any) -> None:
+    global _worker
+    csv.field_size_limit(field_limit)
+    _worker = _PieceParser(*args)
 
 
-def chunks(rows: Iterator[Any], size: int = CHUNK_ROWS) -> Iterator[list[Any]]:
-    """Group rows into lists of ``size``."""
-    chunk: list[Any] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
+def _parse_in_worker(piece: Piece, ids: IdBlock | None) -> tuple[int, Batch, int]:
+    assert _worker is not None
+    n, batch = _worker(piece, ids)
+    return n, batch, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def parsed_batches(
-    rows: Iterator[Any], region: str, layout: Layout | None, dialect: str, workers: int, peak: list[int]
+    pieces: Iterator[Piece],
+    is_txt: bool,
+    region: str,
+    layout: Layout | None,
+    dialect: str,
+    workers: int,
+    peak: list[int],
+    tags: list[Tag] | None = None,
+    ids: Callable[[int], IdBlock] | None = None,
 ) -> Iterator[tuple[int, Batch]]:
-    """Yield ``(rows in chunk, encoded batch)`` in file order.
+    """Yield ``(rows in piece, encoded batch)`` in file order.
 
-    With several workers, a few chunks are in flight at most; a worker that dies
+    ``ids`` draws contact ids for a number of rows (PostgreSQL): each row gets one.
+
+    With several workers, a few pieces are in flight at most; a worker that dies
     raises BrokenProcessPool here instead of leaving the import waiting forever.
     """
+    args = (is_txt, region, layout, dialect, tags or [])
     if workers <= 1:
-        parser = RowParser(region, layout)
-        for chunk in chunks(rows):
-            yield len(chunk), encode_batch(dialect, *parser.parse_chunk(chunk))
+        parse = _PieceParser(*args)
+        for piece in pieces:
+            yield parse(piece, ids(count_rows(piece)) if ids else None)
         return
     ctx = multiprocessing.get_context("forkserver")
+    # The server imports the parsing code once; each worker starts from a copy of it.
+    ctx.set_forkserver_preload(["bot.import_pipeline"])
     with ProcessPoolExecutor(
-        workers, mp_context=ctx, initializer=_init_worker, initargs=(region, layout, dialect)
+        workers, mp_context=ctx, initializer=_init_worker, initargs=(csv.field_size_limit(), *args)
     ) as pool:
         pending: collections.deque[Future[tuple[int, Batch, int]]] = collections.deque()
 
@@ -80,8 +100,8 @@ def parsed_batches(
             peak[0] = max(peak[0], rss)
             return n, batch
 
-        for chunk in chunks(rows):
-            pending.append(pool.submit(_parse_in_worker, chunk))
+        for piece in pieces:
+            pending.append(pool.submit(_parse_in_worker, piece, ids(count_rows(piece)) if ids else None))
             if len(pending) >= workers * 4:
                 yield take()
         while pending:
@@ -95,10 +115,9 @@ class Writer(threading.Thread):
     last batch) writes the rejects before the commit.
     """
 
-    def __init__(self, db: Database, tags: list[Tag], finish: Callable[[Staging], None]) -> None:
+    def __init__(self, db: Database, finish: Callable[[Staging], None]) -> None:
         super().__init__(name="import-writer", daemon=True)
         self.db = db
-        self.tags = tags
         self.finish = finish
         self.inbox: queue.Queue[Any] = queue.Queue(maxsize=16)
         self.error: BaseException | None = None
@@ -127,7 +146,7 @@ class Writer(threading.Thread):
             with self.db.engine.connect() as conn:
                 try:
                     with conn.begin():
-                        staging = Staging(conn, self.tags)
+                        staging = Staging(conn)
                         pending = 0
                         while True:
                             item = self.inbox.get()

@@ -1,10 +1,15 @@
-"""Staging tables for a contact import, and the set-based SQL that applies them.
+"""Staging tables for a contact import: parsed rows in, duplicates and rejects out.
 
 Parsed rows go into temporary tables (PostgreSQL: COPY; SQLite: executemany). Every
-batch of ~100,000 rows is then applied with a handful of INSERT ... SELECT statements
-that drop duplicates, upsert the contacts and their tags and append consent entries —
-all inside the import's one transaction, so nothing is visible to anyone else until the
-final commit, and a crash at any point leaves the database as it was.
+batch of ~100,000 rows is then checked for numbers seen before in the file and handed to
+``bot.import_upsert``, which writes contacts, tags and consent entries with a handful of
+set-based statements — all inside the import's one transaction, so nothing is visible to
+anyone else until the final commit, and a crash at any point leaves the database as it was.
+
+On PostgreSQL every row carries a contact id drawn ahead from the contacts sequence
+(``ContactIds``, in the main process), so the workers write tag rows with their final
+``contact_id``: when a batch turns out to be all new numbers, its tags are copied
+straight into ``contact_tags``, with no staging table and no join.
 """
 
 from __future__ import annotations
@@ -15,44 +20,60 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
-from bot.contacts import Tag
-from bot.db import UTCDateTime, utcnow
+from bot.db import Database
 from bot.import_rows import ContactRow, RejectRow, TagRow, printable
+from bot.import_upsert import insert_new, may_skip_key_checks, upsert
 
-ROW_COLUMNS = ("line", "phone", "phone_kind", "name", "language", "tz_given", "tz_derived", "consent")
-TABLES = (
-    ("import_batch", ROW_COLUMNS),
-    ("import_batch_tags", ("line", "name", "value")),
-    ("import_rejects", ("line", "reason", "cells")),
-)
-_CREATE = (
-    """CREATE TEMPORARY TABLE import_batch (
-        line INTEGER PRIMARY KEY, phone VARCHAR(20) NOT NULL, phone_kind VARCHAR(24),
-        name VARCHAR(200), language VARCHAR(16), tz_given VARCHAR(64), tz_derived VARCHAR(64),
-        consent VARCHAR(16))""",
-    "CREATE TEMPORARY TABLE import_batch_tags (line INTEGER NOT NULL, name VARCHAR(64) NOT NULL, value VARCHAR(255))",
+ROW_COLUMNS = ("line", "phone", "phone_kind", "name", "language", "tz_given", "tz_derived", "consent", "id")
+_ROW_DDL = """phone VARCHAR(20) NOT NULL, phone_kind VARCHAR(24), name VARCHAR(200), language VARCHAR(16),
+    tz_given VARCHAR(64), tz_derived VARCHAR(64), consent VARCHAR(16)"""
+_TAG_DDL = "name VARCHAR(64) NOT NULL, value VARCHAR(255)"
+_CREATE = {
+    # PostgreSQL: ``id`` is the id drawn for the row; a number found to exist takes the
+    # existing contact's id instead, the drawn one kept in ``drawn`` (its tags' key).
+    "postgresql": (
+        f"""CREATE TEMPORARY TABLE import_batch (line INTEGER NOT NULL, {_ROW_DDL}, id BIGINT NOT NULL,
+            drawn BIGINT, existing BOOLEAN NOT NULL DEFAULT false)""",
+        f"CREATE TEMPORARY TABLE import_batch_tags (contact_id BIGINT NOT NULL, {_TAG_DDL})",
+    ),
+    "sqlite": (
+        # (id: unused, SQLite draws no ids ahead)
+        f"CREATE TEMPORARY TABLE import_batch (line INTEGER PRIMARY KEY, {_ROW_DDL}, id INTEGER)",
+        f"CREATE TEMPORARY TABLE import_batch_tags (line INTEGER NOT NULL, {_TAG_DDL})",
+        # The contact id of each number of the current batch.
+        "CREATE TEMPORARY TABLE import_ids (phone VARCHAR(20) PRIMARY KEY, id BIGINT NOT NULL)",
+    ),
+}
+_CREATE_BOTH = (
     # Every number taken so far, with its line: later lines with it are duplicates.
     "CREATE TEMPORARY TABLE import_seen (phone VARCHAR(20) PRIMARY KEY, line INTEGER NOT NULL)",
-    # The contact id of each number of the current batch.
-    "CREATE TEMPORARY TABLE import_ids (phone VARCHAR(20) PRIMARY KEY, id BIGINT NOT NULL)",
     # cells is NULL for duplicates: their cells are read back from the file at the end.
     "CREATE TEMPORARY TABLE import_rejects (line INTEGER NOT NULL, reason TEXT NOT NULL, cells TEXT)",
 )
 _TEMP_TABLES = ("import_batch", "import_batch_tags", "import_seen", "import_ids", "import_rejects")
-# Per table: COPY data (PostgreSQL) or a list of tuples (SQLite).
-Batch = tuple[Any, Any, Any]
+_COPY = {
+    "import_batch": f"COPY import_batch ({', '.join(ROW_COLUMNS)}) FROM STDIN (FORMAT csv)",
+    "import_batch_tags": "COPY import_batch_tags (contact_id, name, value) FROM STDIN (FORMAT csv)",
+    "contact_tags": "COPY contact_tags (contact_id, name, value) FROM STDIN (FORMAT csv)",
+    "import_rejects": "COPY import_rejects (line, reason, cells) FROM STDIN (FORMAT csv)",
+}
+OPTIMISTIC_BATCHES = 60
+# Rows, tags and rejects (PostgreSQL: COPY data; SQLite: lists of tuples), then how many rows.
+Batch = tuple[Any, Any, Any, int]
+# Contact ids for the rows of one piece: (first, count) when consecutive, else a list.
+IdBlock = tuple[int, int] | list[int]
 
 
 def encode_batch(dialect: str, rows: list[ContactRow], tags: list[TagRow], rejects: list[RejectRow]) -> Batch:
-    """Prepare one parsed chunk for ``Staging.add`` (runs in the parsing workers)."""
+    """Prepare one parsed piece for ``Staging.add`` (runs in the parsing workers)."""
     # Undecodable bytes become \xNN text here: the database and the rejects file need UTF-8.
     reject_rows = [(line, reason, json.dumps(printable(cells), ensure_ascii=False)) for line, reason, cells in rejects]
     if dialect != "postgresql":
-        return rows, tags, reject_rows
-    return tuple(_copy_csv(data) for data in (rows, tags, reject_rows))
+        return rows, tags, reject_rows, len(rows)
+    return _copy_csv(rows), _copy_csv(tags), _copy_csv(reject_rows), len(rows)
 
 
 def _copy_csv(rows: Iterable[tuple[object, ...]]) -> bytes:
@@ -62,160 +83,156 @@ def _copy_csv(rows: Iterable[tuple[object, ...]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+class ContactIds:
+    """Draws contact ids from the contacts sequence ahead of the import (PostgreSQL).
+
+    It has a connection of its own: ``nextval`` is not transactional, so ids drawn for
+    numbers that turn out to exist (or for an import that fails) are simply never used,
+    like any sequence gap.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.conn = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self.sequence = self.conn.exec_driver_sql("SELECT pg_get_serial_sequence('contacts', 'id')").scalar_one()
+
+    def __call__(self, count: int) -> IdBlock:
+        """``count`` new ids; nearly always consecutive, so sent as (first, count)."""
+        if count == 0:
+            return (0, 0)
+        low, listed = self.conn.execute(
+            text(
+                """SELECT MIN(v), CASE WHEN MAX(v) - MIN(v) + 1 = COUNT(*) THEN NULL ELSE array_agg(v) END
+                FROM (SELECT nextval(CAST(:sequence AS regclass)) AS v FROM generate_series(1, :count)) AS drawn"""
+            ),
+            {"sequence": self.sequence, "count": count},
+        ).one()
+        # Another session drew ids meanwhile: the list, then.
+        return (low, count) if listed is None else list(listed)
+
+    def close(self) -> None:
+        """Give the connection back."""
+        self.conn.close()
+
+
 class Staging:
     """The temporary tables of one import, on one connection (inside its transaction)."""
 
-    def __init__(self, conn: Connection, extra_tags: list[Tag]) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.dialect = conn.dialect.name
-        self.extra_tags = extra_tags
         self.imported = 0
         self.updated = 0
-        self.analyzed = False
+        self.staged = 0
+        self.analyzed: set[str] = set()
+        # PostgreSQL: the batch's tag rows, copied at once where they belong when it is applied.
+        self.tag_data: list[bytes] = []
+        # Batches to try as all new (PostgreSQL). Each try is a savepoint, and a
+        # transaction with more than 64 subtransactions slows every other session's
+        # snapshots, hence the cap; larger imports go on with the general upsert.
+        self.optimistic = OPTIMISTIC_BATCHES if self.dialect == "postgresql" else 0
+        self.skip_key_checks = may_skip_key_checks(conn)
         self.drop_tables(conn)
-        for ddl in _CREATE:
+        for ddl in (*_CREATE[self.dialect], *_CREATE_BOTH):
             conn.exec_driver_sql(ddl)
 
     def add(self, batch: Batch) -> None:
-        """Stage one chunk, as ``encode_batch`` prepared it."""
-        dbapi = self.conn.connection.dbapi_connection
-        for (table, columns), data in zip(TABLES, batch, strict=True):
-            if not data:
-                continue
-            if self.dialect == "postgresql":
-                copy_sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-                with dbapi.cursor() as cur, cur.copy(copy_sql) as copy:
-                    copy.write(data)
-            else:
-                marks = ", ".join("?" for _ in columns)
-                cur = dbapi.cursor()
-                cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", data)
-                cur.close()
+        """Stage one piece, as ``encode_batch`` prepared it."""
+        rows, tags, rejects, count = batch
+        self.staged += count
+        if self.dialect == "postgresql":
+            self.copy("import_batch", rows)
+            self.copy("import_rejects", rejects)
+            if tags:
+                self.tag_data.append(tags)
+            return
+        cur = self.conn.connection.dbapi_connection.cursor()
+        marks = ", ".join("?" for _ in ROW_COLUMNS)
+        cur.executemany(f"INSERT INTO import_batch ({', '.join(ROW_COLUMNS)}) VALUES ({marks})", rows)
+        cur.executemany("INSERT INTO import_batch_tags (line, name, value) VALUES (?, ?, ?)", tags)
+        cur.executemany("INSERT INTO import_rejects (line, reason, cells) VALUES (?, ?, ?)", rejects)
+        cur.close()
+
+    def copy(self, table: str, *data: bytes) -> None:
+        """COPY prepared CSV data into ``table`` (PostgreSQL)."""
+        if not any(data):
+            return
+        with self.conn.connection.dbapi_connection.cursor() as cur, cur.copy(_COPY[table]) as copy:
+            for chunk in data:
+                copy.write(chunk)
 
     def apply(self) -> None:
         """Apply the staged batch to the real tables, then empty it."""
+        if not self.staged:
+            return
+        self._analyze("import_batch")
+        self._apply()
+        self.staged = 0
+        self.tag_data = []
+        if self.dialect == "postgresql":
+            self.conn.exec_driver_sql("TRUNCATE import_batch, import_batch_tags")
+        else:
+            for table in ("import_batch", "import_batch_tags", "import_ids"):
+                self.conn.exec_driver_sql(f"DELETE FROM {table}")
+
+    def _analyze(self, table: str) -> None:
+        # Temporary tables are never auto-analysed; without statistics the planner picks
+        # nested loops for the large joins. Batches look alike, so the first one's
+        # statistics serve for the rest.
+        if self.dialect == "postgresql" and table not in self.analyzed:
+            self.conn.exec_driver_sql(f"ANALYZE {table}")
+            self.analyzed.add(table)
+
+    def _apply(self) -> None:
+        if self.optimistic:
+            self.optimistic -= 1
+            failed = insert_new(self.conn, self.skip_key_checks, lambda: self.copy("contact_tags", *self.tag_data))
+            if failed is None:
+                self.imported += self.staged
+                return
+            if failed != "import_seen":
+                # Numbers that exist already: this list overlaps the contacts, so the
+                # tries would keep failing; the general upsert takes the rest.
+                self.optimistic = 0
+        if self.dialect == "postgresql":
+            self.copy("import_batch_tags", *self.tag_data)
+            self._analyze("import_batch_tags")
+        unique = self._drop_duplicates()
+        imported, updated = upsert(self.conn, unique)
+        self.imported += imported
+        self.updated += updated
+
+    def _drop_duplicates(self) -> int:
+        """Reject the rows whose number came earlier in the file; return the rows left.
+
+        One insert into ``import_seen`` takes each number's first line; when it took
+        every staged row there is nothing more to do.
+        """
         run = self.conn.execute
-        if self.dialect == "postgresql" and not self.analyzed:
-            # Temporary tables are never auto-analysed; without statistics the planner
-            # picks nested loops for the large joins below. Batches look alike, so the
-            # first one's statistics serve for the rest.
-            self.conn.exec_driver_sql("ANALYZE import_batch")
-            self.analyzed = True
+        taken = run(
+            text(
+                """INSERT INTO import_seen (phone, line)
+                SELECT phone, MIN(line) FROM import_batch WHERE 1 = 1 GROUP BY phone
+                ON CONFLICT (phone) DO NOTHING"""
+            )
+        ).rowcount
+        if taken == self.staged:
+            return taken
         # A number seen before (earlier in this batch or in an earlier one) is a reject
         # that names the line where it first appeared.
         run(
             text(
                 """INSERT INTO import_rejects (line, reason, cells)
-                SELECT b.line, 'duplicate of line ' || CAST(COALESCE(s.line, e.first) AS VARCHAR(12)), NULL
-                FROM import_batch b
-                LEFT JOIN import_seen s ON s.phone = b.phone
-                LEFT JOIN (SELECT phone, MIN(line) AS first FROM import_batch GROUP BY phone) e
-                  ON e.phone = b.phone AND e.first < b.line
-                WHERE s.phone IS NOT NULL OR e.phone IS NOT NULL"""
+                SELECT b.line, 'duplicate of line ' || CAST(s.line AS VARCHAR(12)), NULL
+                FROM import_batch b JOIN import_seen s ON s.phone = b.phone WHERE s.line <> b.line"""
             )
-        )
-        # The duplicates just rejected are the only cell-less rejects of this batch's lines.
-        run(
-            text(
-                """DELETE FROM import_batch WHERE line IN (
-                     SELECT line FROM import_rejects
-                     WHERE cells IS NULL AND line >= (SELECT MIN(line) FROM import_batch))"""
-            )
-        )
-        run(text("INSERT INTO import_seen (phone, line) SELECT phone, line FROM import_batch"))
-        self._upsert()
-        for table in ("import_batch", "import_batch_tags", "import_ids"):
-            self.conn.exec_driver_sql(f"DELETE FROM {table}")
-
-    def _upsert(self) -> None:
-        run = self.conn.execute
-        now = bindparam("now", utcnow(), type_=UTCDateTime)
-        fields = bindparam("fields", {}, type_=JSON)
-        # Existing contacts first: empty cells never erase, a given timezone replaces.
-        update = """UPDATE contacts SET
-              name = COALESCE(r.name, contacts.name),
-              language = COALESCE(r.language, contacts.language),
-              timezone = COALESCE(r.tz_given, contacts.timezone, r.tz_derived),
-              updated_at = :now
-            FROM import_batch r WHERE contacts.phone = r.phone"""
-        # Then the new ones. A contact another import created meanwhile is updated too.
-        insert = """INSERT INTO contacts (phone, phone_kind, name, language, timezone, fields, consent,
-                                     created_at, updated_at)
-            SELECT r.phone, r.phone_kind, r.name, r.language, COALESCE(r.tz_given, r.tz_derived), :fields,
-                   'unknown', :now, :now
-            FROM import_batch r WHERE NOT EXISTS (SELECT 1 FROM contacts c WHERE c.phone = r.phone)
-            ON CONFLICT (phone) DO UPDATE SET
-              name = COALESCE(excluded.name, contacts.name),
-              language = COALESCE(excluded.language, contacts.language),
-              updated_at = excluded.updated_at"""
-        if self.dialect == "postgresql":
-            # RETURNING fills the batch's phone -> id map in the same pass, so that the
-            # tag and consent statements below join a batch-sized table, not contacts.
-            updated = run(
-                text(
-                    f"WITH u AS ({update} RETURNING contacts.id, contacts.phone) "
-                    "INSERT INTO import_ids (phone, id) SELECT phone, id FROM u"
-                ).bindparams(now)
-            ).rowcount
-            inserted = run(
-                text(
-                    f"WITH i AS ({insert} RETURNING contacts.id, contacts.phone) "
-                    "INSERT INTO import_ids (phone, id) SELECT phone, id FROM i"
-                ).bindparams(now, fields)
-            ).rowcount
-        else:
-            updated = run(text(update).bindparams(now)).rowcount
-            inserted = run(text(insert).bindparams(now, fields)).rowcount
-            run(
-                text(
-                    "INSERT INTO import_ids (phone, id) SELECT c.phone, c.id FROM import_batch r "
-                    "JOIN contacts c ON c.phone = r.phone"
-                )
-            )
-        self.updated += updated
-        self.imported += inserted
-        # The file's own tags, then each --tag for rows that did not set that tag.
-        sources: list[tuple[str, dict[str, Any]]] = [
-            (
-                "SELECT i.id, t.name, t.value FROM import_batch_tags t JOIN import_batch r ON r.line = t.line "
-                "JOIN import_ids i ON i.phone = r.phone WHERE 1 = 1",
-                {},
-            )
-        ]
-        for tag in self.extra_tags:
-            sources.append(
-                (
-                    "SELECT i.id, CAST(:name AS VARCHAR(64)), CAST(:value AS VARCHAR(255)) "
-                    "FROM import_batch r JOIN import_ids i ON i.phone = r.phone "
-                    "WHERE NOT EXISTS (SELECT 1 FROM import_batch_tags t "
-                    "WHERE t.line = r.line AND t.name = CAST(:name AS VARCHAR(64)))",
-                    {"name": tag.name, "value": tag.value},
-                )
-            )
-        for source, params in sources:
-            # A tag without a value never wipes the value a valued tag already has.
-            run(
-                text(
-                    f"""INSERT INTO contact_tags (contact_id, name, value) {source}
-                    ON CONFLICT (contact_id, name) DO UPDATE
-                    SET value = COALESCE(excluded.value, contact_tags.value)"""
-                ),
-                params,
-            )
-        run(
-            text(
-                """INSERT INTO consent_events (contact_id, status, channel, source, note, created_at)
-                SELECT c.id, r.consent, NULL, 'import', 'line ' || CAST(r.line AS VARCHAR(12)), :now
-                FROM import_batch r JOIN import_ids i ON i.phone = r.phone JOIN contacts c ON c.id = i.id
-                WHERE r.consent IS NOT NULL AND r.consent <> c.consent"""
-            ).bindparams(now)
         )
         run(
             text(
-                """UPDATE contacts SET consent = r.consent FROM import_batch r
-                WHERE contacts.phone = r.phone AND r.consent IS NOT NULL AND contacts.consent <> r.consent"""
+                "DELETE FROM import_batch WHERE EXISTS (SELECT 1 FROM import_seen s "
+                "WHERE s.phone = import_batch.phone AND s.line <> import_batch.line)"
             )
         )
+        return taken
 
     def rejects(self) -> Iterator[tuple[int, str, list[str] | None]]:
         """Rejected rows in file order (cells None: read them from the file)."""

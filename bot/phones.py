@@ -8,14 +8,16 @@ checks with random inputs that the fast route never disagrees with the full pars
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.resources
 import re
+from typing import NamedTuple
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
 from phonenumbers.timezone import TIMEZONE_DATA
+
+from bot.phone_types import NumberTypes
 
 MAX_INPUT = 64
 _PUNCTUATION = re.compile(r"[\s\-().\u00a0\u2010-\u2015/]")
@@ -45,8 +47,7 @@ class InvalidPhone(ValueError):
         self.reason = reason
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Phone:
+class Phone(NamedTuple):
     """A valid number: E.164 form, line kind and the timezone it suggests."""
 
     e164: str
@@ -90,6 +91,7 @@ class PhoneParser:
             prefix if prefix and prefix.isdigit() and not meta.national_prefix_transform_rule else None
         )
         self._single_zone = _single_zone_codes()
+        self._types = NumberTypes()
 
     def parse(self, text: str) -> Phone:
         """Return the number as a ``Phone`` or raise ``InvalidPhone`` with a reason."""
@@ -98,11 +100,14 @@ class PhoneParser:
             raise InvalidPhone(text, "empty")
         if len(raw) > MAX_INPUT:
             raise InvalidPhone(raw[:MAX_INPUT], f"too long ({len(raw)} characters)")
-        found = self._fast(raw) or self._full(raw)
-        return self._describe(*found)
+        return self._fast(raw) or self._describe(*self._full(raw))
 
-    def _fast(self, raw: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
+    def _fast(self, raw: str) -> Phone | None:
         digits = _PUNCTUATION.sub("", raw)
+        # Digits of other scripts (isdigit() says yes to them) go the long way, which
+        # normalises them; the E.164 built below must be ASCII.
+        if not digits.isascii():
+            return None
         if digits.startswith("+"):
             body = digits[1:]
             # Country codes never start with 0 ("+046..." is not +46).
@@ -128,15 +133,19 @@ class PhoneParser:
             found = self._valid(self._cc, digits[len(self._cc_text) :])
         return found
 
-    @staticmethod
-    def _valid(cc: int, national: str) -> tuple[phonenumbers.PhoneNumber, int] | None:
+    def _valid(self, cc: int, national: str) -> Phone | None:
         # Leading zeros (Italy) and odd lengths go the long way.
         if not national or national[0] == "0" or len(national) > 17:
             return None
-        number = phonenumbers.PhoneNumber(country_code=cc, national_number=int(national))
         # number_type() is UNKNOWN exactly when is_valid_number() is False; one pass.
-        kind = phonenumbers.number_type(number)
-        return (number, kind) if kind != PhoneNumberType.UNKNOWN else None
+        kind = self._types.number_type(cc, national)
+        if kind == PhoneNumberType.UNKNOWN:
+            return None
+        # Without a leading zero, E.164 is the digits as written after the country code.
+        zone = self._single_zone.get(cc)
+        if zone is None:
+            zone = _zone_for(phonenumbers.PhoneNumber(country_code=cc, national_number=int(national)))
+        return Phone(f"+{cc}{national}", _KIND.get(kind, "unknown"), zone)
 
     def _full(self, raw: str) -> tuple[phonenumbers.PhoneNumber, int]:
         if not any(ch.isdigit() for ch in raw):

@@ -287,3 +287,123 @@ def _writer_has_written(db: Database) -> bool:
             return False
         except Exception:  # noqa: BLE001 - "database is locked" is the answer we wait for
             return True
+
+
+def _small_batches(monkeypatch: pytest.MonkeyPatch, rows: int, tries: int | None = None) -> None:
+    """Apply every ``rows`` rows (and try at most ``tries`` batches as all new)."""
+    import bot.import_pipeline
+    import bot.import_source
+    import bot.import_staging
+
+    monkeypatch.setattr(bot.import_source, "BLOCK_CHARS", 1)  # one line per piece
+    monkeypatch.setattr(bot.import_pipeline, "APPLY_ROWS", rows)
+    if tries is not None:
+        monkeypatch.setattr(bot.import_staging, "OPTIMISTIC_BATCHES", tries)
+
+
+@pytest.mark.parametrize("tries", [None, 1])
+def test_batches_of_new_numbers_then_known_ones_and_duplicates(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tries: int | None
+) -> None:
+    """New numbers take the short road batch by batch; a batch that meets a known number or a
+    number from an earlier batch is applied by the general upsert, with the same outcome."""
+    import_file(db, write(tmp_path, "old.csv", "phone,name,ward\n9876500009,Old,1\n"), region="IN")
+    _small_batches(monkeypatch, 3, tries)
+    lines = ["phone,name,tags,ward"]
+    lines += [f"98765000{i:02d},New {i},volunteer,{i}" for i in range(6)]  # lines 2-7: two all-new batches
+    lines += ["9876500020,Late,,20", "9876500001,Again,,", "9876500021,,,"]  # line 9: duplicate of line 3
+    lines += ["9876500022,After,,22", "9876500023,After,,23", "9876500024,After,,24"]  # all new again
+    lines += ["9876500025,Known,,25", "9876500009,,youth,9", "9876500026,,,"]  # line 15: a known number
+    lines += ["9876500027,After,,27"]
+    report = import_file(
+        db,
+        write(tmp_path, "new.csv", "\n".join(lines) + "\n"),
+        region="IN",
+        tags=[parse_tag("drive=nov"), parse_tag("drive"), parse_tag("ward=0")],
+        workers=1,
+    )
+    assert (report.imported, report.updated, report.rejected) == (14, 1, 1)
+    assert {int(r["line"]): r["reason"] for r in rejects(report.rejects_path)} == {9: "duplicate of line 3"}
+    found = contacts(db)
+    assert len(found) == 15
+    assert found["+919876500001"].name == "New 1"
+    assert found["+919876500009"].name == "Old"  # an empty cell does not erase
+    # --tag drive=nov then --tag drive: one tag, the value kept; --tag ward=0 only where
+    # the file gave no ward.
+    assert tags_of(db, "+919876500000") == {"volunteer": None, "ward": "0", "drive": "nov"}
+    assert tags_of(db, "+919876500009") == {"ward": "9", "youth": None, "drive": "nov"}
+    assert tags_of(db, "+919876500023") == {"ward": "23", "drive": "nov"}
+    assert tags_of(db, "+919876500027") == {"ward": "27", "drive": "nov"}
+    assert tags_of(db, "+919876500021") == {"ward": "0", "drive": "nov"}
+
+
+def test_tags_and_ledger_rows_point_at_their_contacts(db: Database, tmp_path: Path) -> None:
+    """However the rows went in (the tags of new contacts skip the foreign key's per-row
+    check where PostgreSQL allows it), each tag and ledger row belongs to its own number."""
+    body = "".join(f"98{i:08d},{'opted_out' if i % 3 == 0 else ''},w{i}\n" for i in range(300))
+    report = import_file(db, write(tmp_path, "c.csv", "phone,consent,ward\n" + body), region="IN", workers=2)
+    assert report.imported == 300
+    with db.session() as s:
+        rows = s.execute(select(Contact.phone, ContactTag.value).join(ContactTag)).all()
+        ledger = s.execute(select(Contact.phone, ConsentEvent.note).join(ConsentEvent)).all()
+    assert sorted(rows) == sorted((f"+9198{i:08d}", f"w{i}") for i in range(300))
+    assert sorted(ledger) == sorted((f"+9198{i:08d}", f"line {i + 2}") for i in range(0, 300, 3))
+
+
+def test_without_the_right_to_skip_key_checks_the_import_is_the_same(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.import_staging
+
+    monkeypatch.setattr(bot.import_staging, "may_skip_key_checks", lambda conn: False)
+    path = write(tmp_path, "v.csv", "phone,name,tags,ward\n9876543210,Asha,volunteer,12\n9876543211,Ravi,,13\n")
+    report = import_file(db, path, region="IN", workers=1)
+    assert (report.imported, report.updated, report.rejected) == (2, 0, 0)
+    assert tags_of(db, "+919876543210") == {"volunteer": None, "ward": "12"}
+
+
+def test_skipping_key_checks_needs_the_right_and_no_triggers_of_our_own(db: Database) -> None:
+    from bot.import_upsert import may_skip_key_checks
+
+    with db.engine.connect() as conn:
+        if db.dialect != "postgresql":
+            assert not may_skip_key_checks(conn)
+            return
+        assert may_skip_key_checks(conn)  # the tests connect as a superuser
+        conn.rollback()
+        with conn.begin():
+            conn.exec_driver_sql(
+                "CREATE FUNCTION tag_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER tag_audit AFTER INSERT ON contact_tags FOR EACH ROW EXECUTE FUNCTION tag_audit()"
+            )
+            # The replica role would silence this trigger too: no shortcut then.
+            assert not may_skip_key_checks(conn)
+            conn.rollback()
+
+
+def test_contacts_take_the_ids_drawn_for_their_rows(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL draws ids ahead; when another session drew in between they come as a list."""
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite draws no ids ahead")
+    import bot.import_staging
+
+    drawn: list[list[int]] = []
+    consecutive = bot.import_staging.ContactIds.__call__
+
+    def with_gaps(self: bot.import_staging.ContactIds, count: int) -> list[int]:
+        first, _ = consecutive(self, count * 2)  # as if someone else took every other id
+        drawn.append(list(range(first, first + count * 2, 2)))
+        return drawn[-1]
+
+    monkeypatch.setattr(bot.import_staging.ContactIds, "__call__", with_gaps)
+    path = write(tmp_path, "v.csv", "phone,tags\n9876543210,a\nnot a number,b\n9876543211,c\n")
+    report = import_file(db, path, region="IN", workers=2)
+    assert (report.imported, report.rejected) == (2, 1)
+    (ids,) = drawn
+    found = contacts(db)
+    assert (found["+919876543210"].id, found["+919876543211"].id) == (ids[0], ids[2])
+    assert tags_of(db, "+919876543211") == {"c": None}

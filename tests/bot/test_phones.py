@@ -3,6 +3,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.phone_types import NumberTypes
 from bot.phones import InvalidPhone, PhoneParser
 
 IN = PhoneParser("IN")
@@ -87,7 +88,42 @@ def test_fast_route_never_disagrees_with_the_full_parse(text: str) -> None:
     assert fast == full
 
 
+ARABIC_INDIC = str.maketrans("0123456789", "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669")
+
+
+@pytest.mark.parametrize("text", ["9" + "876543210".translate(ARABIC_INDIC), "+91 98765 43210".translate(ARABIC_INDIC)])
+def test_digits_of_other_scripts_come_out_as_ascii(text: str) -> None:
+    # Arabic-Indic digits, alone or after an ASCII one: E.164 is ASCII, as the library gives it.
+    assert IN.parse(text).e164 == "+919876543210"
+
+
 def test_a_leading_zero_is_no_country_code() -> None:
     # Found by the property test above: "+046..." must not be read as +46.
     with pytest.raises(InvalidPhone):
         IN.parse("+046200000")
+
+
+_TYPES = NumberTypes()
+country_codes = st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE))
+
+
+@settings(max_examples=5000, deadline=None)
+@given(cc=country_codes, national=st.from_regex(r"[1-9][0-9]{2,16}", fullmatch=True))
+def test_number_types_agree_with_the_library(cc: int, national: str) -> None:
+    """The compiled per-length tables give phonenumbers.number_type's answer, any country."""
+    number = phonenumbers.PhoneNumber(country_code=cc, national_number=int(national))
+    assert _TYPES.number_type(cc, national) == phonenumbers.number_type(number)
+
+
+@pytest.mark.parametrize("region", ["IN", "US", "GB", "DE", "BR", "NG", "ID"])
+def test_number_types_agree_on_real_example_numbers(region: str) -> None:
+    """Random digits are mostly invalid: the library's own examples cover every kind."""
+    for kind in range(12):
+        example = phonenumbers.example_number_for_type(region, kind)
+        if example is None or example.italian_leading_zero:
+            continue
+        national = str(example.national_number)
+        for last in "0123456789":  # neighbours of the example, valid or not
+            candidate = national[:-1] + last
+            number = phonenumbers.PhoneNumber(country_code=example.country_code, national_number=int(candidate))
+            assert _TYPES.number_type(example.country_code, candidate) == phonenumbers.number_type(number)

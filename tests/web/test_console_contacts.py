@@ -271,11 +271,16 @@ def test_start_import_and_progress_for_other_callers(world: World, tmp_path: Pat
     assert lost is not None and lost["state"] == "failed" and "worker stopped" in lost["error"]
 
 
-def test_the_pipeline_reports_its_counts_as_it_reads(world: World, tmp_path: Path) -> None:
-    """import_file's on_counts: rows read per chunk, bytes growing; the board writes a few times a second."""
+def test_the_pipeline_reports_its_counts_as_it_reads(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """import_file's on_counts: rows read per piece, bytes growing; the board writes a few times a second."""
+    import bot.import_source
     from bot.contact_import import ImportCounts, import_file
     from bot.import_jobs import KEY, ProgressBoard
 
+    # The file is read in pieces of whole lines: here exactly 4,000 lines of 11 characters.
+    monkeypatch.setattr(bot.import_source, "BLOCK_CHARS", 4000 * 11)
     path = tmp_path / "many.csv"
     path.write_text("phone\n" + "".join(f"98{n:08d}\n" for n in range(9000)))
     seen: list[ImportCounts] = []
