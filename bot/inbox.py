@@ -120,7 +120,7 @@ class Inbox:
             except IntegrityError as exc:
                 if "provider_id" not in str(exc.orig):
                     raise
-                return False  # stored before: a retried delivery whose Redis de-duplication was lost
+                return False  # stored before: a retried delivery
             except DBAPIError as exc:
                 if attempt == 2 or not exc.connection_invalidated:
                     raise
