@@ -15,9 +15,9 @@ inside the request), a server that does not say the raw path, an error on the wa
 So refusals, error answers and their log lines stay in one place, and the view checks
 the signature again itself: this lane can only hand over, never let anything through.
 
-Requests answered here are counted in ``/metrics`` like every webhook, and logged at
-DEBUG (like health checks): one INFO line for each of hundreds of messages a second
-cost more than the rest of the request; the inbound queue keeps every message anyway.
+Requests answered here are counted in ``/metrics`` and logged (``web.requestlog``,
+with their ``X-Request-Id``) like every request; their answer goes without the
+console's browser security headers, which only a browser reads.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ from flask import Flask
 from bot.channels.base import ParseError
 from bot.conversations import accept, is_consent_keyword
 from bot.runtime import Runtime
+from web import requestlog
 from web.metrics import TALLY
 from web.webhooks import EMPTY_TWIML, messaging_provider, raw_target
 
-log = logging.getLogger("canvass.request")
+log = logging.getLogger(__name__)
 PATH = "/webhooks/twilio/messages"
 # A larger form goes to Flask (and its MAX_CONTENT_LENGTH): Twilio's are a few KB.
 MAX_BODY = 64 * 1024
@@ -63,10 +64,9 @@ class InboundLane:
             outcome = self._accept(environ)
             if outcome is not None:
                 TALLY.add(self.rt.redis, f"{PATH}|{outcome}")
-                start_response("200 OK", list(HEADERS))
-                if log.isEnabledFor(logging.DEBUG):
-                    duration_ms = round((time.perf_counter() - started) * 1000, 1)
-                    log.debug("POST %s 200 %.1fms", PATH, duration_ms, extra={"route": PATH, "status": 200})
+                rid = requestlog.request_id(environ.get("HTTP_X_REQUEST_ID", ""))
+                start_response("200 OK", [*HEADERS, ("X-Request-Id", rid)])
+                requestlog.write("POST", PATH, PATH, 200, started, rid)
                 return [TWIML]
         return self.wsgi_app(environ, start_response)
 

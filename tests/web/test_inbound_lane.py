@@ -42,12 +42,17 @@ def count(app, model, *where) -> int:  # type: ignore[no-untyped-def]  # noqa: F
         return db.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-def test_an_ordinary_message_is_answered_below_flask(app, client, redis, view_calls) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
-    response = post(client, PATH, inbound_form(body="complaint"))
+def test_an_ordinary_message_is_answered_below_flask(app, client, redis, view_calls, caplog) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    with caplog.at_level(logging.INFO, logger="canvass.request"):
+        response = post(client, PATH, inbound_form(body="complaint"))
     assert response.status_code == 200 and response.mimetype == "text/xml"
     assert response.get_data(as_text=True) == '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
     assert view_calls == [] and count(app, QueuedInbound) == 1
     assert queued(redis, "inbound-drain") == 1
+    # Logged like any request, with the id it answered.
+    (line,) = [r for r in caplog.records if r.name == "canvass.request"]
+    assert (line.levelname, line.route, line.status) == ("INFO", PATH, 200)
+    assert line.request_id == response.headers["X-Request-Id"]
 
 
 @pytest.mark.parametrize("case", ["bad_signature", "missing_field", "keyword", "not_a_form"])
@@ -79,7 +84,7 @@ def test_an_error_in_the_lane_is_answered_by_the_view(app, client, redis, view_c
         return real(self, inbound, provider)
 
     monkeypatch.setattr(Inbox, "store", store)
-    with caplog.at_level(logging.WARNING, logger="canvass.request"):
+    with caplog.at_level(logging.WARNING, logger="web.inbound_lane"):
         response = post(client, PATH, inbound_form(body="complaint"))
     assert response.status_code == 200 and view_calls == ["view"]
     assert "handed to the Flask view after RuntimeError" in caplog.text
