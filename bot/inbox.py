@@ -146,7 +146,10 @@ class Inbox:
         for attempt in (1, 2):
             conn = self._engine.raw_connection()
             try:
-                cursor = conn.cursor()
+                # One cursor kept per connection (making one costs as much as the pool).
+                cursor = conn.info.get("inbox_cursor")
+                if cursor is None or cursor.connection is not conn.driver_connection:
+                    cursor = conn.info["inbox_cursor"] = conn.driver_connection.cursor()
                 cursor.execute(_INSERT_PG, params, prepare=True)
                 return bool(cursor.rowcount)
             except psycopg.OperationalError:
