@@ -136,20 +136,30 @@ def accept(rt: Runtime, inbound: Inbound, *, provider: str = "twilio") -> str:
 
     Returns what happened: ``queued`` (the drain will route it), ``routed`` (a STOP,
     START or HELP: routed before returning, after anything the voter sent earlier that
-    was still waiting, so their messages keep their order) or ``duplicate``.
+    was still waiting, so their messages keep their order) or ``duplicate`` (its
+    provider id was stored before: nothing is stored or routed twice).
     """
     inbox = inbox_for(rt)
     stored = inbox.store(inbound, provider)
-    if classify(inbound.text) is not None:
+    if is_consent_keyword(inbound):
         # Consent never waits on a queue. A duplicate is routed too: an earlier
         # delivery may have been stored and then failed before it was applied.
         route_waiting(rt, [inbound.from_phone], wait_s=LOCK_TTL_S)
         if inbox.has_waiting(inbound.provider_id):
             inbox.wake(inbound.provider_id)  # routing it failed: the drain retries it soon
         return "routed" if stored else "duplicate"
-    # A duplicate wakes the drain as well: Redis may have lost the first wake-up.
+    if stored:
+        inbox.nudge(inbound.provider_id)
+        return "queued"
+    # A duplicate always asks Redis: Redis may have lost the first delivery's wake-up
+    # (retries are rare, so this costs the common path nothing).
     inbox.wake(inbound.provider_id)
-    return "queued" if stored else "duplicate"
+    return "duplicate"
+
+
+def is_consent_keyword(inbound: Inbound) -> bool:
+    """True for STOP, START, HELP and the like: ``accept`` routes these inside the request."""
+    return classify(inbound.text) is not None
 
 
 def drain_inbound(rt: Runtime, *, max_s: float = DRAIN_MAX_S, older_than_s: float = 0.0) -> int:
@@ -163,13 +173,18 @@ def drain_inbound(rt: Runtime, *, max_s: float = DRAIN_MAX_S, older_than_s: floa
     inbox = inbox_for(rt)
     deadline = time.monotonic() + max_s
     total = 0
-    if not older_than_s:
-        # Before looking for work: a message stored from now on wakes the next drain.
-        inbox.rest()
+    # Before looking for work: a message stored from now on wakes the next drain. Until
+    # ``look_until``, a webhook that knew of this drain may have stored one without
+    # waking another (``Inbox.nudge``): this drain looks once more then.
+    look_until = inbox.rest() if not older_than_s else 0.0
     while True:
         phones = inbox.waiting_phones(DRAIN_VOTERS, older_than_s=older_than_s)
         if not phones:
-            return total
+            pause = look_until - time.monotonic()
+            if pause <= 0:
+                return total
+            time.sleep(pause)
+            continue
         if time.monotonic() >= deadline:
             if not older_than_s:
                 inbox.wake(f"more-{total}-{time.time_ns()}")

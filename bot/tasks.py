@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import logging
 import os
@@ -87,6 +88,24 @@ def send_message(message_id: int) -> str:
         )
     log.info("send %s: %s", message_id, result)
     return result
+
+
+def send_messages(message_ids: list[int]) -> dict[str, str]:
+    """Send several queued messages (job id ``send-<first id>-<count>``); running it twice sends each once.
+
+    The messages a rate limit or a server error held back go in a new job 5 s later.
+    """
+    rt = runtime.current()
+    results = outbox.send_messages(rt.db, rt.settings, message_ids)
+    again = [mid for mid, result in results.items() if result.startswith("retry later")]
+    if again:
+        from rq import Queue
+
+        Queue("high", connection=rt.redis).enqueue_in(datetime.timedelta(seconds=5), "bot.tasks.send_messages", again)
+    log.info(
+        "send %d message(s): %s", len(results), dict(collections.Counter(r.split(" ")[0] for r in results.values()))
+    )
+    return {str(mid): result for mid, result in results.items()}
 
 
 def drain_inbound() -> int:

@@ -32,9 +32,46 @@ class RequestContext(logging.Filter):
         return True
 
 
+def request_id(incoming: str) -> str:
+    """The request's id: a proxy's sane ``X-Request-Id`` (``incoming``), else a new one."""
+    return incoming if INCOMING_ID.match(incoming) else uuid.uuid4().hex[:16]
+
+
+def write(
+    method: str,
+    path: str,
+    route: str | None,
+    status: int,
+    started: float,
+    rid: str,
+    *,
+    user: int | None = None,
+    quiet: bool = False,
+) -> None:
+    """Log one request's line (at DEBUG when ``quiet``); ``started``: its ``time.perf_counter()``."""
+    duration_ms = round((time.perf_counter() - started) * 1000, 1)
+    level = logging.DEBUG if quiet else logging.INFO
+    log.log(
+        level,
+        "%s %s %s %.1fms",
+        method,
+        path,
+        status,
+        duration_ms,
+        extra={
+            "request_id": rid,
+            "method": method,
+            "route": route,
+            "path": path,
+            "status": status,
+            "duration_ms": duration_ms,
+            "user": user,
+        },
+    )
+
+
 def _start() -> None:
-    incoming = request.headers.get("X-Request-Id", "")
-    g.request_id = incoming if INCOMING_ID.match(incoming) else uuid.uuid4().hex[:16]
+    g.request_id = request_id(request.headers.get("X-Request-Id", ""))
     g.request_started = time.perf_counter()
 
 
@@ -45,24 +82,16 @@ def _finish(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.request_id
     user = g.get("user")
     route = request.url_rule.rule if request.url_rule is not None else None
-    duration_ms = round((time.perf_counter() - started) * 1000, 1)
-    level = logging.DEBUG if request.endpoint in QUIET_ENDPOINTS else logging.INFO
-    log.log(
-        level,
-        "%s %s %s %.1fms",
+    quiet = request.endpoint in QUIET_ENDPOINTS
+    write(
         request.method,
         request.path,
+        route,
         response.status_code,
-        duration_ms,
-        extra={
-            "request_id": g.request_id,
-            "method": request.method,
-            "route": route,
-            "path": request.path,
-            "status": response.status_code,
-            "duration_ms": duration_ms,
-            "user": user.id if user is not None else None,
-        },
+        started,
+        g.request_id,
+        user=user and user.id,
+        quiet=quiet,
     )
     return response
 

@@ -8,7 +8,7 @@ form; a request that fails the check gets 403 and nothing is stored or queued.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from bot.channels.twilio_base import TwilioAccount
 from bot.conversations import accept
 from bot.db import utcnow
 from bot.models import Message, MessageStatusEvent, advances
+from bot.runtime import Runtime
 from campaigns import tracking
 from web.auth.access import csrf, public
 from web.context import runtime
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("webhooks", __name__)
 csrf.exempt(bp)
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-DEDUP_TTL_S = 7 * 24 * 3600
 TIMESTAMPS = {
     "sent": "sent_at",
     "delivered": "delivered_at",
@@ -43,7 +43,7 @@ TIMESTAMPS = {
 
 def public_url() -> str:
     """The URL Twilio signed: our public base + the raw path and query of this request."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    raw = raw_target(request.environ)
     if not raw:
         raw = quote(request.path, safe="/%:@!$&'()*+,;=-._~")
         if request.query_string:
@@ -51,31 +51,38 @@ def public_url() -> str:
     return runtime().settings.public_base_url + raw
 
 
-def _provider(form: dict[str, str]) -> Any:
+def raw_target(environ: Mapping[str, Any]) -> str | None:
+    """The path and query exactly as the client sent them, when the server tells (gunicorn, Werkzeug)."""
+    return environ.get("RAW_URI") or environ.get("REQUEST_URI")
+
+
+def messaging_provider(form: Mapping[str, str], rt: Runtime | None = None) -> Any:
+    """The process's Twilio provider for a message webhook's form: WhatsApp or SMS."""
     whatsapp = form.get("From", "").startswith("whatsapp:") or form.get("To", "").startswith("whatsapp:")
     name = "twilio_whatsapp" if whatsapp else "twilio_sms"
-    return kept_provider(name, REGISTRY[name])
+    return kept_provider(name, REGISTRY[name], rt)
 
 
-def kept_provider(name: str, make: Callable[[TwilioAccount], Any]) -> Any:
+def kept_provider(name: str, make: Callable[[TwilioAccount], Any], rt: Runtime | None = None) -> Any:
     """The process's provider ``name`` for checking webhooks, made once from the Twilio account.
 
-    Without the auth token nothing can be verified: refuse (fail closed).
+    ``rt`` is this app's runtime (default: the current app's). Without the auth token
+    nothing can be verified: refuse (fail closed).
     """
-    settings = runtime().settings
+    rt = rt or runtime()
+    settings = rt.settings
     if not (settings.twilio_account_sid and settings.twilio_auth_token):
         raise Forbidden("Twilio credentials are not configured; webhooks cannot be verified.")
-    services = runtime().services
     key = f"provider:{name}"
-    if key not in services:
-        services[key] = make(TwilioAccount.from_settings(settings))
-    return services[key]
+    if key not in rt.services:
+        rt.services[key] = make(TwilioAccount.from_settings(settings))
+    return rt.services[key]
 
 
 def _verified_parse(kind: str) -> Any:
     """Check the signature first, then parse the form with the provider's ``parse_<kind>``."""
     form = request.form.to_dict()
-    return verified_parse(_provider(form), form, kind)
+    return verified_parse(messaging_provider(form), form, kind)
 
 
 def verified_parse(provider: Any, form: dict[str, str], kind: str) -> Any:
@@ -100,19 +107,15 @@ def inbound() -> Response:
 
     STOP / START / HELP are applied before the answer (consent never waits on a queue);
     everything else waits in the inbound queue for ``bot.conversations.drain_inbound``.
+    The common case is answered below Flask, the same way (``web.inbound_lane``); this
+    view answers the rest: refusals, bad forms, consent keywords, errors.
     """
     message = _verified_parse("inbound")
-    rt = runtime()
-    # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every process.
-    if not rt.redis.set(f"canvass:inbound:{message.provider_id}", "1", nx=True, ex=DEDUP_TTL_S):
+    # Twilio retries when we are slow: the first delivery of a MessageSid wins, in every
+    # process (its row in the inbound queue is unique). Twilio only posts for numbers
+    # of our account: an unknown `To` becomes a sender.
+    if accept(runtime(), message, provider="twilio") == "duplicate":
         note_outcome("duplicate")
-        return _twiml()
-    try:
-        # Twilio only posts for numbers of our account: an unknown `To` becomes a sender.
-        accept(rt, message, provider="twilio")
-    except BaseException:
-        rt.redis.delete(f"canvass:inbound:{message.provider_id}")  # let Twilio's retry through
-        raise
     return _twiml()
 
 

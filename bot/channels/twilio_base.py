@@ -30,6 +30,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from bot.channels.base import Inbound, Outbound, ParseError, Provider, SendError, Sent, StatusUpdate
+from bot.channels.twilio_signature import TwilioSignature
 
 E164 = re.compile(r"\+[1-9]\d{1,14}")
 MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
@@ -188,7 +189,7 @@ class TwilioApi:
         """Talk to ``account.api_base`` through ``client`` (default: ``make_client(account)``)."""
         self.account = account
         self.client = client or make_client(account)
-        self._validator = RequestValidator(account.auth_token)
+        self._signature = TwilioSignature(account.auth_token)
 
     def close(self) -> None:
         """Release the pooled HTTP connections of the client."""
@@ -197,8 +198,14 @@ class TwilioApi:
             session.close()
 
     def verify_request(self, url: str, form: Mapping[str, str], signature: str | None) -> bool:
-        """Check ``X-Twilio-Signature`` over the full public URL (query included) and the form; none fails."""
-        return verify_signature(self._validator, url, form, signature)
+        """Check ``X-Twilio-Signature`` over the full public URL (query included) and the form; none fails.
+
+        The form is a plain dict of one value per field, as the webhooks read it; any
+        other mapping (a multi-dict, whose every value is signed) goes to the SDK's check.
+        """
+        if type(form) is not dict:
+            return verify_signature(RequestValidator(self.account.auth_token), url, form, signature)
+        return self._signature.valid(url, form, signature)
 
 
 class TwilioMessaging(TwilioApi, Provider):

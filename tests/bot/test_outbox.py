@@ -97,3 +97,94 @@ def test_a_timeout_is_not_sent_again(rt, fake: FakeTwilioMessages) -> None:  # t
         events = db.scalars(select(MessageStatusEvent.status).where(MessageStatusEvent.message_id == message_id))
         assert list(events) == ["unknown"]
     assert outbox.send_message(rt.db, rt.settings, message_id).startswith("not pending")
+
+
+def voters_waiting(rt, texts: dict[str, list[str]], **fields) -> list[int]:  # type: ignore[no-untyped-def]
+    """Pending replies to several voters (phone -> texts, in order); their ids, as a drain queues them."""
+    with rt.db.session() as db:
+        sender = Sender(provider="twilio", channel="sms", address="+919999900002", healthy=True)
+        db.add(sender)
+        db.flush()
+        ids = []
+        for phone, bodies in texts.items():
+            contact = Contact(phone=phone, fields={}, **fields.get(phone, {}))
+            db.add(contact)
+            db.flush()
+            for body in bodies:
+                message = Message(
+                    contact_id=contact.id,
+                    sender_id=sender.id,
+                    direction="out",
+                    channel="sms",
+                    body=body,
+                    status="pending",
+                )
+                db.add(message)
+                db.flush()
+                ids.append(message.id)
+        return ids
+
+
+def test_a_batch_sends_each_voters_replies_in_order_and_each_once(rt, fake: FakeTwilioMessages) -> None:  # type: ignore[no-untyped-def]
+    texts = {f"+9198765000{n:02d}": [f"v{n} first", f"v{n} second", f"v{n} third"] for n in range(8)}
+    ids = voters_waiting(rt, texts)
+    fake.next_requests(*[Answer(latency_s=0.05)] * len(ids))  # calls overlap across voters
+    assert outbox.send_messages(rt.db, rt.settings, ids) == dict.fromkeys(ids, "sent")
+    for phone, bodies in texts.items():
+        assert [r.form["Body"][0] for r in fake.requests_to(phone)] == bodies
+    # Run twice (RQ does not de-duplicate jobs): nothing is sent again.
+    assert set(outbox.send_messages(rt.db, rt.settings, ids).values()) == {outbox.NOT_PENDING}
+    assert len(fake.requests) == len(ids)
+
+
+def test_a_batch_stores_every_outcome_apart(rt, fake: FakeTwilioMessages, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from bot.channels.twilio_sms import TwilioSMS
+
+    out, limited, refused, stalled, ok, broken = (f"+91987650010{n}" for n in range(6))
+    ids = voters_waiting(
+        rt, {p: ["hi"] for p in (out, limited, refused, stalled, ok, broken)}, **{out: {"consent": "opted_out"}}
+    )
+    fake.for_recipient(limited, Answer.rate_limited())
+    fake.for_recipient(refused, Answer.refused(21211))
+    fake.for_recipient(stalled, Answer.stalled())
+    real = TwilioSMS.send
+
+    def send(self, message):  # type: ignore[no-untyped-def]
+        if message.to == broken:
+            raise KeyError("a bug in the provider")
+        return real(self, message)
+
+    monkeypatch.setattr(TwilioSMS, "send", send)
+    results = outbox.send_messages(rt.db, rt.settings, ids)
+    assert [results[i].split(" ")[0] for i in ids] == ["failed:", "retry", "failed:", "unknown", "sent", "unknown"]
+    with rt.db.session() as db:
+        rows = db.execute(select(Message.status, Message.error_code).where(Message.id.in_(ids)).order_by(Message.id))
+        assert [tuple(r) for r in rows] == [
+            ("failed", "opted_out"),
+            ("pending", "20429"),
+            ("failed", "21211"),
+            ("unknown", "timeout"),
+            ("sent", None),
+            ("unknown", "provider_fault"),
+        ]
+
+
+def test_the_batch_job_queues_again_only_what_may_be_retried(rt, fake: FakeTwilioMessages, redis, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import ScheduledJobRegistry
+
+    from bot import runtime, tasks
+
+    ids = voters_waiting(rt, {"+919876500201": ["a"], "+919876500202": ["b"], "+919876500203": ["c"]})
+    fake.for_recipient("+919876500202", Answer.rate_limited())
+    fake.for_recipient("+919876500203", Answer.server_error())
+    outbox.queue_sends(rt.redis, ids)
+    assert redis.lrange("rq:queue:high", 0, -1) == [f"send-{ids[0]}-3".encode()]  # one job for the three
+    monkeypatch.setattr(runtime, "_current", rt)
+    results = tasks.send_messages(ids)
+    assert results[str(ids[0])] == "sent"
+    assert results[str(ids[1])].startswith("retry later") and results[str(ids[2])].startswith("retry later")
+    (job_id,) = ScheduledJobRegistry(queue=Queue("high", connection=redis)).get_job_ids()
+    job = Job.fetch(job_id, connection=redis)
+    assert (job.func_name, job.args) == ("bot.tasks.send_messages", ([ids[1], ids[2]],))

@@ -65,8 +65,16 @@ def stored(app, model=Message) -> int:  # type: ignore[no-untyped-def]
 
 
 def queued(redis, kind: str = "send") -> int:  # type: ignore[no-untyped-def]
-    """Jobs of one kind on the high-priority queue: ``send`` (replies) or ``inbound-drain``."""
-    return sum(1 for job_id in redis.lrange("rq:queue:high", 0, -1) if job_id.decode().startswith(f"{kind}-"))
+    """What waits on the high-priority queue: ``send``, messages to send; ``inbound-drain``, drain jobs."""
+    from rq.job import Job
+
+    found = 0
+    for job_id in redis.lrange("rq:queue:high", 0, -1):
+        if job_id.decode().startswith(f"{kind}-"):
+            job = Job.fetch(job_id.decode(), connection=redis)
+            # One send job carries several messages (a drain batch's replies).
+            found += len(job.args[0]) if job.func_name == "bot.tasks.send_messages" else 1
+    return found
 
 
 def drain(app) -> int:  # type: ignore[no-untyped-def]
