@@ -88,6 +88,8 @@ def test_webhook_counts_go_to_redis_together_not_one_round_trip_each(make_app, m
     web = app.test_client()
     conn = app.extensions["canvass"].redis
     voice = {"CallSid": "CA" + "2" * 32, "AccountSid": SID, "From": "+919876543210", "To": "+911140000000"}
+    # Not a second of wall time (a loaded machine can take longer for five requests): an hour.
+    monkeypatch.setattr(metrics, "FLUSH_EVERY_S", 3600.0)
     for _ in range(5):
         assert signed_post(web, "/webhooks/twilio/voice", voice).status_code == 200
     assert conn.hgetall(metrics.WEBHOOK_COUNTS) == {}  # gathered in the process, not yet sent
