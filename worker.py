@@ -193,6 +193,15 @@ def _settle_call_steps(rt: runtime.Runtime) -> None:
         log.info("scheduler: applied %d stored keypad step(s) of calls that never reported their end", applied)
 
 
+def _finish_calls(rt: runtime.Runtime) -> None:
+    # The status webhook records a call's end; its flow ends here (stored steps applied first).
+    from ivr.endings import finish_calls
+
+    finished = finish_calls(rt)
+    if finished:
+        log.debug("scheduler: ended the flows of %d finished call(s)", finished)
+
+
 PERIODIC = [
     Periodic("heartbeat", 5, _heartbeat),
     Periodic("clean-queues", 60, _clean_queues),
@@ -203,6 +212,7 @@ PERIODIC = [
     Periodic("campaign-schedule", 5, _launch_due),
     Periodic("campaign-reconcile", 60, _reconcile),
     Periodic("call-steps", 60, _settle_call_steps),
+    Periodic("call-ends", 1, _finish_calls),
 ]
 
 

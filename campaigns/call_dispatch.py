@@ -79,7 +79,7 @@ def place(
     if not slots.take(item.call_id):
         return Outcome(item, "not_sent")
     options = campaign.voice or {}
-    links = CallLinks(settings.public_base_url, settings.secret_key)
+    links = CallLinks.of(settings)
     detect = None
     if options.get("machine_detection"):
         # To leave a message, wait for the greeting's end (the beep); else know as soon as possible.

@@ -65,7 +65,7 @@ def sweep(rt: Runtime, now: dt.datetime) -> int:
         with rt.db.session(write=True) as db:
             desk = CallDesk(
                 db,
-                links=CallLinks(rt.settings.public_base_url, rt.settings.secret_key),
+                links=CallLinks.of(rt.settings),
                 region=rt.settings.default_region,
             )
             call = desk.status(update, call_id)

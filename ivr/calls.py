@@ -30,15 +30,14 @@ from bot.flowhost import ActionBridge, FlowHost
 from bot.flowlibrary import FlowLibrary
 from bot.models import ConsentStatus, Contact, FlowSession, Sender
 from bot.phones import PhoneParser
-from bot.router import Router, contact_view
-from ivr import steplog, twiml
+from bot.router import contact_view
+from ivr import missedcalls, steplog, twiml
+from ivr.fastpath import step_document
 from ivr.links import CallLinks
 from ivr.models import FINAL_CALL_STATUSES, Call, CallEvent, CallStep, VoiceLine, call_advances
 
 log = logging.getLogger(__name__)
 KEYS = frozenset("0123456789*#")
-# A voter's missed calls start their line's flow at most this often.
-MISSED_CALL_EVERY = dt.timedelta(minutes=10)
 
 
 class CallRefused(Exception):
@@ -169,6 +168,13 @@ class CallDesk:
         self.db.add(CallEvent(call_id=call.id, status=update.status, applied=moved, raw=dict(update.raw)))
         return call
 
+    def finish(self, call_id: int) -> Call | None:
+        """Apply a call's end that the status webhook's fast path recorded (``ivr.quickstatus``).
+
+        Loading the call does it (``_load``): its stored steps, then the end of its flow.
+        """
+        return self._load(Call.id == call_id)
+
     # -- the steps --------------------------------------------------------------------
 
     def _incoming(self, req: Any) -> Answered:
@@ -196,71 +202,15 @@ class CallDesk:
         self.db.add(call)
         self.db.flush()
         if line is not None and line.missed_call:
-            return self._missed(call, contact, line)
+            # Rejected (free for the voter); its flow starts by message, or as a call back.
+            call.status, call.answered_by, call.answered_at, call.ended_at = "canceled", None, None, self.now()
+            answered = self._finish(call, twiml.reject())
+            return missedcalls.follow_up(
+                self.db, answered, call, contact, line, region=self.region, actions=self.actions, now=self.now
+            )
         if line is None or not line.flow_name:
             return self._finish(call, twiml.said_then_hangup("not_in_service", contact.language))
         return self._start(call, contact)
-
-    def _missed(self, call: Call, contact: Contact, line: VoiceLine) -> Answered:
-        """A missed-call line: reject the call (free for the voter) and start its flow by message."""
-        call.status, call.answered_by, call.answered_at, call.ended_at = "canceled", None, None, self.now()
-        answered = self._finish(call, twiml.reject())
-        if self._missed_lately(call):
-            # A caller ID can be forged: missed calls must not become a way to text or call someone again and again.
-            log.warning("missed call on %s from contact %s: answered once already lately", line.address, contact.id)
-            return answered
-        channel = line.missed_call_channel or "sms"
-        if channel == "voice":
-            return dataclasses.replace(answered, callbacks=self._call_back(contact, line))
-        found = self.library.get(line.missed_call_flow or "")
-        sender = self.db.scalar(
-            select(Sender).where(Sender.channel == channel, Sender.healthy.is_(True)).order_by(Sender.id)
-        )
-        if found is None or sender is None or channel not in found[0].channels:
-            log.error(
-                "missed call on %s: flow %r on %s cannot start (no such flow, no healthy sender, or not a %s flow)",
-                line.address,
-                line.missed_call_flow,
-                channel,
-                channel,
-            )
-            return answered
-        routed = Router(self.db, region=self.region, actions=self.actions, now=self.now).start_flow(
-            found, contact, sender, channel
-        )
-        return dataclasses.replace(answered, outbound=routed.outbound)
-
-    def _missed_lately(self, call: Call) -> bool:
-        """True when another missed call of this voter was taken within ``MISSED_CALL_EVERY``."""
-        since = self.now() - MISSED_CALL_EVERY
-        return bool(
-            self.db.scalar(
-                select(Call.id)
-                .where(Call.contact_id == call.contact_id, Call.direction == "inbound", Call.status == "canceled")
-                .where(Call.id != call.id, Call.created_at >= since)
-                .limit(1)
-            )
-        )
-
-    def _call_back(self, contact: Contact, line: VoiceLine) -> list[int]:
-        """Queue a call to the voter from a healthy voice sender, running the line's missed-call flow."""
-        sender = self.db.scalar(
-            select(Sender).where(Sender.channel == "voice", Sender.healthy.is_(True)).order_by(Sender.id)
-        )
-        if sender is None or contact.consent == ConsentStatus.OPTED_OUT:
-            log.error("missed call on %s: no call-back (no healthy voice sender, or the voter opted out)", line.address)
-            return []
-        back = Call(
-            contact_id=contact.id,
-            sender_id=sender.id,
-            direction="outbound",
-            flow_name=line.missed_call_flow,
-            status="queued",
-            created_at=self.now(),
-        )
-        self.db.add(back)
-        self.db.flush()
-        return [back.id]
 
     def _start(self, call: Call, contact: Contact) -> Answered:
         found = self.library.get(call.flow_name or "", call.flow_version) if call.flow_name else None
@@ -323,12 +273,7 @@ class CallDesk:
         return Answered(document, call)
 
     def _document(self, call_id: int, step: int, flow: Flow, events: list[Event], state: dict[str, Any]) -> str:
-        voicing = twiml.Voicing(
-            language=state.get("language") or flow.language,
-            audio=self.audio,
-            media_base=self.links.public_base_url,
-        )
-        return twiml.render(events, twiml.Links(action=self.links.step(call_id, step)), voicing)
+        return step_document(self.links, self.audio, call_id, step, flow, events, state)
 
     def _store(self, call: Call, flow: Flow, events: list[Event], state: dict[str, Any]) -> Answered:
         """Keep the step as a row to apply later; the call's step counter moves when it is applied."""
@@ -390,7 +335,9 @@ class CallDesk:
         return self._load(Call.sid == call_sid)
 
     def _load(self, where: Any) -> Call | None:
-        """The call, locked, read with its flow session and voter in one round trip, its stored steps applied.
+        """The call, locked, read with its flow session and voter in one round trip, as the fast paths left it.
+
+        The steps they stored are applied, and an end the status webhook recorded.
 
         Every step needs all three: the ``db.get`` calls that follow find the session and
         the contact in the session's identity map instead of asking the database again.
@@ -410,6 +357,11 @@ class CallDesk:
         if stepped:
             # Steps the fast path stored come first: this request sees the call as they left it.
             steplog.settle(self.db, call, fs, contact, self.library)
+        if call.settle_due_at is not None:
+            # Then the end the status webhook recorded: the flow ends where the voter left.
+            call.settle_due_at = None
+            if call.status in FINAL_CALL_STATUSES:
+                self._hung_up(call)
         return call
 
     def _contact(self, phone: str) -> Contact:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+from typing import Any
 from urllib.parse import urlencode
 
 ANSWER_PATH = "/webhooks/twilio/voice"
@@ -25,6 +26,11 @@ class CallLinks:
 
     public_base_url: str
     secret: str = dataclasses.field(repr=False)
+
+    @classmethod
+    def of(cls, settings: Any) -> CallLinks:
+        """The call URLs of the deployment ``settings`` (``bot.settings.Settings``) describe."""
+        return cls(settings.public_base_url, settings.secret_key)
 
     def sign(self, call_id: int, step: int) -> str:
         """The reference's signature: 16 hex digits of HMAC-SHA256 over call and step."""

@@ -13,7 +13,7 @@ import datetime as dt
 import enum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot import timeline
@@ -58,6 +58,13 @@ class Call(Base):
         Index("ix_calls_campaign", "campaign_id", "status"),
         # The scheduler's sweep of calls whose final status never came.
         Index("ix_calls_status_created", "status", "created_at"),
+        # Calls whose end is recorded but not yet applied to their flow (ivr.quickstatus).
+        Index(
+            "ix_calls_settle_due",
+            "settle_due_at",
+            postgresql_where=text("settle_due_at IS NOT NULL"),
+            sqlite_where=text("settle_due_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -93,6 +100,9 @@ class Call(Base):
     ringing_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     answered_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Set when the status webhook's fast path recorded the call's end: its stored steps
+    # and the end of its flow are applied by the scheduler's call-ends task, which clears it.
+    settle_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class CallEvent(Base):

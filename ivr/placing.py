@@ -77,7 +77,7 @@ def place_callback(db: Database, settings: Settings, conn: Any, call_id: int) ->
             return "failed"
         to, from_ = contact.phone, sender.address
         s.expunge_all()
-    links = CallLinks(settings.public_base_url, settings.secret_key)
+    links = CallLinks.of(settings)
     request = CallRequest(
         to=to,
         from_=from_,

@@ -29,22 +29,18 @@ handoff) is stored, then settled at once.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import JSON, Integer, String, Text, and_, bindparam, func, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
-from bot.db import Database, UTCDateTime, autocommit_engine, utcnow
+from bot.db import Database, UTCDateTime
 from bot.engine import inputs
-from bot.flowhost import ActionBridge, FlowHost
-from bot.flowlibrary import FlowLibrary
 from bot.models import FlowSession
-from ivr import steplog, twiml
-from ivr.links import CallLinks
+from ivr import steplog
+from ivr.fastpath import FastPath
 from ivr.models import FINAL_CALL_STATUSES, Call, CallStep
 
 log = logging.getLogger(__name__)
@@ -53,24 +49,11 @@ _FINAL = sorted(FINAL_CALL_STATUSES)
 _newest = aliased(CallStep)
 
 
-class QuickSteps:
+class QuickSteps(FastPath):
     """Keypad steps on the fast path, for one process (made once, kept in ``Runtime.services``)."""
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        links: CallLinks,
-        actions: ActionBridge | None = None,
-        audio: Callable[[str, str], str | None] | None = None,
-        now: Callable[[], dt.datetime] = utcnow,
-    ) -> None:
-        self.db = db
-        self.engine = autocommit_engine(db)
-        self.links = links
-        self.actions = actions
-        self.audio = audio
-        self.now = now
+    def __init__(self, db: Database, **kwargs: Any) -> None:
+        super().__init__(db, **kwargs)
         newest = select(func.max(_newest.step)).where(_newest.call_id == Call.id).scalar_subquery()
         self._read = (
             select(
@@ -112,11 +95,6 @@ class QuickSteps:
             .returning(table.c.step)
         )
 
-    def close(self) -> None:
-        """Release the pool (``Runtime.close`` calls this)."""
-        if self.engine is not self.db.engine:
-            self.engine.dispose()
-
     def step(self, req: Any, call_id: int, step: int, signature: str) -> str | None:
         """The TwiML answering this step, or None: take the full path (``CallDesk.step``).
 
@@ -124,7 +102,7 @@ class QuickSteps:
         """
         if not self.links.verify(call_id, step, signature):
             return None  # the full path refuses it, with the reason in the log
-        found = self._retrying(lambda conn: conn.execute(self._read, {"call_id": call_id}).first())
+        found = self.retrying(lambda conn: conn.execute(self._read, {"call_id": call_id}).first())
         if found is None:
             return None
         sid, at_step, status, session_id, opt_out, flow_name, flow_version, fs_state, stored, state, document = found
@@ -142,19 +120,15 @@ class QuickSteps:
         digits = req.digits if req.digits and set(req.digits) <= KEYS else ""
         if waiting == "record" or (opt_out and digits == opt_out):
             return None
-        host = self._host(flow_name, flow_version)
-        if host is None:
+        found_host = self.host(flow_name, flow_version)
+        if found_host is None:
             return None
+        host = found_host[0]
         host.attach(state)
         events = host.send(inputs.Timeout() if waiting == "wait" else inputs.Digits(digits))
         assert host.sprint is not None
         after = host.sprint.state
-        voicing = twiml.Voicing(
-            language=after.get("language") or host.flow.language,
-            audio=self.audio,
-            media_base=self.links.public_base_url,
-        )
-        answer = twiml.render(events, twiml.Links(action=self.links.step(call_id, step + 1)), voicing)
+        answer = self.document(call_id, step + 1, host.flow, events, after)
         params = {
             "call_id": call_id,
             "step": step,
@@ -171,14 +145,6 @@ class QuickSteps:
             self._settle_now(call_id)
         return answer
 
-    def _host(self, flow_name: str, flow_version: int | None) -> FlowHost | None:
-        with Session(self.engine) as session:
-            library = FlowLibrary(session)
-            found = library.get(flow_name, flow_version)
-            if found is None or "voice" not in found[0].channels:
-                return None
-            return FlowHost(found[0], actions=self.actions, library=library.subflows(), clock=self._clock)
-
     def _store(self, params: dict[str, Any]) -> bool:
         """Insert the step's row; False when it was not stored (a copy was, or the call moved on)."""
 
@@ -186,13 +152,13 @@ class QuickSteps:
             return conn.execute(self._write, params).first() is not None
 
         try:
-            return self._retrying(write, begin=True)
+            return self.retrying(write, begin=True)
         except IntegrityError:
             return False  # the same step, stored by a copy of this request
 
     def _stored_answer(self, call_id: int, step: int) -> str | None:
         """The document a copy of this request stored, or None (the full path decides)."""
-        found = self._retrying(lambda conn: conn.execute(self._read, {"call_id": call_id}).first())
+        found = self.retrying(lambda conn: conn.execute(self._read, {"call_id": call_id}).first())
         if found is not None and found[8] == step:
             return str(found[10])
         return None
@@ -200,20 +166,3 @@ class QuickSteps:
     def _settle_now(self, call_id: int) -> None:
         with self.db.session(write=True) as db:
             steplog.settle_call(db, call_id)
-
-    def _retrying(self, run: Callable[[Any], Any], *, begin: bool = False) -> Any:
-        """Run ``run(connection)``; once more on a fresh connection when the server had dropped the pooled one."""
-        for attempt in (1, 2):
-            try:
-                if begin:
-                    with self.engine.begin() as conn:
-                        return run(conn)
-                with self.engine.connect() as conn:
-                    return run(conn)
-            except DBAPIError as exc:
-                if attempt == 2 or not exc.connection_invalidated:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _clock(self) -> str:
-        return self.now().strftime("%Y-%m-%dT%H:%M:%SZ")

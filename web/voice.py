@@ -9,6 +9,7 @@ hangs up, and the fault is logged with the call's id.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from flask import Blueprint, Flask, Response, request
@@ -23,6 +24,8 @@ from ivr.calls import CallDesk, CallRefused
 from ivr.links import CallLinks
 from ivr.prompts import PromptAudio
 from ivr.providers import REGISTRY
+from ivr.quickanswer import QuickAnswers
+from ivr.quickstatus import QuickStatus
 from ivr.quickstep import QuickSteps
 from web.auth.access import csrf, public
 from web.context import runtime
@@ -32,6 +35,7 @@ from web.webhooks import kept_provider, verified_parse
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__)
+_MAKING = threading.Lock()
 csrf.exempt(bp)
 
 
@@ -59,19 +63,35 @@ def init_app(app: Flask) -> None:
 
 def call_links() -> CallLinks:
     """The call URLs of this deployment."""
-    settings = runtime().settings
-    return CallLinks(settings.public_base_url, settings.secret_key)
+    return CallLinks.of(runtime().settings)
 
 
 def quick_steps() -> QuickSteps:
     """This process's fast path for keypad steps (made on first use)."""
+    return _fast_path("voice:quick", QuickSteps)  # type: ignore[no-any-return]
+
+
+def quick_answers() -> QuickAnswers:
+    """This process's fast path for the answer of an incoming call (made on first use)."""
+    return _fast_path("voice:quick-answer", QuickAnswers, region=runtime().settings.default_region)  # type: ignore[no-any-return]
+
+
+def quick_status() -> QuickStatus:
+    """This process's fast path for the final status of a call outside campaigns (made on first use)."""
+    return _fast_path("voice:quick-status", QuickStatus)  # type: ignore[no-any-return]
+
+
+def _fast_path(key: str, make: Any, **kwargs: Any) -> Any:
     rt = runtime()
-    quick = rt.services.get("voice:quick")
-    if quick is None:
-        quick = rt.services["voice:quick"] = QuickSteps(
-            rt.db, links=call_links(), actions=action_bridge(rt), audio=rt.services.get("voice:audio")
-        )
-    return quick  # type: ignore[no-any-return]
+    found = rt.services.get(key)
+    if found is None:
+        with _MAKING:  # one per process: each holds a pool of its own
+            found = rt.services.get(key)
+            if found is None:
+                audio = rt.services.get("voice:audio")
+                found = make(rt.db, links=call_links(), actions=action_bridge(rt), audio=audio, **kwargs)
+                rt.services[key] = found
+    return found
 
 
 def _provider() -> Any:
@@ -160,7 +180,17 @@ def answer() -> Response:
     call = _parsed("voice")
     if call is None:
         return _twiml(twiml.apology())
-    return _answer(lambda d: d.answer(call, _number("c"), request.args.get("s")))
+    call_id = _number("c")
+    if call_id is None:
+        try:
+            document = quick_answers().answer(call)
+        except Exception:
+            # Nothing was stored that the full path would not see: it takes the call over.
+            log.exception("voice answer %s: the fast path failed; the full path takes it", request.full_path)
+            document = None
+        if document is not None:
+            return _twiml(document)
+    return _answer(lambda d: d.answer(call, call_id, request.args.get("s")))
 
 
 @bp.post("/webhooks/twilio/voice/step")
@@ -187,8 +217,19 @@ def step() -> Response:
 @bp.post("/webhooks/twilio/call-status")
 @public
 def call_status() -> Response:
-    """A call status callback: the call moves forward, a finished call's flow ends."""
-    apply_status(_verified("status"), _number("c"))
+    """A call status callback: the call moves forward, a finished call's flow ends.
+
+    A call outside campaigns that ends is only marked here (``ivr.quickstatus``); its flow
+    ends within a second, in the scheduler (``ivr.endings``).
+    """
+    update, call_id = _verified("status"), _number("c")
+    try:
+        recorded = quick_status().apply(update, call_id)
+    except Exception:
+        log.exception("call status %s: the fast path failed; the full path takes it", request.full_path)
+        recorded = False
+    if not recorded:
+        apply_status(update, call_id)
     return Response(status=204)
 
 

@@ -19,7 +19,7 @@ from bot.models import Answer, Contact, FlowSession, FunnelEvent, Message
 from ivr import steplog
 from ivr.models import Call, CallStep
 from tests.ivr import test_voice_webhooks
-from tests.ivr.test_voice_webhooks import BASE, LINE, action, count, form, post, said, twiml
+from tests.ivr.test_voice_webhooks import BASE, LINE, action, count, end_call, form, post, said, twiml
 
 # The webhook tests' fixture: Twilio's credentials, the flows and the voice line.
 app = test_voice_webhooks.app
@@ -72,9 +72,8 @@ def _row(call_id: int, document: str) -> dict[str, object]:
     }
 
 
-def _complete(client) -> None:  # type: ignore[no-untyped-def]
-    status = form(CallStatus="completed", CallDuration="40")
-    assert post(client, f"{BASE}/webhooks/twilio/call-status", status).status_code == 204
+def _complete(app, client) -> None:  # type: ignore[no-untyped-def]
+    end_call(app, client, CallStatus="completed", CallDuration="40")
 
 
 def test_steps_are_stored_then_applied_in_order_when_the_call_ends(app, client) -> None:  # type: ignore[no-untyped-def]
@@ -93,7 +92,7 @@ def test_steps_are_stored_then_applied_in_order_when_the_call_ends(app, client) 
 
     root = twiml(post(client, action(root), form(Digits="3")))
     assert root[-1].tag == "Hangup"
-    _complete(client)
+    _complete(app, client)
 
     assert _steps(app) == []
     with app.extensions["canvass"].db.session() as db:
@@ -152,7 +151,7 @@ def test_two_copies_of_one_step_store_one_row(app, client) -> None:  # type: ign
 
 def test_a_step_after_the_call_ended_takes_the_full_path(app, client) -> None:  # type: ignore[no-untyped-def]
     root = _answer(client)
-    _complete(client)
+    _complete(app, client)
     root = twiml(post(client, action(root), form(Digits="1")))
     assert root[-1].tag == "Hangup"
     assert _steps(app) == []

@@ -21,6 +21,7 @@ from bot.flowstore import store
 from bot.models import Answer, ConsentEvent, Contact, FlowSession, FunnelEvent, Message, Sender
 from bot.timeline import timeline
 from ivr.calls import CallDesk
+from ivr.endings import finish_calls
 from ivr.links import CallLinks
 from ivr.models import Call, CallEvent, VoiceLine
 from ivr.quickstep import QuickSteps
@@ -100,6 +101,12 @@ def count(app, model, *where) -> int:  # type: ignore[no-untyped-def]
         return db.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
+def end_call(app, client, **fields: str) -> None:  # type: ignore[no-untyped-def]
+    """The final status callback, then the scheduler's ``call-ends`` round that applies it."""
+    assert post(client, f"{BASE}/webhooks/twilio/call-status", form(**fields)).status_code == 204
+    finish_calls(app.extensions["canvass"])
+
+
 def test_a_scripted_call_answers_retries_and_completes(app, client) -> None:  # type: ignore[no-untyped-def]
     root = twiml(post(client, f"{BASE}/webhooks/twilio/voice", form(CallStatus="ringing")))
     assert said(root)[0].startswith("Namaste. This is a short survey")
@@ -127,9 +134,17 @@ def test_a_scripted_call_answers_retries_and_completes(app, client) -> None:  # 
 
     status = form(CallStatus="completed", CallDuration="47", Timestamp="Sun, 29 Nov 2026 06:41:00 +0000")
     assert post(client, f"{BASE}/webhooks/twilio/call-status", status).status_code == 204
+    # The webhook recorded the end; the flow ends in the scheduler's next call-ends round.
+    with app.extensions["canvass"].db.session() as db:
+        call = db.scalar(select(Call))
+        assert call.status == "completed" and call.settle_due_at is not None
+        assert db.get(FlowSession, call.session_id).status == "active"
+    assert finish_calls(app.extensions["canvass"]) == 1
+    assert finish_calls(app.extensions["canvass"]) == 0
 
     with app.extensions["canvass"].db.session() as db:
         call = db.scalar(select(Call))
+        assert call.settle_due_at is None
         assert (call.status, call.duration_s, call.direction, call.answered_by) == ("completed", 47, "inbound", "human")
         fs = db.get(FlowSession, call.session_id)
         assert (fs.status, fs.end_reason, fs.channel) == ("ended", "completed", "voice")
@@ -163,7 +178,7 @@ def test_retries_run_out_into_the_failure_branch(app, client) -> None:  # type: 
 def test_the_voter_hanging_up_ends_the_flow_where_they_were(app, client) -> None:  # type: ignore[no-untyped-def]
     root = twiml(post(client, f"{BASE}/webhooks/twilio/voice", form()))
     post(client, action(root), form(Digits="1"))
-    post(client, f"{BASE}/webhooks/twilio/call-status", form(CallStatus="completed", CallDuration="9"))
+    end_call(app, client, CallStatus="completed", CallDuration="9")
     with app.extensions["canvass"].db.session() as db:
         call = db.scalar(select(Call))
         fs = db.get(FlowSession, call.session_id)

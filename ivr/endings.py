@@ -1,0 +1,51 @@
+"""Calls whose end was recorded but not yet applied: their flows end here, many a round.
+
+The status webhook's fast path (``ivr.quickstatus``) only records a call's end and marks
+it (``Call.settle_due_at``). The scheduler's ``call-ends`` task calls ``finish_ended``
+every second: each marked call is locked, its stored keypad steps applied and its flow
+ended where the voter left (``CallDesk.finish``), one transaction per call so that one
+bad call cannot hold back the others (it is logged and tried again next round).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.conversations import action_bridge
+from bot.runtime import Runtime
+from ivr.calls import CallDesk
+from ivr.links import CallLinks
+from ivr.models import Call
+
+log = logging.getLogger(__name__)
+
+
+def finish_calls(rt: Runtime) -> int:
+    """The scheduler's ``call-ends`` task: ``finish_ended`` with this deployment's desk."""
+    links, region, actions = CallLinks.of(rt.settings), rt.settings.default_region, action_bridge(rt)
+    return finish_ended(rt.db.session, lambda db: CallDesk(db, links=links, region=region, actions=actions))
+
+
+def finish_ended(db_factory: Callable[..., Any], desk: Callable[[Session], CallDesk], limit: int = 500) -> int:
+    """End the flows of up to ``limit`` marked calls, oldest end first; return how many.
+
+    ``db_factory(write=True)`` opens a transaction; ``desk(db)`` makes the ``CallDesk``
+    for it.
+    """
+    with db_factory() as db:
+        ids = db.scalars(
+            select(Call.id).where(Call.settle_due_at.is_not(None)).order_by(Call.settle_due_at).limit(limit)
+        ).all()
+    finished = 0
+    for call_id in ids:
+        try:
+            with db_factory(write=True) as db:
+                finished += desk(db).finish(call_id) is not None
+        except Exception:
+            log.exception("call %s: its end could not be applied; tried again next round", call_id)
+    return finished
