@@ -24,6 +24,11 @@ plays cached audio with ``<Play>``; the client checks that no prompt is spoken w
   its flow ended ``completed`` with one funnel row per funnel step and three answers;
   no apology, no prompt spoken with ``<Say>``, no 5xx.
 
+canvass's scheduler (``worker.py scheduler``) runs beside its gunicorn: the status
+callback only records a call's end, and the scheduler ends the flows of finished calls
+every second (``ivr.endings``). Its CPU per request is printed next to gunicorn's, and
+the checks wait for it to have ended every finished call.
+
 The baseline is ``bench.bare`` (static TwiML, a plain ``send_file``) under the same
 gunicorn settings, driven by the same client. Both servers run side by side and take
 turns at each measurement (each starts on an idle server: the backlog an overloaded
@@ -39,6 +44,7 @@ import dataclasses
 import functools
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -72,13 +78,15 @@ TARGET_MEDIA_P99_MS = 5.0
 MEDIA_RATE = 100
 
 
-def _line(name: str, trial: Trial, cpu_ms: float | None = None) -> str:
+def _line(name: str, trial: Trial, cpu_ms: float | None = None, scheduler_ms: float | None = None) -> str:
     kinds = ", ".join(f"{kind} p99 {trial.p(0.99, kind):.1f}" for kind in trial.by_kind if kind)
     text = f"  {name} {trial.rate:.0f} req/s: {trial.summary()}"
     if kinds:
         text += f" ({kinds})"
     if cpu_ms is not None:
         text += f"; gunicorn CPU {cpu_ms:.2f} ms/request"
+    if scheduler_ms is not None:
+        text += f" + scheduler {scheduler_ms:.2f}"
     return text + f"  [load {load_average()}]"
 
 
@@ -90,10 +98,14 @@ class Server:
     pid: int
     calls: Calls
     media_url: str
+    # canvass's scheduler, which ends the flows of finished calls: its CPU is counted too.
+    scheduler_pid: int | None = None
     best: int = 0  # the highest sustained rate
     best_trial: Trial | None = None
     # Offered rate -> the trial and gunicorn's CPU ms per request.
     fixed: dict[int, tuple[Trial, float]] = dataclasses.field(default_factory=dict)
+    # Offered rate -> the scheduler's CPU ms per request in that trial.
+    scheduler: dict[int, float] = dataclasses.field(default_factory=dict)
     media: tuple[Trial, float] | None = None
 
 
@@ -115,8 +127,12 @@ def _measure(servers: list[Server], media_size: int, args: argparse.Namespace) -
         print(_line(f"{server.name} prompt file", *server.media))
     for rate in args.rates:
         for server in servers:
+            before = tree_cpu_s(server.scheduler_pid) if server.scheduler_pid else None
             server.fixed[rate] = _on_idle(server, functools.partial(server.calls.offer, rate, 10, args.gap))
-            print(_line(f"{server.name} fixed", *server.fixed[rate]))
+            if server.scheduler_pid and before is not None:
+                trial = server.fixed[rate][0]
+                server.scheduler[rate] = (tree_cpu_s(server.scheduler_pid) - before) / max(1, trial.requests) * 1000
+            print(_line(f"{server.name} fixed", *server.fixed[rate], server.scheduler.get(rate)))
     for server in servers:
         _search(server, args)
 
@@ -167,6 +183,20 @@ def _prepare(db, var_dir: Path) -> tuple[str, int, int]:  # type: ignore[no-unty
     name = prompts.cached_name(intro.text, intro.language)
     assert name is not None
     return name, prompts.store.path(name).stat().st_size, len(flow.funnel)  # type: ignore[union-attr]
+
+
+def _wait_for_endings(db, timeout_s: float = 120) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the scheduler has ended the flows of every finished call."""
+    from ivr.models import Call
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with db.session() as s:
+            due = s.scalar(select(func.count()).select_from(Call).where(Call.settle_due_at.is_not(None)))
+        if not due:
+            return
+        time.sleep(0.5)
+    print(f"  {due} finished call(s) still not ended by the scheduler after {timeout_s:.0f} s")
 
 
 def _verify(db, completed: set[str], funnel_steps: int) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -237,12 +267,16 @@ def main() -> int:
         app = serve("web.wsgi:app", port, env, args.gunicorn_workers, log=log)
         bare_base = f"http://127.0.0.1:{bare_port}"
         baseline = Server("bare", bare.pid, Calls(bare_base, run_id), f"{bare_base}/media/{media_name}")
-        voice = Server("canvass", app.pid, Calls(base, run_id), f"{base}/media/{media_name}")
+        command = [sys.executable, "worker.py", "scheduler"]
+        scheduler = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+        voice = Server("canvass", app.pid, Calls(base, run_id), f"{base}/media/{media_name}", scheduler.pid)
         try:
             _measure([baseline, voice], media_size, args)
+            _wait_for_endings(db)
         finally:
             stop(bare)
             stop(app)
+            stop(scheduler)
         calls = voice.calls
         checks = _verify(db, calls.completed, funnel_steps)
         logged = [
@@ -279,10 +313,11 @@ def _report(baseline: Server, voice: Server, calls: Calls, checks: dict[str, int
     for rate, (trial, cpu) in voice.fixed.items():
         bare, bare_cpu = baseline.fixed[rate]
         at_target = rate == TARGET_RATE
+        scheduler = f" + scheduler {voice.scheduler[rate]:.2f}" if rate in voice.scheduler else ""
         row(
             f"at {rate} req/s offered: p50 / p95 / p99",
             f"{_percentiles(trial)}, {trial.errors} errors{'' if trial.kept else ', rate not kept'}; "
-            f"gunicorn CPU {cpu:.2f} ms/req; p99 {trial.p(0.99) / bare.p(0.99):.1f}x bare",
+            f"gunicorn CPU {cpu:.2f}{scheduler} ms/req; p99 {trial.p(0.99) / bare.p(0.99):.1f}x bare",
             f"{_percentiles(bare)}, {bare.errors} errors; CPU {bare_cpu:.2f} ms/req",
             f"p99 <= {TARGET_P99_MS:g} ms:" if at_target else "—",
             trial.sustained(TARGET_P99_MS) if at_target else None,

@@ -53,7 +53,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["canvass"] = runtime
     _logging(app, settings)
 
-    from web import context, errors, inbound_lane, metrics, requestlog
+    from web import context, errors, inbound_lane, metrics, requestlog, voice_lane
     from web.api import bp as api_bp
     from web.auth import bp as auth_bp
     from web.auth.access import init_app as init_access
@@ -76,6 +76,7 @@ def create_app(config_overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(console_bp)
     app.register_blueprint(api_bp, url_prefix="/api/v1")
     inbound_lane.init_app(app)
+    voice_lane.init_app(app)
     return app
 
 

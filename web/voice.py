@@ -18,6 +18,7 @@ from rq import Queue
 from bot.conversations import action_bridge
 from bot.mediastore import MediaStore
 from bot.outbox import queue_sends
+from bot.runtime import Runtime
 from campaigns import call_tracking
 from ivr import twiml
 from ivr.calls import CallDesk, CallRefused
@@ -66,40 +67,47 @@ def call_links() -> CallLinks:
     return CallLinks.of(runtime().settings)
 
 
-def quick_steps() -> QuickSteps:
+def quick_steps(rt: Runtime | None = None) -> QuickSteps:
     """This process's fast path for keypad steps (made on first use)."""
-    return _fast_path("voice:quick", QuickSteps)  # type: ignore[no-any-return]
+    return _fast_path(rt or runtime(), "voice:quick", QuickSteps)  # type: ignore[no-any-return]
 
 
-def quick_answers() -> QuickAnswers:
+def quick_answers(rt: Runtime | None = None) -> QuickAnswers:
     """This process's fast path for the answer of an incoming call (made on first use)."""
-    return _fast_path("voice:quick-answer", QuickAnswers, region=runtime().settings.default_region)  # type: ignore[no-any-return]
+    rt = rt or runtime()
+    return _fast_path(rt, "voice:quick-answer", QuickAnswers, region=rt.settings.default_region)  # type: ignore[no-any-return]
 
 
-def quick_status() -> QuickStatus:
+def quick_status(rt: Runtime | None = None) -> QuickStatus:
     """This process's fast path for the final status of a call outside campaigns (made on first use)."""
-    return _fast_path("voice:quick-status", QuickStatus)  # type: ignore[no-any-return]
+    return _fast_path(rt or runtime(), "voice:quick-status", QuickStatus)  # type: ignore[no-any-return]
 
 
-def _fast_path(key: str, make: Any, **kwargs: Any) -> Any:
-    rt = runtime()
+def _fast_path(rt: Runtime, key: str, make: Any, **kwargs: Any) -> Any:
     found = rt.services.get(key)
     if found is None:
         with _MAKING:  # one per process: each holds a pool of its own
             found = rt.services.get(key)
             if found is None:
                 audio = rt.services.get("voice:audio")
-                found = make(rt.db, links=call_links(), actions=action_bridge(rt), audio=audio, **kwargs)
+                links = CallLinks.of(rt.settings)
+                found = make(rt.db, links=links, actions=action_bridge(rt), audio=audio, **kwargs)
                 rt.services[key] = found
     return found
 
 
-def _provider() -> Any:
-    return kept_provider("twilio_voice", REGISTRY["twilio"])
+def voice_provider(rt: Runtime | None = None) -> Any:
+    """The process's Twilio voice provider, for checking the webhooks' signatures."""
+    return kept_provider("twilio_voice", REGISTRY["twilio"], rt)
+
+
+def query_number(raw: str | None) -> int | None:
+    """A call or step number from the query string; None unless all digits."""
+    return int(raw) if raw and raw.isdigit() else None
 
 
 def _verified(kind: str) -> Any:
-    return verified_parse(_provider(), request.form.to_dict(), kind)
+    return verified_parse(voice_provider(), request.form.to_dict(), kind)
 
 
 def queue_callbacks(conn: Any, call_ids: list[int]) -> None:
@@ -111,8 +119,7 @@ def queue_callbacks(conn: Any, call_ids: list[int]) -> None:
 
 
 def _number(name: str) -> int | None:
-    raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() else None
+    return query_number(request.args.get(name))
 
 
 def desk(db: Any, *, play_audio: bool = True) -> CallDesk:
