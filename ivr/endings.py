@@ -3,8 +3,9 @@
 The status webhook's fast path (``ivr.quickstatus``) only records a call's end and marks
 it (``Call.settle_due_at``). The scheduler's ``call-ends`` task calls ``finish_ended``
 every second: each marked call is locked, its stored keypad steps applied and its flow
-ended where the voter left (``CallDesk.finish``), one transaction per call so that one
-bad call cannot hold back the others (it is logged and tried again next round).
+ended where the voter left (``CallDesk.finish``). Calls share a transaction by chunks,
+each in a savepoint, so that one bad call cannot hold back the others (it is logged and
+tried again next round).
 """
 
 from __future__ import annotations
@@ -31,21 +32,28 @@ def finish_calls(rt: Runtime) -> int:
     return finish_ended(rt.db.session, lambda db: CallDesk(db, links=links, region=region, actions=actions))
 
 
-def finish_ended(db_factory: Callable[..., Any], desk: Callable[[Session], CallDesk], limit: int = 500) -> int:
+def finish_ended(
+    db_factory: Callable[..., Any], desk: Callable[[Session], CallDesk], limit: int = 500, chunk: int = 50
+) -> int:
     """End the flows of up to ``limit`` marked calls, oldest end first; return how many.
 
     ``db_factory(write=True)`` opens a transaction; ``desk(db)`` makes the ``CallDesk``
-    for it.
+    for it. ``chunk`` calls share a transaction (one commit, one WAL flush), each in a
+    savepoint of its own: a call that fails is rolled back alone, logged, and tried
+    again next round.
     """
     with db_factory() as db:
         ids = db.scalars(
             select(Call.id).where(Call.settle_due_at.is_not(None)).order_by(Call.settle_due_at).limit(limit)
         ).all()
     finished = 0
-    for call_id in ids:
-        try:
-            with db_factory(write=True) as db:
-                finished += desk(db).finish(call_id) is not None
-        except Exception:
-            log.exception("call %s: its end could not be applied; tried again next round", call_id)
+    for start in range(0, len(ids), chunk):
+        with db_factory(write=True) as db:
+            made = desk(db)
+            for call_id in ids[start : start + chunk]:
+                try:
+                    with db.begin_nested():
+                        finished += made.finish(call_id) is not None
+                except Exception:
+                    log.exception("call %s: its end could not be applied; tried again next round", call_id)
     return finished

@@ -192,3 +192,32 @@ def test_a_repeated_or_foreign_status_takes_the_full_path(app, client) -> None: 
     # A status for a call nobody knows is the full path's (it logs it and stores nothing).
     post(client, STATUS_URL, form(CallSid="CA" + "9" * 32, CallStatus="completed"))
     assert count(app, CallEvent) == 2
+
+
+def test_a_call_whose_end_fails_to_apply_holds_back_no_other(app, client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    sids = ["CA" + str(n) * 32 for n in (1, 2, 3)]
+    for sid in sids:
+        twiml(post(client, ANSWER_URL, form(CallSid=sid)))
+        post(client, STATUS_URL, form(CallSid=sid, CallStatus="completed"))
+    with app.extensions["canvass"].db.session() as db:
+        broken = db.scalar(select(Call.id).where(Call.sid == sids[1]))
+    real = CallDesk.finish
+
+    def finish(self, call_id):  # type: ignore[no-untyped-def]
+        found = real(self, call_id)  # applied, then the failure: the savepoint undoes it
+        if call_id == broken:
+            raise RuntimeError("a flow that cannot end")
+        return found
+
+    monkeypatch.setattr(CallDesk, "finish", finish)
+    assert finish_calls(app.extensions["canvass"]) == 2
+    with app.extensions["canvass"].db.session() as db:
+        rows = db.execute(
+            select(Call.sid, Call.settle_due_at, FlowSession.status).join(
+                FlowSession, FlowSession.id == Call.session_id
+            )
+        ).all()
+        state = {sid: (due is not None, status) for sid, due, status in rows}
+    assert state == {sids[0]: (False, "ended"), sids[1]: (True, "active"), sids[2]: (False, "ended")}
+    monkeypatch.setattr(CallDesk, "finish", real)
+    assert finish_calls(app.extensions["canvass"]) == 1
