@@ -168,12 +168,12 @@ class CallDesk:
         self.db.add(CallEvent(call_id=call.id, status=update.status, applied=moved, raw=dict(update.raw)))
         return call
 
-    def finish(self, call_id: int) -> Call | None:
-        """Apply a call's end that the status webhook's fast path recorded (``ivr.quickstatus``).
+    def finish(self, call_ids: list[int]) -> int:
+        """Apply the ends the status webhook's fast path recorded (``ivr.quickstatus``); how many calls.
 
-        Loading the call does it (``_load``): its stored steps, then the end of its flow.
+        Loading the calls does it (``_load_many``): their stored steps, then the end of their flows.
         """
-        return self._load(Call.id == call_id)
+        return len(self._load_many(Call.id.in_(call_ids)))
 
     # -- the steps --------------------------------------------------------------------
 
@@ -335,34 +335,38 @@ class CallDesk:
         return self._load(Call.sid == call_sid)
 
     def _load(self, where: Any) -> Call | None:
-        """The call, locked, read with its flow session and voter in one round trip, as the fast paths left it.
+        """The call, locked, read with its flow session and voter in one round trip, as the fast paths left it."""
+        loaded = self._load_many(where)
+        return loaded[0] if loaded else None
 
-        The steps they stored are applied, and an end the status webhook recorded.
+    def _load_many(self, where: Any) -> list[Call]:
+        """The calls ``where`` selects, locked in id order, as the fast paths left them.
 
-        Every step needs all three: the ``db.get`` calls that follow find the session and
-        the contact in the session's identity map instead of asking the database again.
+        The steps they stored are applied, and an end the status webhook recorded. Each
+        call is read with its flow session and voter: the ``db.get`` calls that follow
+        find them in the session's identity map instead of asking the database again.
         """
-        row = self.db.execute(
+        rows = self.db.execute(
             select(Call, FlowSession, Contact, steplog.has_steps())
             .join(Contact, Contact.id == Call.contact_id)
             .outerjoin(FlowSession, FlowSession.id == Call.session_id)
             .where(where)
+            .order_by(Call.id)
             .with_for_update(of=Call)
-        ).first()
-        if row is None:
-            return None
-        call, fs, contact, stepped = row
-        # The identity map holds objects weakly: keep the three alive for this request.
-        self._loaded = (call, fs, contact)
-        if stepped:
-            # Steps the fast path stored come first: this request sees the call as they left it.
-            steplog.settle(self.db, call, fs, contact, self.library)
-        if call.settle_due_at is not None:
-            # Then the end the status webhook recorded: the flow ends where the voter left.
-            call.settle_due_at = None
-            if call.status in FINAL_CALL_STATUSES:
-                self._hung_up(call)
-        return call
+        ).all()
+        # The identity map holds objects weakly: keep them alive for this request.
+        self._loaded = tuple(rows)
+        # Steps the fast path stored come first: this request sees the calls as they left them.
+        steplog.settle_many(
+            self.db, [(call, fs, contact) for call, fs, contact, stepped in rows if stepped], self.library
+        )
+        for call, *_ in rows:
+            if call.settle_due_at is not None:
+                # Then the end the status webhook recorded: the flow ends where the voter left.
+                call.settle_due_at = None
+                if call.status in FINAL_CALL_STATUSES:
+                    self._hung_up(call)
+        return [row[0] for row in rows]
 
     def _contact(self, phone: str) -> Contact:
         contact = contact_for(self.db, self.phones, phone)

@@ -3,9 +3,8 @@
 The status webhook's fast path (``ivr.quickstatus``) only records a call's end and marks
 it (``Call.settle_due_at``). The scheduler's ``call-ends`` task calls ``finish_ended``
 every second: each marked call is locked, its stored keypad steps applied and its flow
-ended where the voter left (``CallDesk.finish``). Calls share a transaction by chunks,
-each in a savepoint, so that one bad call cannot hold back the others (it is logged and
-tried again next round).
+ended where the voter left (``CallDesk.finish``), by chunks of calls in one transaction;
+one bad call cannot hold back the others (it is logged and tried again next round).
 """
 
 from __future__ import annotations
@@ -38,9 +37,9 @@ def finish_ended(
     """End the flows of up to ``limit`` marked calls, oldest end first; return how many.
 
     ``db_factory(write=True)`` opens a transaction; ``desk(db)`` makes the ``CallDesk``
-    for it. ``chunk`` calls share a transaction (one commit, one WAL flush), each in a
-    savepoint of its own: a call that fails is rolled back alone, logged, and tried
-    again next round.
+    for it. ``chunk`` calls are ended together: one transaction, a statement per table
+    for all of them (``steplog.settle_many``). When that fails, they are ended one at a
+    time, so that a call that fails is logged and tried again next round, alone.
     """
     with db_factory() as db:
         ids = db.scalars(
@@ -48,12 +47,19 @@ def finish_ended(
         ).all()
     finished = 0
     for start in range(0, len(ids), chunk):
-        with db_factory(write=True) as db:
-            made = desk(db)
-            for call_id in ids[start : start + chunk]:
-                try:
-                    with db.begin_nested():
-                        finished += made.finish(call_id) is not None
-                except Exception:
-                    log.exception("call %s: its end could not be applied; tried again next round", call_id)
+        part = ids[start : start + chunk]
+        try:
+            with db_factory(write=True) as db:
+                finished += desk(db).finish(part)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one call at a time finds the one that fails
+            log.warning(
+                "%d call(s) could not be ended together (%s: %s); one at a time", len(part), type(exc).__name__, exc
+            )
+        for call_id in part:
+            try:
+                with db_factory(write=True) as db:
+                    finished += desk(db).finish([call_id])
+            except Exception:
+                log.exception("call %s: its end could not be applied; tried again next round", call_id)
     return finished

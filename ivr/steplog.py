@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select
+from sqlalchemy import delete, exists, func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from bot import effects
@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 # harmless: its next step continues from them (the call's step counter moved with them).
 STALE_AFTER = dt.timedelta(minutes=10)
 Values = dict[str, Any]
+# The rows a settle inserts: messages, answers, funnel steps.
+Made = tuple[list[Values], list[Values], list[Values]]
 # Events that change rows besides the session's own: a step with them is applied at once.
 APPLY_AT_ONCE = (ContactChanged, HandedOff)
 
@@ -66,39 +68,58 @@ def heard(db: Session, call: Call, fs: FlowSession, digits: str, node: str | Non
 
 
 def settle(db: Session, call: Call, fs: FlowSession | None, contact: Contact, library: FlowLibrary) -> int:
-    """Apply the call's stored steps in order (the call's row is locked); return how many.
+    """Apply the call's stored steps in order (the call's row is locked); return how many."""
+    return settle_many(db, [(call, fs, contact)], library)
+
+
+def settle_many(db: Session, calls: list[tuple[Call, FlowSession | None, Contact]], library: FlowLibrary) -> int:
+    """Apply the stored steps of several calls, each in order (their rows are locked); return how many.
 
     A row for a step the call has already passed (``step < call.step``) was superseded by
-    the full path and is only deleted. The rows' messages, answers and funnel steps are
-    inserted in bulk, one statement per table, and the session and the call are updated
-    once; a step whose events change other rows (contact, handoff) goes through
-    ``effects.apply`` on its own.
+    the full path and is only deleted. The rows are read in one SELECT; their messages,
+    answers and funnel steps are inserted in bulk, one statement per table for all the
+    calls, and the rows deleted in one statement; the sessions and calls are updated by
+    the session's flush. A step whose events change other rows (contact, handoff) goes
+    through ``effects.apply`` on its own.
     """
-    rows = db.scalars(select(CallStep).where(CallStep.call_id == call.id).order_by(CallStep.step)).all()
-    if not rows:
+    if not calls:
         return 0
-    found = library.get(fs.flow_name, fs.flow_version) if fs is not None else None
-    pending = [row for row in rows if row.step >= call.step]
-    if pending and (fs is None or found is None):
-        log.error("call %s: %d stored step(s) have no flow session or flow to apply to", call.id, len(pending))
-        pending = []
-    if pending:
-        assert fs is not None and found is not None
-        _apply(db, call, fs, contact, found[0], pending)
+    by_call: dict[int, list[CallStep]] = {}
+    ids = [call.id for call, _, _ in calls]
+    for row in db.scalars(select(CallStep).where(CallStep.call_id.in_(ids)).order_by(CallStep.call_id, CallStep.step)):
+        by_call.setdefault(row.call_id, []).append(row)
+    if not by_call:
+        return 0
+    out: Made = ([], [], [])
+    applied = 0
+    for call, fs, contact in calls:
+        pending = [row for row in by_call.get(call.id, []) if row.step >= call.step]
+        found = library.get(fs.flow_name, fs.flow_version) if fs is not None and pending else None
+        if pending and (fs is None or found is None):
+            log.error("call %s: %d stored step(s) have no flow session or flow to apply to", call.id, len(pending))
+            continue
+        if pending:
+            assert fs is not None and found is not None
+            _apply(db, call, fs, contact, found[0], pending, out)
+            applied += len(pending)
+    _insert(db, *out)
+    keys = [(row.call_id, row.step) for rows in by_call.values() for row in rows]
     db.execute(
         delete(CallStep)
-        .where(CallStep.call_id == call.id, CallStep.step <= rows[-1].step)
+        .where(tuple_(CallStep.call_id, CallStep.step).in_(keys))
         .execution_options(synchronize_session=False)
     )
-    for row in rows:
-        db.expunge(row)
-    return len(pending)
+    for rows in by_call.values():
+        for row in rows:
+            db.expunge(row)
+    return applied
 
 
-def _apply(db: Session, call: Call, fs: FlowSession, contact: Contact, flow: Flow, pending: list[CallStep]) -> None:
-    messages: list[dict[str, Any]] = []
-    answers: list[dict[str, Any]] = []
-    funnel: list[dict[str, Any]] = []
+def _apply(
+    db: Session, call: Call, fs: FlowSession, contact: Contact, flow: Flow, pending: list[CallStep], out: Made
+) -> None:
+    """Turn one call's pending rows into rows of ``out`` (messages, answers, funnel) and the session's state."""
+    messages, answers, funnel = out
     for row in pending:
         events = [event_from_dict(e) for e in row.events]
         if row.heard:
@@ -108,7 +129,8 @@ def _apply(db: Session, call: Call, fs: FlowSession, contact: Contact, flow: Flo
         if made.other:
             # Contact changes and handoffs need the ORM: store what came before, then this step whole.
             _insert(db, messages, answers, funnel)
-            messages, answers, funnel = [], [], []
+            for rows in out:
+                rows.clear()
             effects.apply(db, fs, contact, flow, events, row.state, row.at)
         else:
             messages += made.messages
@@ -119,7 +141,6 @@ def _apply(db: Session, call: Call, fs: FlowSession, contact: Contact, flow: Flo
         call.last_node = row.state.get("node") or call.last_node
         call.step = row.step + 1
         call.last_twiml = row.twiml
-    _insert(db, messages, answers, funnel)
 
 
 def _insert(db: Session, messages: list[Values], answers: list[Values], funnel: list[Values]) -> None:
