@@ -212,7 +212,7 @@ PERIODIC = [
     Periodic("campaign-schedule", 5, _launch_due),
     Periodic("campaign-reconcile", 60, _reconcile),
     Periodic("call-steps", 60, _settle_call_steps),
-    Periodic("call-ends", 1, _finish_calls),
+    Periodic("call-ends", 0.5, _finish_calls),
 ]
 
 

@@ -26,7 +26,7 @@ plays cached audio with ``<Play>``; the client checks that no prompt is spoken w
 
 canvass's scheduler (``worker.py scheduler``) runs beside its gunicorn: the status
 callback only records a call's end, and the scheduler ends the flows of finished calls
-every second (``ivr.endings``). Its CPU per request is printed next to gunicorn's, and
+every half second (``ivr.endings``). Its CPU per request is printed next to gunicorn's, and
 the checks wait for it to have ended every finished call.
 
 The baseline is ``bench.bare`` (static TwiML, a plain ``send_file``) under the same

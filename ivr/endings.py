@@ -2,7 +2,7 @@
 
 The status webhook's fast path (``ivr.quickstatus``) only records a call's end and marks
 it (``Call.settle_due_at``). The scheduler's ``call-ends`` task calls ``finish_ended``
-every second: each marked call is locked, its stored keypad steps applied and its flow
+every half second: each marked call is locked, its stored keypad steps applied and its flow
 ended where the voter left (``CallDesk.finish``), by chunks of calls in one transaction;
 one bad call cannot hold back the others (it is logged and tried again next round).
 """

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,10 @@ from bot.mediastore import NAME, MediaStore
 from ivr import audio
 from ivr.tts import TtsEngine, TtsError, Voice, engine
 from ivr.tts.base import DEFAULT_LANGUAGE
+
+# How long cached_name trusts a lookup, and how many it keeps (then starts afresh).
+LOOKUP_FRESH_S = 10.0
+LOOKUPS_KEPT = 4096
 
 # Part of every key: changing the stored audio's shape or loudness renders everything anew.
 AUDIO_FORMAT = f"wav/{audio.FRAME_RATE}/{audio.SAMPLE_WIDTH * 8}/{audio.TARGET_DBFS:g}"
@@ -76,16 +81,30 @@ class PromptAudio:
         self.engine = tts or engine(engine_name)
         self.store = store or MediaStore(var_dir)
         self.index = Path(var_dir) / "tts"
+        # cached_name's answers: key -> (media name or None, when it was looked up).
+        self._seen: dict[str, tuple[str | None, float]] = {}
 
     def cached_name(self, text: str, language: str | None) -> str | None:
         """The stored file of ``text`` spoken in ``language``, or None; never renders.
 
-        Costs one small file read and one stat: safe inside the voice webhook.
+        Costs one small file read and one stat, and none for ``LOOKUP_FRESH_S`` after:
+        this process remembers the answer that long (a prompt rendered meanwhile is
+        played from then on, a file removed by hand is missed until then). Safe inside
+        the voice webhook.
         """
         text = text.strip()
         if not text or not self.engine.renders:
             return None
-        return self._lookup(self._key(text, self.engine.voice(language)))
+        key = self._key(text, self.engine.voice(language))
+        now = time.monotonic()
+        seen = self._seen.get(key)
+        if seen is not None and now - seen[1] < LOOKUP_FRESH_S:
+            return seen[0]
+        name = self._lookup(key)
+        if len(self._seen) >= LOOKUPS_KEPT:
+            self._seen.clear()
+        self._seen[key] = (name, now)
+        return name
 
     def url_name(self, text: str, language: str | None) -> str | None:
         """The stored file of ``text`` spoken in ``language``, rendering it on a miss.
@@ -161,6 +180,7 @@ class PromptAudio:
         return name if NAME.match(name) and self.store.path(name) is not None else None
 
     def _render(self, key: str, text: str, voice: Voice) -> str | None:
+        self._seen.pop(key, None)  # this process's cached_name sees the new file at once
         with tempfile.TemporaryDirectory(prefix="canvass-tts-") as workdir:
             made = self.engine.render(text, voice, Path(workdir))
             if made is None:

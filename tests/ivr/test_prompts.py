@@ -166,3 +166,22 @@ def test_progress_is_reported_for_every_text(audio) -> None:  # type: ignore[no-
     seen: list[str] = []
     audio.prerender(flow, progress=lambda spoken: seen.append(spoken.node))
     assert len(seen) == len(audio.prompts(flow)) == 9
+
+
+def test_a_lookup_is_remembered_a_while(tmp_path, espeak, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import ivr.prompts
+
+    clock = [1000.0]
+    monkeypatch.setattr(ivr.prompts.time, "monotonic", lambda: clock[0])
+    web = PromptAudio(tmp_path / "var", "espeak", tts=espeak)  # the webhook's process
+    worker = PromptAudio(tmp_path / "var", "espeak", tts=espeak)  # a campaign launch pre-rendering
+    assert web.cached_name("Vote on Friday.", "en") is None
+    name = worker.url_name("Vote on Friday.", "en")
+    assert name is not None
+    assert web.cached_name("Vote on Friday.", "en") is None  # remembered: no file read
+    clock[0] += ivr.prompts.LOOKUP_FRESH_S
+    assert web.cached_name("Vote on Friday.", "en") == name
+    (web.store.root / name).unlink()
+    assert web.cached_name("Vote on Friday.", "en") == name  # remembered, until it is looked up again
+    clock[0] += ivr.prompts.LOOKUP_FRESH_S
+    assert web.cached_name("Vote on Friday.", "en") is None
