@@ -10,6 +10,7 @@ one bad call cannot hold back the others (it is logged and tried again next roun
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -32,14 +33,22 @@ def finish_calls(rt: Runtime) -> int:
 
 
 def finish_ended(
-    db_factory: Callable[..., Any], desk: Callable[[Session], CallDesk], limit: int = 500, chunk: int = 50
+    db_factory: Callable[..., Any],
+    desk: Callable[[Session], CallDesk],
+    limit: int = 500,
+    chunk: int = 10,
+    pause: Callable[[float], None] = time.sleep,
 ) -> int:
     """End the flows of up to ``limit`` marked calls, oldest end first; return how many.
 
     ``db_factory(write=True)`` opens a transaction; ``desk(db)`` makes the ``CallDesk``
     for it. ``chunk`` calls are ended together: one transaction, a statement per table
     for all of them (``steplog.settle_many``). When that fails, they are ended one at a
-    time, so that a call that fails is logged and tried again next round, alone.
+    time, so that a call that fails is logged and tried again next round, alone. After
+    each chunk the task ``pause``s as long as the chunk took: a burst of ended calls
+    (hundreds a second in a busy hour) then costs the live calls' webhooks little
+    latency (measured: p99 at 450 requests a second 13–15 ms with small chunks and
+    pauses, 21–40 ms with chunks of 50 and none; bench/RESULTS.md).
     """
     with db_factory() as db:
         ids = db.scalars(
@@ -47,19 +56,26 @@ def finish_ended(
         ).all()
     finished = 0
     for start in range(0, len(ids), chunk):
-        part = ids[start : start + chunk]
+        began = time.monotonic()
+        finished += _finish_chunk(db_factory, desk, ids[start : start + chunk])
+        if start + chunk < len(ids):
+            # The webhooks share the database and the cores: leave them as long again.
+            pause(time.monotonic() - began)
+    return finished
+
+
+def _finish_chunk(db_factory: Callable[..., Any], desk: Callable[[Session], CallDesk], part: list[int]) -> int:
+    try:
+        with db_factory(write=True) as db:
+            return desk(db).finish(part)
+    except Exception as exc:  # noqa: BLE001 - one call at a time finds the one that fails
+        why = f"{type(exc).__name__}: {exc}"
+        log.warning("%d call(s) could not be ended together (%s); one at a time", len(part), why)
+    finished = 0
+    for call_id in part:
         try:
             with db_factory(write=True) as db:
-                finished += desk(db).finish(part)
-            continue
-        except Exception as exc:  # noqa: BLE001 - one call at a time finds the one that fails
-            log.warning(
-                "%d call(s) could not be ended together (%s: %s); one at a time", len(part), type(exc).__name__, exc
-            )
-        for call_id in part:
-            try:
-                with db_factory(write=True) as db:
-                    finished += desk(db).finish([call_id])
-            except Exception:
-                log.exception("call %s: its end could not be applied; tried again next round", call_id)
+                finished += desk(db).finish([call_id])
+        except Exception:
+            log.exception("call %s: its end could not be applied; tried again next round", call_id)
     return finished
