@@ -42,8 +42,24 @@ def step_document(
     return twiml.render(events, twiml.Links(action=links.step(call_id, step)), voicing)
 
 
+class FastPool:
+    """The connections a process's fast paths share (kept in ``Runtime.services``; closed with it)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.engine = autocommit_engine(db)
+
+    def close(self) -> None:
+        """Release the connections (``Runtime.close`` calls this)."""
+        if self.engine is not self.db.engine:
+            self.engine.dispose()
+
+
 class FastPath:
-    """One process's fast path of a voice request (made once, kept in ``Runtime.services``)."""
+    """One process's fast path of a voice request (made once, kept in ``Runtime.services``).
+
+    ``pool``: connections shared with the other fast paths; without it this one has its own.
+    """
 
     def __init__(
         self,
@@ -53,18 +69,21 @@ class FastPath:
         actions: ActionBridge | None = None,
         audio: Callable[[str, str], str | None] | None = None,
         now: Callable[[], dt.datetime] = utcnow,
+        pool: FastPool | None = None,
     ) -> None:
         self.db = db
-        self.engine = autocommit_engine(db)
+        self.pool = pool or FastPool(db)
+        self.own_pool = pool is None
+        self.engine = self.pool.engine
         self.links = links
         self.actions = actions
         self.audio = audio
         self.now = now
 
     def close(self) -> None:
-        """Release the pool (``Runtime.close`` calls this)."""
-        if self.engine is not self.db.engine:
-            self.engine.dispose()
+        """Release the pool if it is this fast path's own (``Runtime.close`` calls this)."""
+        if self.own_pool:
+            self.pool.close()
 
     def host(self, flow_name: str, flow_version: int | None) -> tuple[FlowHost, int] | None:
         """A host for the stored flow and its version; None when it is missing or does not run on calls."""

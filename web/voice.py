@@ -22,6 +22,7 @@ from bot.runtime import Runtime
 from campaigns import call_tracking
 from ivr import twiml
 from ivr.calls import CallDesk, CallRefused
+from ivr.fastpath import FastPool
 from ivr.links import CallLinks
 from ivr.prompts import PromptAudio
 from ivr.providers import REGISTRY
@@ -86,12 +87,15 @@ def quick_status(rt: Runtime | None = None) -> QuickStatus:
 def _fast_path(rt: Runtime, key: str, make: Any, **kwargs: Any) -> Any:
     found = rt.services.get(key)
     if found is None:
-        with _MAKING:  # one per process: each holds a pool of its own
+        with _MAKING:  # one per process, all three sharing one pool
             found = rt.services.get(key)
             if found is None:
+                pool = rt.services.get("voice:pool")
+                if pool is None:
+                    pool = rt.services["voice:pool"] = FastPool(rt.db)
                 audio = rt.services.get("voice:audio")
                 links = CallLinks.of(rt.settings)
-                found = make(rt.db, links=links, actions=action_bridge(rt), audio=audio, **kwargs)
+                found = make(rt.db, links=links, actions=action_bridge(rt), audio=audio, pool=pool, **kwargs)
                 rt.services[key] = found
     return found
 
