@@ -16,9 +16,10 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import BigInteger, bindparam, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from bot import bulk
 from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
@@ -196,27 +197,26 @@ def prepare_messages(
     )
     sprints = [start(flow, contact_view(contact), channel=channel, now=_iso(now), at=at) for _, contact, _, _ in ready]
     expires = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None
-    session_ids = list(
-        db.scalars(
-            insert(S).returning(S.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "contact_id": contact.id,
-                    "flow_name": flow.name,
-                    "flow_version": campaign.flow_version,
-                    "channel": channel,
-                    "sender_id": sender.id,
-                    "campaign_id": campaign.id,
-                    "status": "waiting",
-                    "waiting_for": "template",
-                    "state": sprint.state,
-                    "started_at": now,
-                    "updated_at": now,
-                    "expires_at": expires,
-                }
-                for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
-            ],
-        )
+    session_ids = bulk.insert_ids(
+        db,
+        S,
+        [
+            {
+                "contact_id": contact.id,
+                "flow_name": flow.name,
+                "flow_version": campaign.flow_version,
+                "channel": channel,
+                "sender_id": sender.id,
+                "campaign_id": campaign.id,
+                "status": "waiting",
+                "waiting_for": "template",
+                "state": sprint.state,
+                "started_at": now,
+                "updated_at": now,
+                "expires_at": expires,
+            }
+            for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
+        ],
     )
     funnel = [
         {"session_id": sid, "contact_id": contact.id, "flow_name": flow.name, "step": event.step, "reached_at": now}
@@ -224,37 +224,37 @@ def prepare_messages(
         for event in sprint.events
         if isinstance(event, FunnelReached)
     ]
-    if funnel:
-        db.execute(insert(FunnelEvent.__table__), funnel)
+    bulk.copy_rows(db, FunnelEvent.__table__, funnel)
     texts = [templates.render(version, bound) for _, _, bound, _ in ready]
     media = [{"url": version.media_url, "type": version.media_kind}] if version.media_url else []
-    message_ids = list(
-        db.scalars(
-            insert(M).returning(M.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "contact_id": contact.id,
-                    "session_id": sid,
-                    "sender_id": sender.id,
-                    "campaign_id": campaign.id,
-                    "recipient_id": rid,
-                    "direction": "out",
-                    "purpose": "campaign",
-                    "channel": channel,
-                    "body": text,
-                    "media": media,
-                    "choices": [{"key": k, "label": label} for k, label in choices],
-                    "node": at,
-                    "status": "sending",
-                    "attempts": 1,
-                    "created_at": now,
-                }
-                for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
-            ],
-        )
+    message_ids = bulk.insert_ids(
+        db,
+        M,
+        [
+            {
+                "contact_id": contact.id,
+                "session_id": sid,
+                "sender_id": sender.id,
+                "campaign_id": campaign.id,
+                "recipient_id": rid,
+                "direction": "out",
+                "purpose": "campaign",
+                "channel": channel,
+                "body": text,
+                "media": media,
+                "choices": [{"key": k, "label": label} for k, label in choices],
+                "node": at,
+                "status": "sending",
+                "attempts": 1,
+                "created_at": now,
+            }
+            for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
+        ],
     )
-    db.execute(
-        update(R).where(R.c.id == bindparam("rid")).values(message_id=bindparam("mid"), session_id=bindparam("sid")),
+    src = bulk.Rows(db, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
+    src.execute(
+        db,
+        update(R).where(R.c.id == src.c.rid).values(message_id=src.c.mid, session_id=src.c.sid),
         [
             {"rid": rid, "mid": mid, "sid": sid}
             for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
