@@ -9,7 +9,8 @@ every parameter) than the rest of the send. Here, on PostgreSQL:
 - ``insert_ids`` takes the new ids from the table's sequence first, then COPYs the rows
   with them (so the caller gets the ids back in the rows' order);
 - ``Rows`` is a ``FROM`` of per-row values: ``unnest`` of one array per column, so one
-  ``UPDATE ... FROM`` updates every row.
+  ``UPDATE ... FROM`` updates every row;
+- ``one_of`` is ``IN`` as ``= ANY(array)``: one statement text whatever the number of values.
 
 Elsewhere (SQLite) the same calls run SQLAlchemy's executemany. Values go through each
 column's own bind processing (aware-UTC datetimes, JSON), and a column left out gets its
@@ -19,10 +20,10 @@ Python-side default, as SQLAlchemy's ``insert()`` would give it.
 from __future__ import annotations
 
 import types
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, Table, bindparam, func, insert, text
+from sqlalchemy import Column, Table, any_, bindparam, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -32,6 +33,19 @@ from sqlalchemy.types import TypeEngine
 def postgresql(db: Session) -> bool:
     """True when ``db`` talks to PostgreSQL."""
     return db.get_bind().dialect.name == "postgresql"
+
+
+def one_of(db: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``.
+
+    An IN list is a placeholder per value: a statement whose text changes with the
+    number of values, which psycopg parses again each time (its cache keeps short texts
+    only). One array parameter keeps the text the same.
+    """
+    values = list(values)
+    if postgresql(db):
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
 
 
 def copy_rows(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
