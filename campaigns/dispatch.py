@@ -122,7 +122,9 @@ class BatchSender:
         self.held_after_s = ratelimit.tolerance(paces, share=ratelimit.HELD_SHARE)
         self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
         prepare = prepare_calls if self.voice else None
-        chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(p.rate for p in paces))))
+        # Half the sends in flight at a time: a chunk is claimed while the one before it
+        # is still with the provider, so the provider is never left waiting for a claim.
+        chunk = max(1, min(MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
         with cf.ThreadPoolExecutor(
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:
@@ -132,7 +134,7 @@ class BatchSender:
                     # At most MAX_IN_FLIGHT rows claimed and not yet stored: a slow provider
                     # holds the claims back instead of letting slots go stale in a queue, and
                     # fewer rows are at stake when the worker dies.
-                    most = MAX_IN_FLIGHT - max(1, chunk // 2)
+                    most = MAX_IN_FLIGHT - chunk
                     while len(in_flight) > most:
                         # Stored as soon as enough have finished to make room for the next
                         # claim (else every SETTLE_EVERY_S): fast sends would otherwise wait
