@@ -150,11 +150,13 @@ class BatchSender:
                         if room == 0:
                             self.slots_full = True
                             break
-                    with self.db.session() as db:
-                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
-                    if not ids:
-                        break
+                    # The rows to claim are read in the claim's own transaction (one
+                    # checkout, BEGIN and COMMIT less per chunk); the claim checks again
+                    # that each is still pending.
                     with self.db.session(write=True) as db:
+                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
+                        if not ids:
+                            break
                         claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                         # Listed before the claim commits: a worker that dies from here on
                         # leaves rows the reconciler can tell were never sent.
