@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import select
@@ -255,13 +255,16 @@ class Router:
 
 def contact_view(contact: Contact) -> dict[str, Any]:
     """What a flow sees of a contact (its state keeps a copy)."""
-    return {
-        "name": contact.name,
-        "phone": contact.phone,
-        "language": contact.language,
-        "fields": dict(contact.fields or {}),
-        "tags": {t.name: t.value for t in contact.tags},
-    }
+    return view_of(
+        contact.name, contact.phone, contact.language, contact.fields, {t.name: t.value for t in contact.tags}
+    )
+
+
+def view_of(
+    name: str | None, phone: str, language: str | None, fields: Mapping[str, Any] | None, tags: Mapping[str, Any]
+) -> dict[str, Any]:
+    """``contact_view`` from a contact's columns and its tags (name -> value, by name)."""
+    return {"name": name, "phone": phone, "language": language, "fields": dict(fields or {}), "tags": dict(tags)}
 
 
 def contact_lock_key(phone: str) -> str:

@@ -16,14 +16,15 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import BigInteger, bindparam, or_, select, update
+from sqlalchemy.orm import Session
 
+from bot import bulk
 from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
-from bot.models import ConsentStatus, Contact, FlowSession, FunnelEvent, Message, Sender
-from bot.router import contact_view
+from bot.models import ConsentStatus, Contact, ContactTag, FlowSession, FunnelEvent, Message, Sender
+from bot.router import view_of
 from bot.sendwindows import Policy
 from campaigns import templates, variables
 from campaigns.compliance import FALLBACK_ZONE
@@ -63,6 +64,43 @@ class Claimed:
     validity_s: int | None = None
     # A call campaign's call (``ivr.models.Call``); the message is then the attempt's record.
     call_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Voter:
+    """What a claim reads of a contact: its columns and its tags, as plain values.
+
+    Read with two Core queries for a whole chunk (no ORM objects to build and track).
+    """
+
+    id: int
+    phone: str
+    name: str | None
+    language: str | None
+    timezone: str | None
+    fields: dict[str, Any]
+    consent: str
+    tags: dict[str, str | None]  # name -> value, by name
+
+    @classmethod
+    def load(cls, db: Session, contact_ids: Sequence[int]) -> dict[int, Voter]:
+        """The voters of ``contact_ids``, by id."""
+        C, T = Contact, ContactTag
+        tags: dict[int, dict[str, str | None]] = {cid: {} for cid in contact_ids}
+        found = db.execute(
+            select(T.contact_id, T.name, T.value)
+            .where(bulk.one_of(db, T.contact_id, contact_ids))
+            .order_by(T.contact_id, T.name)
+        )
+        for cid, name, value in found:
+            tags[cid][name] = value
+        columns = (C.id, C.phone, C.name, C.language, C.timezone, C.fields, C.consent)
+        rows = db.execute(select(*columns).where(bulk.one_of(db, C.id, contact_ids)))
+        return {row[0]: cls(*row, tags=tags[row[0]]) for row in rows}
+
+    def view(self) -> dict[str, Any]:
+        """What the flow sees of the voter (``bot.router.contact_view``)."""
+        return view_of(self.name, self.phone, self.language, self.fields, self.tags)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,45 +146,39 @@ def claim(
     call campaign's is ``campaigns.call_claims.prepare_calls``).
     """
     policy = policy or Policy()
-    won = list(
-        db.scalars(
-            update(Recipient)
-            .where(Recipient.id.in_(ids), Recipient.status == "pending")
-            .values(status="sending", sending_at=now, attempts=Recipient.attempts + 1)
-            .returning(Recipient.id)
-            .execution_options(synchronize_session=False)
-        )
-    )
-    if not won:
+    rows = db.execute(
+        update(Recipient)
+        .where(bulk.one_of(db, Recipient.id, ids), Recipient.status == "pending")
+        .values(status="sending", sending_at=now, attempts=Recipient.attempts + 1)
+        .returning(Recipient.id, Recipient.contact_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if not rows:
         return [], {}
-    rows = db.execute(select(Recipient.id, Recipient.contact_id).where(Recipient.id.in_(won))).all()
-    contacts = {
-        c.id: c
-        for c in db.scalars(
-            select(Contact).options(selectinload(Contact.tags)).where(Contact.id.in_([cid for _, cid in rows]))
-        )
-    }
-    values = variables.Values(db, variables.parse(step.bindings), contacts.values())
+    voters = Voter.load(db, [cid for _, cid in rows])
+    values = variables.Values(
+        db, variables.parse(step.bindings), voters.values(), tags={v.id: v.tags for v in voters.values()}
+    )
     ready: list[Ready] = []
     skipped: list[dict[str, Any]] = []
     deferred: dict[int, dt.datetime] = {}
     for rid, cid in sorted(rows):
-        contact = contacts[cid]
-        zone, tags = contact.timezone or FALLBACK_ZONE, {t.name: t.value for t in contact.tags}
+        voter = voters[cid]
+        zone, tags = voter.timezone or FALLBACK_ZONE, voter.tags
         allowed_at = policy.next_allowed(now, zone, tags)
         if allowed_at > now:
             deferred[rid] = allowed_at
             continue
         bound = values.for_contact(cid)
-        if contact.consent == ConsentStatus.OPTED_OUT or bound is None:
+        if voter.consent == ConsentStatus.OPTED_OUT or bound is None:
             # Consent (and the voter's data) are checked again at send time: a voter who
             # opted out since the launch is not sent the campaign.
-            code = SkipCode.OPTED_OUT if contact.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
+            code = SkipCode.OPTED_OUT if voter.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
             skipped.append({"rid": rid, "code": code.value})
             continue
         until = policy.open_until(now, zone, tags)
         validity = max(1, int((until - now).total_seconds())) if until is not None else None
-        ready.append((rid, contact, bound, validity))
+        ready.append((rid, voter, bound, validity))
     out = (prepare or prepare_messages)(db, campaign, step, flow, ready, now)
     if skipped:
         db.execute(
@@ -158,14 +190,14 @@ def claim(
     if deferred:
         db.execute(
             update(Recipient)
-            .where(Recipient.id.in_(list(deferred)), Recipient.status == "sending")
+            .where(bulk.one_of(db, Recipient.id, deferred), Recipient.status == "sending")
             .values(status="pending", sending_at=None, attempts=Recipient.attempts - 1)
             .execution_options(synchronize_session=False)
         )
     return out, deferred
 
 
-Ready = tuple[int, Contact, dict[str, str], int | None]  # recipient, contact, bound variables, validity
+Ready = tuple[int, "Voter", dict[str, str], int | None]  # recipient, voter, bound variables, validity
 Prepare = Callable[[Session, Campaign, "Step", Flow, Sequence[Ready], dt.datetime], list["Claimed"]]
 
 
@@ -190,33 +222,32 @@ def prepare_messages(
     # The campaign's session replaces whatever the voter had open on this channel.
     db.execute(
         update(S)
-        .where(S.c.contact_id.in_([contact.id for _, contact, _, _ in ready]), S.c.channel == channel)
+        .where(bulk.one_of(db, S.c.contact_id, [voter.id for _, voter, _, _ in ready]), S.c.channel == channel)
         .where(S.c.status != "ended")
         .values(status="ended", end_reason="superseded", ended_at=now, timeout_at=None)
     )
-    sprints = [start(flow, contact_view(contact), channel=channel, now=_iso(now), at=at) for _, contact, _, _ in ready]
+    sprints = [start(flow, voter.view(), channel=channel, now=_iso(now), at=at) for _, voter, _, _ in ready]
     expires = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None
-    session_ids = list(
-        db.scalars(
-            insert(S).returning(S.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "contact_id": contact.id,
-                    "flow_name": flow.name,
-                    "flow_version": campaign.flow_version,
-                    "channel": channel,
-                    "sender_id": sender.id,
-                    "campaign_id": campaign.id,
-                    "status": "waiting",
-                    "waiting_for": "template",
-                    "state": sprint.state,
-                    "started_at": now,
-                    "updated_at": now,
-                    "expires_at": expires,
-                }
-                for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
-            ],
-        )
+    session_ids = bulk.insert_ids(
+        db,
+        S,
+        [
+            {
+                "contact_id": contact.id,
+                "flow_name": flow.name,
+                "flow_version": campaign.flow_version,
+                "channel": channel,
+                "sender_id": sender.id,
+                "campaign_id": campaign.id,
+                "status": "waiting",
+                "waiting_for": "template",
+                "state": sprint.state,
+                "started_at": now,
+                "updated_at": now,
+                "expires_at": expires,
+            }
+            for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
+        ],
     )
     funnel = [
         {"session_id": sid, "contact_id": contact.id, "flow_name": flow.name, "step": event.step, "reached_at": now}
@@ -224,37 +255,37 @@ def prepare_messages(
         for event in sprint.events
         if isinstance(event, FunnelReached)
     ]
-    if funnel:
-        db.execute(insert(FunnelEvent.__table__), funnel)
+    bulk.copy_rows(db, FunnelEvent.__table__, funnel)
     texts = [templates.render(version, bound) for _, _, bound, _ in ready]
     media = [{"url": version.media_url, "type": version.media_kind}] if version.media_url else []
-    message_ids = list(
-        db.scalars(
-            insert(M).returning(M.c.id, sort_by_parameter_order=True),
-            [
-                {
-                    "contact_id": contact.id,
-                    "session_id": sid,
-                    "sender_id": sender.id,
-                    "campaign_id": campaign.id,
-                    "recipient_id": rid,
-                    "direction": "out",
-                    "purpose": "campaign",
-                    "channel": channel,
-                    "body": text,
-                    "media": media,
-                    "choices": [{"key": k, "label": label} for k, label in choices],
-                    "node": at,
-                    "status": "sending",
-                    "attempts": 1,
-                    "created_at": now,
-                }
-                for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
-            ],
-        )
+    message_ids = bulk.insert_ids(
+        db,
+        M,
+        [
+            {
+                "contact_id": contact.id,
+                "session_id": sid,
+                "sender_id": sender.id,
+                "campaign_id": campaign.id,
+                "recipient_id": rid,
+                "direction": "out",
+                "purpose": "campaign",
+                "channel": channel,
+                "body": text,
+                "media": media,
+                "choices": [{"key": k, "label": label} for k, label in choices],
+                "node": at,
+                "status": "sending",
+                "attempts": 1,
+                "created_at": now,
+            }
+            for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
+        ],
     )
-    db.execute(
-        update(R).where(R.c.id == bindparam("rid")).values(message_id=bindparam("mid"), session_id=bindparam("sid")),
+    src = bulk.Rows(db, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
+    src.execute(
+        db,
+        update(R).where(R.c.id == src.c.rid).values(message_id=src.c.mid, session_id=src.c.sid),
         [
             {"rid": rid, "mid": mid, "sid": sid}
             for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)

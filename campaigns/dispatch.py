@@ -122,7 +122,9 @@ class BatchSender:
         self.held_after_s = ratelimit.tolerance(paces, share=ratelimit.HELD_SHARE)
         self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
         prepare = prepare_calls if self.voice else None
-        chunk = max(1, min(MAX_IN_FLIGHT, math.ceil(min(p.rate for p in paces))))
+        # Half the sends in flight at a time: a chunk is claimed while the one before it
+        # is still with the provider, so the provider is never left waiting for a claim.
+        chunk = max(1, min(MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
         with cf.ThreadPoolExecutor(
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:
@@ -132,10 +134,15 @@ class BatchSender:
                     # At most MAX_IN_FLIGHT rows claimed and not yet stored: a slow provider
                     # holds the claims back instead of letting slots go stale in a queue, and
                     # fewer rows are at stake when the worker dies.
-                    while len(in_flight) > MAX_IN_FLIGHT - max(1, chunk // 2):
-                        in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S)
+                    most = MAX_IN_FLIGHT - chunk
+                    while len(in_flight) > most:
+                        # Stored as soon as enough have finished to make room for the next
+                        # claim (else every SETTLE_EVERY_S): fast sends would otherwise wait
+                        # for the next round of storing with the provider idle.
+                        in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S, room=len(in_flight) - most)
                         self.active()
-                        time.sleep(0.005)
+                        if len(in_flight) > most:
+                            time.sleep(0.005)
                     room = min(chunk, MAX_IN_FLIGHT - len(in_flight))
                     if self.slots is not None:
                         # A call campaign never has more than max_concurrent calls live.
@@ -143,11 +150,13 @@ class BatchSender:
                         if room == 0:
                             self.slots_full = True
                             break
-                    with self.db.session() as db:
-                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
-                    if not ids:
-                        break
+                    # The rows to claim are read in the claim's own transaction (one
+                    # checkout, BEGIN and COMMIT less per chunk); the claim checks again
+                    # that each is still pending.
                     with self.db.session(write=True) as db:
+                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
+                        if not ids:
+                            break
                         claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                         # Listed before the claim commits: a worker that dies from here on
                         # leaves rows the reconciler can tell were never sent.
@@ -301,9 +310,16 @@ class BatchSender:
         with self.db.session() as db:
             return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
 
-    def _store_done(self, futures: list[cf.Future[Outcome]], *, every_s: float = 0.0) -> list[cf.Future[Outcome]]:
-        """Settle the finished sends (with ``every_s``: only that long after the last time)."""
-        if every_s and time.monotonic() - self._stored_at < every_s:
+    def _store_done(
+        self, futures: list[cf.Future[Outcome]], *, every_s: float = 0.0, room: int = 0
+    ) -> list[cf.Future[Outcome]]:
+        """Settle the finished sends.
+
+        With ``every_s``: only that long after the last time, or as soon as ``room`` of
+        them (if given) have finished.
+        """
+        waited = time.monotonic() - self._stored_at
+        if every_s and waited < every_s and (not room or sum(f.done() for f in futures) < room):
             return futures
         self._stored_at = time.monotonic()
         done = [f for f in futures if f.done()]

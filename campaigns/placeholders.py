@@ -24,6 +24,7 @@ gives ``offset 14: {{3}} comes without {{2}}: number them 1, 2, 3 ... without ga
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import re
 from collections.abc import Mapping
@@ -150,7 +151,7 @@ def render(body: str, values: Mapping[int | str, str]) -> str:
         MissingValueError: A placeholder has no value, or only an empty or blank one
             (WhatsApp refuses an empty parameter, and a blank SMS reads as a mistake).
     """
-    check(body)
+    _checked(body)
 
     def fill(match: re.Match[str]) -> str:
         number = int(match.group(1))
@@ -160,6 +161,13 @@ def render(body: str, values: Mapping[int | str, str]) -> str:
         return str(value)
 
     return TOKEN.sub(fill, body)
+
+
+@functools.lru_cache(maxsize=64)
+def _checked(body: str) -> tuple[int, ...]:
+    # A batch renders one body for every voter: it is checked once (a body with an
+    # error raises each time, as errors are not cached).
+    return tuple(check(body))
 
 
 def _numbered(body: str) -> list[tuple[re.Match[str], int]]:

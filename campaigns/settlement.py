@@ -12,16 +12,18 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, case, delete, func, insert, select, update
+from sqlalchemy import BigInteger, String, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
+from bot import bulk
+from bot.db import UTCDateTime
 from bot.models import FlowSession, Message, MessageStatusEvent
 from campaigns.claims import M, Outcome, R, S
 from ivr.models import Call
 
 
 def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
-    """Store what the provider said about each send, in one transaction.
+    """Store what the provider said about each send, in one transaction (a statement per table).
 
     Statuses only move forward: a status callback that already moved a row on (it can
     come before the provider's answer is stored) is not overwritten.
@@ -35,29 +37,33 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
                 "pid": o.provider_id,
                 "st": o.status,
                 "code": o.error_code,
-                "msg": o.error_msg,
                 "at": now if o.status != "unknown" else None,
             }
             for o in accepted
         ]
-        # One statement per row and table. A callback may have moved the row on already:
-        # the status only if still sending; the times it was sent (and delivered) and the
-        # provider's id whatever the status, unless already known.
+        # One statement per table for every row. A callback may have moved a row on
+        # already: the status only if still sending; the times it was sent (and
+        # delivered) and the provider's id whatever the status, unless already known.
         for table, key in ((M, "mid"), (R, "rid")):
+            src = bulk.Rows(
+                db,
+                "settled",
+                **{key: BigInteger(), "pid": String(), "st": String(), "code": String()},
+                at=UTCDateTime(),
+            )
             sending = table.c.status == "sending"
-            at = bindparam("at", type_=table.c.sent_at.type)
             values: dict[str, Any] = {
-                "status": case((sending, bindparam("st")), else_=table.c.status),
-                "error_code": case((sending, bindparam("code")), else_=table.c.error_code),
-                "sent_at": func.coalesce(table.c.sent_at, at),
+                "status": case((sending, src.c.st), else_=table.c.status),
+                "error_code": case((sending, src.c.code), else_=table.c.error_code),
+                "sent_at": func.coalesce(table.c.sent_at, src.c.at),
                 "delivered_at": case(
-                    (bindparam("st") == "delivered", func.coalesce(table.c.delivered_at, at)),
+                    (src.c.st == "delivered", func.coalesce(table.c.delivered_at, src.c.at)),
                     else_=table.c.delivered_at,
                 ),
             }
             if table is M:
-                values["provider_id"] = func.coalesce(table.c.provider_id, bindparam("pid"))
-            db.execute(update(table).where(table.c.id == bindparam(key)).values(values), params)
+                values["provider_id"] = func.coalesce(table.c.provider_id, src.c.pid)
+            src.execute(db, update(table).where(table.c.id == getattr(src.c, key)).values(values), params)
     events = [
         {
             "message_id": o.claimed.message_id,
@@ -70,8 +76,7 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
         for o in outcomes
         if o.status != "not_sent"
     ]
-    if events:
-        db.execute(insert(MessageStatusEvent.__table__), events)
+    bulk.copy_rows(db, MessageStatusEvent.__table__, events)
     _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
     _unsent(db, [o for o in outcomes if o.status == "not_sent"])
 
@@ -97,30 +102,33 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
     ]
     # The message of a failed attempt stays on the timeline, failed; a retryable failure
     # puts the recipient back to pending for a later attempt (a new message).
-    db.execute(
+    src = bulk.Rows(
+        db, "failed", mid=BigInteger(), rid=BigInteger(), code=String(), msg=String(), at=UTCDateTime(), rst=String()
+    )
+    src.execute(
+        db,
         update(M)
-        .where(M.c.id == bindparam("mid"))
-        .values(
-            status="failed", error_code=bindparam("code"), error_message=bindparam("msg"), failed_at=bindparam("at")
-        ),
+        .where(M.c.id == src.c.mid)
+        .values(status="failed", error_code=src.c.code, error_message=src.c.msg, failed_at=src.c.at),
         params,
     )
-    db.execute(
+    src.execute(
+        db,
         update(R)
-        .where(R.c.id == bindparam("rid"), R.c.status == "sending")
-        .values(
-            status=bindparam("rst"), error_code=bindparam("code"), error_msg=bindparam("msg"), failed_at=bindparam("at")
-        ),
+        .where(R.c.id == src.c.rid, R.c.status == "sending")
+        .values(status=src.c.rst, error_code=src.c.code, error_msg=src.c.msg, failed_at=src.c.at),
         params,
     )
     parked = [p for p in params if p["sid"]]
-    if parked:  # a call attempt has no session yet (it starts when the voter answers)
-        db.execute(
-            update(S)
-            .where(S.c.id == bindparam("sid"), S.c.status != "ended")
-            .values(status="ended", end_reason="not_sent", ended_at=bindparam("at")),
-            parked,
-        )
+    # A call attempt has no session yet (it starts when the voter answers).
+    sessions = bulk.Rows(db, "parked", sid=BigInteger(), at=UTCDateTime())
+    sessions.execute(
+        db,
+        update(S)
+        .where(S.c.id == sessions.c.sid, S.c.status != "ended")
+        .values(status="ended", end_reason="not_sent", ended_at=sessions.c.at),
+        parked,
+    )
 
 
 def _unsent(db: Session, outcomes: Sequence[Outcome]) -> None:

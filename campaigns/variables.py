@@ -25,6 +25,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, select, true
 from sqlalchemy.orm import Session
 
+from bot import bulk
 from bot.contacts import normalize_tag_name
 from bot.models import Answer, Contact, ContactTag
 
@@ -148,18 +149,36 @@ def present(bindings: Mapping[str, Binding]) -> ColumnElement[bool]:
 
 
 class Values:
-    """The values of every binding for a chunk of voters, fetched together."""
+    """The values of every binding for a chunk of voters, fetched together.
 
-    def __init__(self, db: Session, bindings: Mapping[str, Binding], contacts: Iterable[Contact]) -> None:
+    ``contacts``: ``Contact`` rows or anything with the same columns (``campaigns.claims.Voter``).
+    ``tags``: the voters' tags (contact id -> name -> value) when the caller has them
+    already; otherwise they are read here.
+    """
+
+    def __init__(
+        self,
+        db: Session,
+        bindings: Mapping[str, Binding],
+        contacts: Iterable[Any],
+        tags: Mapping[int, Mapping[str, str | None]] | None = None,
+    ) -> None:
         self.bindings = dict(bindings)
         self.contacts = {c.id: c for c in contacts}
         ids = list(self.contacts)
         tag_names = {b.source for b in self.bindings.values() if b.kind == "tag"}
         self.tags: dict[tuple[int, str], str] = {}
-        if tag_names and ids:
+        if tag_names and tags is not None:
+            self.tags = {
+                (cid, name): value
+                for cid in ids
+                for name, value in tags.get(cid, {}).items()
+                if name in tag_names and value
+            }
+        elif tag_names and ids:
             rows = db.execute(
                 select(ContactTag.contact_id, ContactTag.name, ContactTag.value).where(
-                    ContactTag.contact_id.in_(ids), ContactTag.name.in_(tag_names)
+                    bulk.one_of(db, ContactTag.contact_id, ids), ContactTag.name.in_(tag_names)
                 )
             )
             self.tags = {(cid, name): value for cid, name, value in rows if value}
@@ -168,7 +187,7 @@ class Values:
         if answers and ids:
             rows = db.execute(
                 select(Answer.contact_id, Answer.flow_name, Answer.name, Answer.value)
-                .where(Answer.contact_id.in_(ids), Answer.flow_name.in_({f for f, _ in answers}))
+                .where(bulk.one_of(db, Answer.contact_id, ids), Answer.flow_name.in_({f for f, _ in answers}))
                 .order_by(Answer.answered_at, Answer.id)
             )
             # The latest answer wins (ordered ascending, later rows overwrite).
@@ -189,7 +208,7 @@ class Values:
             out[number] = str(value)
         return out
 
-    def _value(self, contact: Contact, b: Binding) -> Any:
+    def _value(self, contact: Any, b: Binding) -> Any:
         if b.kind == "text":
             return b.source
         if b.kind == "contact":

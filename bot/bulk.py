@@ -1,0 +1,145 @@
+"""Writing many rows at once: ``COPY`` and ``unnest`` on PostgreSQL, executemany elsewhere.
+
+A batch job stores a few hundred rows a second (sessions, messages, funnel steps, status
+events) and updates as many. Through SQLAlchemy's multi-row INSERT or a statement per
+row, psycopg spends more CPU on each row (converting a long statement's text, binding
+every parameter) than the rest of the send. Here, on PostgreSQL:
+
+- ``copy_rows`` writes rows with ``COPY ... FROM STDIN``;
+- ``insert_ids`` takes the new ids from the table's sequence first, then COPYs the rows
+  with them (so the caller gets the ids back in the rows' order);
+- ``Rows`` is a ``FROM`` of per-row values: ``unnest`` of one array per column, so one
+  ``UPDATE ... FROM`` updates every row;
+- ``one_of`` is ``IN`` as ``= ANY(array)``: one statement text whatever the number of values.
+
+Elsewhere (SQLite) the same calls run SQLAlchemy's executemany. Values go through each
+column's own bind processing (aware-UTC datetimes, JSON), and a column left out gets its
+Python-side default, as SQLAlchemy's ``insert()`` would give it.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Column, Table, any_, bindparam, func, insert, literal, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
+
+
+def postgresql(db: Session) -> bool:
+    """True when ``db`` talks to PostgreSQL."""
+    return db.get_bind().dialect.name == "postgresql"
+
+
+def one_of(db: Session, column: ColumnElement[Any], values: Iterable[Any]) -> ColumnElement[bool]:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``.
+
+    An IN list is a placeholder per value: a statement whose text changes with the
+    number of values, which psycopg parses again each time (its cache keeps short texts
+    only). One array parameter keeps the text the same.
+    """
+    values = list(values)
+    if postgresql(db):
+        return column == any_(literal(values, ARRAY(column.type)))
+    return column.in_(values)
+
+
+def copy_rows(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (dicts with the same keys) into ``table``, in ``db``'s transaction."""
+    if not rows:
+        return
+    if postgresql(db):
+        _copy(db, table, rows)
+    else:
+        db.execute(insert(table), list(rows))
+
+
+def insert_ids(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert ``rows`` into ``table``; return their new ids, in the rows' order."""
+    if not rows:
+        return []
+    (key,) = table.primary_key.columns
+    if not postgresql(db):
+        stmt = insert(table).returning(key, sort_by_parameter_order=True)
+        return list(db.scalars(stmt, list(rows)))
+    # Ascending, as one multi-row INSERT would number them.
+    ids = sorted(
+        db.scalars(
+            text("SELECT nextval(pg_get_serial_sequence(:table, :key)) FROM generate_series(1, :n)"),
+            {"table": table.name, "key": key.name, "n": len(rows)},
+        )
+    )
+    _copy(db, table, [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
+    return ids
+
+
+def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    conn = db.connection()
+    dialect = conn.dialect
+    given = list(rows[0])
+    defaults = [c for c in table.columns if c.name not in given and _python_default(c)]
+    columns = [table.c[name] for name in given] + defaults
+    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    quote = dialect.identifier_preparer
+    sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            values = [row[name] for name in given] + [_default_value(c) for c in defaults]
+            copy.write_row([v if p is None else p(v) for v, p in zip(values, processors, strict=True)])
+
+
+def _python_default(column: Column[Any]) -> bool:
+    default = column.default
+    if default is None:
+        return False
+    if not (default.is_scalar or default.is_callable):
+        raise ValueError(f"{column.table.name}.{column.name}: only scalar or callable defaults can be copied")
+    return True
+
+
+def _default_value(column: Column[Any]) -> Any:
+    default: Any = column.default
+    # SQLAlchemy wraps a callable default to take the execution context; ours ignore it.
+    return default.arg(None) if default.is_callable else default.arg
+
+
+class Rows:
+    """Per-row values to join in one statement: ``src.c.<name>`` in the statement, rows at execution.
+
+    On PostgreSQL ``src.c`` are the columns of ``unnest(:a, :b, ...) AS name(a, b, ...)``
+    (one array per column) and ``execute`` runs the statement once; elsewhere they are
+    bound parameters and ``execute`` runs it once per row::
+
+        src = Rows(db, "u", mid=BigInteger(), st=String())
+        stmt = update(M).where(M.c.id == src.c.mid).values(status=src.c.st)
+        src.execute(db, stmt, [{"mid": 1, "st": "sent"}, ...])
+    """
+
+    def __init__(self, db: Session, name: str, **columns: TypeEngine[Any]) -> None:
+        self.columns = columns
+        self.unnest = postgresql(db)
+        if self.unnest:
+            arrays = [bindparam(key, type_=ARRAY(type_)) for key, type_ in columns.items()]
+            derived = func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+            self.c = types.SimpleNamespace(**{key: derived.c[key] for key in columns})
+        else:
+            self.c = types.SimpleNamespace(**{key: bindparam(key, type_=t) for key, t in columns.items()})
+
+    def execute(self, db: Session, stmt: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run ``stmt`` (which uses ``self.c``) for ``rows``."""
+        if not rows:
+            return
+        if self.unnest:
+            db.execute(stmt, {key: [row[key] for row in rows] for key in self.columns})
+        else:
+            db.execute(stmt, list(rows))
+
+    def col(self, key: str) -> ColumnElement[Any]:
+        """The column ``key`` (typed, for mypy)."""
+        return getattr(self.c, key)  # type: ignore[no-any-return]
