@@ -30,10 +30,21 @@ import threading
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench.dbsetup import add_pg_option
-from bench.dispatch_world import CONTENT_SID, SID, TOKEN, WHATSAPP, FakeProcess, Workers, World, phone, wait_for
+from bench.dispatch_world import (
+    CONTENT_SID,
+    SID,
+    TOKEN,
+    WHATSAPP,
+    FakeProcess,
+    Workers,
+    World,
+    phone,
+    recipient_counts,
+    wait_for,
+)
 
 HIGH_RATE = 100_000.0
 
@@ -120,16 +131,7 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
 
         done = wait_for(completed, timeout=max(600, voters / 50), every=0.2)
         finished = time.perf_counter()
-        with world.rt.db.session() as db:
-            statuses = dict(
-                db.execute(
-                    select(Recipient.status, func.count())
-                    .where(Recipient.campaign_id == campaign_id)
-                    .group_by(Recipient.status)
-                )
-                .tuples()
-                .all()
-            )
+        statuses = recipient_counts(world.rt, campaign_id, Recipient.status)
     finally:
         # The workers' CPU (with their jobs' forked processes): what reaping them adds.
         before = resource.getrusage(resource.RUSAGE_CHILDREN)

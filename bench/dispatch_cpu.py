@@ -22,11 +22,11 @@ import sys
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bench.dbsetup import add_pg_option, drop_schema
 from bench.dispatch import HIGH_RATE
-from bench.dispatch_world import ROOT, FakeProcess, World
+from bench.dispatch_world import ROOT, FakeProcess, World, recipient_counts
 
 
 def main() -> int:
@@ -51,16 +51,7 @@ def main() -> int:
     try:
         campaign_id = world.campaign(HIGH_RATE)
         operations.launch(world.rt, campaign_id)
-        with world.rt.db.session() as db:
-            sizes = dict(
-                db.execute(
-                    select(Recipient.batch, func.count())
-                    .where(Recipient.campaign_id == campaign_id)
-                    .group_by(Recipient.batch)
-                )
-                .tuples()
-                .all()
-            )
+        sizes = recipient_counts(world.rt, campaign_id, Recipient.batch)
         batches = sorted(sizes)
         sent = sum(sizes[b] for b in batches[1:])
         if args.worker:
@@ -78,16 +69,8 @@ def main() -> int:
             profiler.disable()
             profiler.dump_stats(args.profile)
         cpu, main, wall = time.process_time() - cpu0, time.thread_time() - main0, time.perf_counter() - wall0
+        statuses = recipient_counts(rt, campaign_id, Recipient.status)
         with rt.db.session() as db:
-            statuses = dict(
-                db.execute(
-                    select(Recipient.status, func.count())
-                    .where(Recipient.campaign_id == campaign_id)
-                    .group_by(Recipient.status)
-                )
-                .tuples()
-                .all()
-            )
             status = db.scalar(select(Campaign.status).where(Campaign.id == campaign_id))
         print(
             f"{args.voters:,} voters, {len(batches)} batches ({len(batches) - 1} timed, {sent:,} messages): "

@@ -219,6 +219,19 @@ class Workers:
             self._out.close()
 
 
+def recipient_counts(rt: Runtime, campaign_id: int, column: Any) -> dict[Any, int]:
+    """The campaign's recipients counted by ``column`` (``Recipient.status``, ``Recipient.batch``...)."""
+    from sqlalchemy import func, select
+
+    from campaigns.models import Recipient
+
+    with rt.db.session() as db:
+        rows = db.execute(
+            select(column, func.count()).where(Recipient.campaign_id == campaign_id).group_by(column)
+        ).tuples()
+        return dict(rows.all())
+
+
 def wait_for(predicate: Any, timeout: float, every: float = 0.5) -> bool:
     """Poll ``predicate()`` until true or ``timeout`` seconds passed."""
     deadline = time.monotonic() + timeout

@@ -16,6 +16,7 @@ browser reads.
 
 from __future__ import annotations
 
+import abc
 import io
 import time
 from collections.abc import Callable, Iterable
@@ -41,7 +42,7 @@ Answer = tuple[int, str, str | None, bytes]
 STATUS_LINES = {200: "200 OK", 204: "204 NO CONTENT"}
 
 
-class Lane:
+class Lane(abc.ABC):
     """WSGI middleware: answer POSTs to ``paths`` when ``answer`` can, hand everything else to ``wsgi_app``."""
 
     paths: frozenset[str] = frozenset()
@@ -68,9 +69,9 @@ class Lane:
                 return [body]
         return self.wsgi_app(environ, start_response)
 
+    @abc.abstractmethod
     def answer(self, path: str, environ: dict[str, Any]) -> Answer | None:
-        """The answer to a POST on one of ``paths``; None hands the request to Flask."""
-        raise NotImplementedError
+        """The answer to a POST on one of ``paths``; None hands the request to Flask (each lane says how)."""
 
     def signed(
         self, environ: dict[str, Any], provider_for: Callable[[dict[str, str]], Any]
