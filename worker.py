@@ -1,6 +1,6 @@
 """Background processes: RQ workers on the canvass queues, and the scheduler.
 
-    python worker.py [--burst] [--simple]     # an RQ worker (canvass worker)
+    python worker.py [--burst] [--fork]       # an RQ worker (canvass worker)
     python worker.py scheduler                # the periodic scheduler (canvass scheduler)
 
 Configuration is read once here, from the environment and ``.env``, as in the web app.
@@ -91,11 +91,18 @@ def queue_names(text: str | None) -> tuple[str, ...]:
 def run_worker(
     *,
     burst: bool = False,
-    simple: bool = False,
+    fork: bool = False,
     rt: runtime.Runtime | None = None,
     queues: tuple[str, ...] = QUEUE_NAMES,
 ) -> int:
     """Work ``queues`` in priority order until SIGTERM (or, with ``burst``, until empty).
+
+    Jobs run in the worker's own process, one after the other (``SimpleWorker``): its
+    database and Redis connections, statement caches and twilio client serve every job.
+    With ``fork``, each job runs in a forked work-horse instead (RQ's default), which
+    isolates a job that crashes the interpreter at the price of all that per job — about
+    0.6 ms of the machine's CPU a message of a batch (``bench/RESULTS.md``). A job's
+    timeout holds either way (SIGALRM in the process running it).
 
     A worker given only ``high`` is a reply worker: a batch job holds a worker for
     seconds, so replies from flows wait behind it unless some worker takes nothing else.
@@ -111,13 +118,19 @@ def run_worker(
     preload()
     names = queues
     rq_queues = [Queue(name, connection=rt.redis) for name in names]
-    worker_class = SimpleWorker if simple else Worker
+    worker_class = Worker if fork else SimpleWorker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"
     # RQ's scheduler (retries, jobs waiting for a send window) runs in one worker at a time,
     # under a lock of 61 s; another worker takes over at its maintenance round, every
     # 10 minutes by default. Every minute, so that a worker's crash stalls retries briefly.
     worker = worker_class(rq_queues, connection=rt.redis, name=name, maintenance_interval=MAINTENANCE_S)
-    log.info("worker %s on queues %s (%s)", name, ", ".join(names), "burst" if burst else "until stopped")
+    log.info(
+        "worker %s on queues %s (%s, %s)",
+        name,
+        ", ".join(names),
+        "burst" if burst else "until stopped",
+        "a forked work-horse per job" if fork else "jobs in this process",
+    )
     # RQ turns SIGTERM/SIGINT into a warm shutdown: the job at hand finishes first.
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
     log.info("worker %s stopped", name)
@@ -264,7 +277,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="worker.py", description=__doc__.split("\n")[0])
     parser.add_argument("role", nargs="?", choices=("worker", "scheduler"), default="worker")
     parser.add_argument("--burst", action="store_true", help="exit when the queues are empty")
-    parser.add_argument("--simple", action="store_true", help="run jobs in this process (no fork per job)")
+    parser.add_argument("--fork", action="store_true", help="run each job in a forked work-horse (RQ's default)")
+    # Jobs run in the worker's process by default now; --simple, which asked for that, still works.
+    parser.add_argument("--simple", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--queues", help=f"comma-separated queues (default: all, {','.join(QUEUE_NAMES)}); 'high': a reply worker"
     )
@@ -277,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         rt = runtime.Runtime.from_settings(settings)
         if args.role == "scheduler":
             return run_scheduler(rt=rt)
-        return run_worker(burst=args.burst, simple=args.simple, queues=queue_names(args.queues), rt=rt)
+        return run_worker(burst=args.burst, fork=args.fork and not args.simple, queues=queue_names(args.queues), rt=rt)
     except SettingsError as exc:
         print(f"worker.py: {exc}", file=sys.stderr)
         return 2

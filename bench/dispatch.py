@@ -45,6 +45,7 @@ from bench.dispatch_world import (
     recipient_counts,
     wait_for,
 )
+from bench.loopback import machine_cpu_s, tree_cpu_s
 
 HIGH_RATE = 100_000.0
 
@@ -85,9 +86,10 @@ def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Qu
     out.put(errors)
 
 
-def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int, float]:
-    """Messages per second of the raw loop, how many failed, and its CPU per message (ms)."""
+def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int, float, float]:
+    """Messages per second of the raw loop, how many failed, its CPU per message (ms) and the machine's."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine = machine_cpu_s()
     out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     per = messages // processes
     procs = [
@@ -101,9 +103,11 @@ def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tupl
     for p in procs:
         p.join()
     rate = per * processes / (time.perf_counter() - started)
+    machine = machine_cpu_s() - machine
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return rate, errors, cpu_s * 1000 / max(1, per * processes)
+    sent = max(1, per * processes)
+    return rate, errors, cpu_s * 1000 / sent, machine * 1000 / sent
 
 
 def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -> dict[str, float]:
@@ -119,11 +123,12 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
     workers = None
     try:
         campaign_id = world.campaign(HIGH_RATE)
-        workers = Workers(world.env, args.workers, log=args.log)
+        workers = Workers(world.env, args.workers, log=args.log, extra=tuple(args.worker_arg))
         time.sleep(3)  # the workers connect and register
         t0 = time.perf_counter()
         plan = operations.launch(world.rt, campaign_id)
         launched = time.perf_counter()
+        machine, fake_cpu = machine_cpu_s(), tree_cpu_s(fake.proc.pid)
 
         def completed() -> bool:
             with world.rt.db.session() as db:
@@ -131,6 +136,7 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
 
         done = wait_for(completed, timeout=max(600, voters / 50), every=0.2)
         finished = time.perf_counter()
+        machine, fake_cpu = machine_cpu_s() - machine, tree_cpu_s(fake.proc.pid) - fake_cpu
         statuses = recipient_counts(world.rt, campaign_id, Recipient.status)
     finally:
         # The workers' CPU (with their jobs' forked processes): what reaping them adds.
@@ -152,12 +158,15 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
         "requests": len(arrivals),
         "completed": done,
         "worker_cpu_ms": worker_cpu_s * 1000 / max(1, len(arrivals)),
+        "machine_cpu_ms": machine * 1000 / max(1, plan.pending),
+        "fake_cpu_ms": fake_cpu * 1000 / max(1, plan.pending),
     }
     print(
         f"{label}: {voters:,} voters planned in {figures['plan_s']:.1f} s; sent in {sending_s:.1f} s = "
         f"{figures['rate']:.0f} msg/s launch->completed (provider saw {len(arrivals):,} requests, "
         f"{figures['provider_rate']:.0f}/s first->last); statuses {statuses}; completed: {done}; "
-        f"workers' CPU {figures['worker_cpu_ms']:.2f} ms per message",
+        f"workers' CPU {figures['worker_cpu_ms']:.2f} ms per message; launch->completed, the machine's CPU "
+        f"{figures['machine_cpu_ms']:.2f} ms per message, of which the fake {figures['fake_cpu_ms']:.2f}",
         flush=True,
     )
     return figures
@@ -172,6 +181,9 @@ def main() -> int:
     parser.add_argument("--raw-messages", type=int, default=30_000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--log", type=Path, help="append the workers' logs here")
+    parser.add_argument(
+        "--worker-arg", action="append", default=[], help="pass this to each `worker.py` (e.g. --worker-arg=--simple)"
+    )
     parser.add_argument("--skip", choices=("raw", "fast", "latency"), action="append", default=[])
     args = parser.parse_args()
     from campaigns.dispatch import MAX_IN_FLIGHT
@@ -182,13 +194,18 @@ def main() -> int:
         fake = FakeProcess()
         try:
             raw_rate(fake.url, 2_000, args.workers, MAX_IN_FLIGHT)  # warm-up
-            base, errors, raw_cpu_ms = raw_rate(fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT)
+            fake_cpu = tree_cpu_s(fake.proc.pid)
+            base, errors, raw_cpu_ms, raw_machine_ms = raw_rate(
+                fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT
+            )
+            fake_ms = (tree_cpu_s(fake.proc.pid) - fake_cpu) * 1000 / args.raw_messages
         finally:
             fake.stop()
         print(
             f"baseline: raw client.messages.create, {args.workers} processes x {MAX_IN_FLIGHT} threads, "
             f"{args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors); "
-            f"its processes' CPU {raw_cpu_ms:.2f} ms per message",
+            f"its processes' CPU {raw_cpu_ms:.2f} ms per message; the machine's {raw_machine_ms:.2f}, "
+            f"of which the fake {fake_ms:.2f}",
             flush=True,
         )
     if "fast" not in args.skip:

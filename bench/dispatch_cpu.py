@@ -36,6 +36,7 @@ def main() -> int:
     parser.add_argument("--voters", type=int, default=5000)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--profile", help="write a cProfile of the batches' main threads here")
+    parser.add_argument("--yappi", help="write a yappi profile (CPU time, every thread; pstats format) here")
     parser.add_argument(
         "--worker", action="store_true", help="run the queued jobs with one real `worker.py --burst` instead"
     )
@@ -60,6 +61,11 @@ def main() -> int:
         rt = world.rt
         send_batch(rt.db, rt.settings, rt.redis, campaign_id, batches[0])
         profiler = cProfile.Profile(time.thread_time) if args.profile else None
+        if args.yappi:
+            import yappi
+
+            yappi.set_clock_type("cpu")
+            yappi.start()
         cpu0, main0, wall0 = time.process_time(), time.thread_time(), time.perf_counter()
         if profiler:
             profiler.enable()
@@ -68,6 +74,9 @@ def main() -> int:
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
+        if args.yappi:
+            yappi.stop()
+            yappi.get_func_stats().save(args.yappi, type="pstat")
         cpu, main, wall = time.process_time() - cpu0, time.thread_time() - main0, time.perf_counter() - wall0
         statuses = recipient_counts(rt, campaign_id, Recipient.status)
         with rt.db.session() as db:
@@ -90,7 +99,7 @@ def _burst_worker(world: World, sizes: dict[int | None, int], spy: str | None) -
     """Run every queued batch job with one ``python worker.py --burst``; print its CPU a message."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    command = [sys.executable, "worker.py", "--burst"]
+    command = [sys.executable, "worker.py", "--burst", "--simple"]
     if spy:
         py_spy = str(Path(sys.executable).parent / "py-spy")
         command = [

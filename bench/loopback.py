@@ -128,6 +128,13 @@ def tree_cpu_s(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds the whole machine has been busy so far (every core, every process), from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile_ms(values: list[float], q: float) -> float:
     """The ``q`` quantile (0-1) of ``values`` in seconds, in milliseconds (nearest rank)."""
     if not values:

@@ -297,44 +297,5 @@ def prepare_messages(
     ]
 
 
-class Uncalled:
-    """The claimed rows whose provider call has not begun, kept in Redis per campaign.
-
-    A row is added when it is claimed (before the claim commits) and taken out by the
-    thread that sends it, right before the provider call — a thread that finds it gone
-    does not call. So a row still listed when its worker died was certainly never sent,
-    and the reconciler puts it back to ``pending`` instead of making it ``unknown``.
-    Taking a row out is the one atomic step both sides race for (``SREM``): whoever
-    removes it owns it. Losing the list (Redis flushed) errs on the safe side: every row
-    left ``sending`` counts as possibly sent.
-    """
-
-    TTL_S = 24 * 3600
-
-    def __init__(self, conn: Any, campaign_id: int) -> None:
-        self.conn = conn
-        self.key = f"canvass:campaign:{campaign_id}:uncalled"
-
-    def add(self, recipient_ids: Sequence[int]) -> None:
-        """List claimed rows (call inside the claim's transaction, before it commits)."""
-        if recipient_ids:
-            with self.conn.pipeline() as pipe:
-                pipe.sadd(self.key, *recipient_ids)
-                pipe.expire(self.key, self.TTL_S)
-                pipe.execute()
-
-    def take(self, recipient_id: int) -> bool:
-        """Take a row out; True when this caller took it (and so may call the provider)."""
-        return bool(self.conn.srem(self.key, recipient_id))
-
-    def take_many(self, recipient_ids: Sequence[int]) -> set[int]:
-        """Take several rows out; return those this caller took."""
-        with self.conn.pipeline() as pipe:
-            for rid in recipient_ids:
-                pipe.srem(self.key, rid)
-            taken = pipe.execute()
-        return {rid for rid, removed in zip(recipient_ids, taken, strict=True) if removed}
-
-
 def _iso(now: dt.datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%SZ")

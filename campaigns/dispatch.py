@@ -9,7 +9,7 @@ to ``pending`` untouched. Retryable failures put the row back to ``pending`` and
 batch is queued again later; permanent ones fail with the provider's code. A send whose
 answer was lost (a timeout, a reset once the request went) may have been taken: it is
 ``unknown``, never sent again, until its status callback settles it. Claimed rows are
-listed as not yet called (``claims.Uncalled``) until their thread calls the provider, so
+listed as not yet called (``campaigns.uncalled``) until their thread calls the provider, so
 the rows of a worker that died before calling go back to ``pending`` rather than ``unknown``.
 """
 
@@ -36,10 +36,11 @@ from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
 from campaigns import call_dispatch, compliance, lanes, ratelimit
 from campaigns.call_claims import prepare_calls, settle_calls
-from campaigns.claims import Claimed, Outcome, Step, Uncalled, claim, next_pending
+from campaigns.claims import Claimed, Outcome, Step, claim, next_pending
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
 from campaigns.settlement import settle
+from campaigns.uncalled import Uncalled
 from ivr import placing
 
 log = logging.getLogger(__name__)

@@ -7,7 +7,7 @@ The database is the truth; Redis only holds jobs. Every minute the reconciler:
 - turns rows left ``sending`` by a worker that died into ``unknown`` — never sent
   again; the status callback that carries the message id settles them, or they are
   reported as uncertain — except rows whose provider call had certainly not begun
-  (``claims.Uncalled``), which go back to ``pending`` and are sent once;
+  (``campaigns.uncalled``), which go back to ``pending`` and are sent once;
 - gives the voters the first attempt did not reach their fallback attempt (campaigns.fallback);
 - completes active campaigns with nothing left to send (the last batch may have died).
 """
@@ -27,9 +27,9 @@ from bot.db import utcnow
 from bot.models import Message
 from bot.runtime import Runtime
 from campaigns import call_sweep, fallback, lanes, operations, planner
-from campaigns.claims import Uncalled
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from campaigns.settlement import release
+from campaigns.uncalled import Uncalled
 
 log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer

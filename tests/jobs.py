@@ -12,3 +12,10 @@ def record(key: str, value: str) -> None:
 def slow_write(key: str, seconds: float) -> None:
     time.sleep(seconds)
     runtime.current().redis.set(key, "done")
+
+
+def record_pid(key: str) -> None:
+    """Record the id of the process that ran the job."""
+    import os
+
+    runtime.current().redis.rpush(key, str(os.getpid()))

@@ -39,7 +39,7 @@ def test_worker_runs_a_queued_import(app, redis, tmp_path: Path) -> None:
     queue = Queue("default", connection=redis)
     job = queue.enqueue("bot.tasks.import_contacts", str(path), ["source=job"], job_id="import-test-1")
     with app.app_context():
-        assert worker.run_worker(burst=True, simple=True, rt=runtime()) == 0
+        assert worker.run_worker(burst=True, rt=runtime()) == 0
     job.refresh()
     assert job.get_status() == "finished", job.exc_info
     assert job.return_value()["imported"] == 2
@@ -57,7 +57,7 @@ def test_worker_takes_high_priority_first(app, redis) -> None:
     Queue("sends", connection=redis).enqueue("tests.jobs.record", order_key, "sends")
     Queue("high", connection=redis).enqueue("tests.jobs.record", order_key, "high")
     with app.app_context():
-        worker.run_worker(burst=True, simple=True, rt=runtime())
+        worker.run_worker(burst=True, rt=runtime())
     assert [v.decode() for v in redis.lrange(order_key, 0, -1)] == ["high", "sends", "default"]
     assert QUEUE_NAMES == ("high", "sends", "calls", "default")
 
@@ -69,7 +69,7 @@ def test_a_reply_worker_takes_only_the_high_queue(app, redis) -> None:
     Queue("sends", connection=redis).enqueue("tests.jobs.record", order_key, "sends")
     Queue("high", connection=redis).enqueue("tests.jobs.record", order_key, "high")
     with app.app_context():
-        worker.run_worker(burst=True, simple=True, rt=runtime(), queues=worker.queue_names("high"))
+        worker.run_worker(burst=True, rt=runtime(), queues=worker.queue_names("high"))
     assert [v.decode() for v in redis.lrange(order_key, 0, -1)] == ["high"]  # the batch waits for others
     assert worker.queue_names("default, high") == ("high", "default")
     with pytest.raises(SettingsError, match="unknown queue"):
@@ -153,6 +153,22 @@ def test_up_serves_login_and_stops_everything_on_ctrl_c(cli, settings_env, redis
 
 def test_canvass_worker_command_runs_the_queues(app, cli, redis) -> None:
     Queue("high", connection=redis).enqueue("tests.jobs.record", "canvass:test:cli", "ran")
+    # --simple (jobs in the worker's process) is the default now; scripts that ask for it still work.
     result = cli("worker", "--burst", "--simple")
     assert result.exit_code == 0, result.output
     assert redis.lrange("canvass:test:cli", 0, -1) == [b"ran"]
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_jobs_run_in_the_worker_process_unless_forked(app, cli, redis, fork: bool) -> None:
+    key = "canvass:test:pids"
+    for _ in range(2):
+        Queue("default", connection=redis).enqueue("tests.jobs.record_pid", key)
+    result = cli("worker", "--burst", *(["--fork"] if fork else []))
+    assert result.exit_code == 0, result.output
+    pids = {int(p) for p in redis.lrange(key, 0, -1)}
+    if fork:
+        # A work-horse per job: neither job ran in this (the worker's) process.
+        assert len(pids) == 2 and os.getpid() not in pids
+    else:
+        assert pids == {os.getpid()}

@@ -11,8 +11,9 @@ from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Message, Sender
 from campaigns import dispatch, operations, reconciler
-from campaigns.claims import Step, Uncalled, claim, next_pending
+from campaigns.claims import Step, claim, next_pending
 from campaigns.models import Campaign, Recipient, TemplateVersion
+from campaigns.uncalled import Uncalled
 from tests.campaigns.conftest import BOOTH_SPEC, World, seed
 from tests.web.test_webhooks import SID, post
 

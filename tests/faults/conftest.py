@@ -1,7 +1,8 @@
 """The rig of the fault suites: real processes on PostgreSQL, a fake Twilio, faults on demand.
 
 The app serves its webhooks for real (gunicorn, so Twilio's signed status callbacks
-land), ``python worker.py`` processes (forking RQ workers) send through the twilio SDK
+land), ``python worker.py`` processes (every other one with ``--fork``: both ways of
+running jobs are broken alike) send through the twilio SDK
 to ``tests.fakes.twilio_messages``, and the test kills, restarts and breaks them. Every
 suite ends with exact counts from the fake's request log and the database.
 """
@@ -100,8 +101,10 @@ class Processes:
             )
 
     def start_workers(self, n: int) -> None:
-        for _ in range(n):
-            self.workers.append(self.spawn([sys.executable, "worker.py"], "worker"))
+        # Jobs in the worker's own process (the default), and in a forked work-horse.
+        for i in range(n):
+            fork = ["--fork"] if i % 2 else []
+            self.workers.append(self.spawn([sys.executable, "worker.py", *fork], "worker"))
 
     def serve_app(self, port: int) -> None:
         args = [sys.executable, "-m", "gunicorn", "web.wsgi:app", "-b", f"127.0.0.1:{port}", "-w", "2"]
@@ -255,7 +258,7 @@ class Rig:
         """The proof: at most one provider call per voter, every call delivered, no voter resent.
 
         A voter without a call can only be a row its killed worker had taken off the
-        not-yet-called list (``claims.Uncalled``) before its request reached Twilio: the
+        not-yet-called list (``campaigns.uncalled``) before its request reached Twilio: the
         worker may have sent it, so it is ``unknown`` — never resent, reported as uncertain.
         """
         calls = self.calls()

@@ -1,6 +1,7 @@
 """Workers SIGKILLed mid-send, again and again: no voter is messaged twice, none is dropped.
 
-10,000 voters, a pace of 2,000/s, two ``python worker.py`` processes sending through the
+10,000 voters, a pace of 2,000/s, two ``python worker.py`` processes (one running jobs in
+its own process, the other with ``--fork``) sending through the
 twilio SDK to a fake Twilio that takes 50–150 ms per answer (so dozens of calls are in
 flight). At random points the workers and their work-horses are SIGKILLed; the
 reconciler runs (as the scheduler would, once the jobs' leases ran out) and the workers

@@ -154,7 +154,7 @@ def _run_worker(app) -> None:  # type: ignore[no-untyped-def]
     import worker
 
     with app.app_context():
-        assert worker.run_worker(burst=True, simple=True, rt=runtime()) == 0
+        assert worker.run_worker(burst=True, rt=runtime()) == 0
 
 
 def test_import_a_file_then_follow_it(app, client, auth, redis) -> None:

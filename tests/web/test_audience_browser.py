@@ -43,7 +43,7 @@ def run_worker(world: World) -> None:
 
     # On this (the main) thread: RQ installs signal handlers. The page keeps polling meanwhile.
     with world.app.app_context():
-        assert worker.run_worker(burst=True, simple=True, rt=world.rt) == 0
+        assert worker.run_worker(burst=True, rt=world.rt) == 0
 
 
 def test_import_then_build_and_save_a_segment(world: World, open_console, shots, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

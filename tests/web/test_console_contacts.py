@@ -126,7 +126,7 @@ def run_worker(world: World) -> None:
     import worker
 
     with world.app.app_context():
-        assert worker.run_worker(burst=True, simple=True, rt=world.rt) == 0
+        assert worker.run_worker(burst=True, rt=world.rt) == 0
 
 
 def test_import_a_csv_with_bad_rows_and_download_the_rejects(world: World) -> None:

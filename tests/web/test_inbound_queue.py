@@ -212,7 +212,7 @@ def test_a_woken_worker_routes_and_sends_the_replies(app, client, redis) -> None
     send(client, "complaint", VOTERS[1])
     assert queued(redis, "inbound-drain") == 1
     with app.app_context():
-        assert worker.run_worker(burst=True, simple=True, rt=runtime()) == 0
+        assert worker.run_worker(burst=True, rt=runtime()) == 0
     assert waiting(app) == 0
     assert count(app, Message, Message.direction == "out", Message.status == "delivered") == 4
 

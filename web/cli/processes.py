@@ -16,10 +16,11 @@ from web.context import runtime
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Exit when the queues are empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process instead of a fork per job.")
+@click.option("--fork", is_flag=True, help="Run each job in a forked work-horse (isolation, at a cost per job).")
+@click.option("--simple", is_flag=True, hidden=True, help="Jobs run in the worker's process: now the default.")
 @click.option("--queues", help="Comma-separated queues to work (default: all); 'high' makes a reply worker.")
 @with_appcontext
-def worker_cmd(burst: bool, simple: bool, queues: str | None) -> None:
+def worker_cmd(burst: bool, fork: bool, simple: bool, queues: str | None) -> None:
     """Run an RQ worker on the canvass queues (high, sends, calls, default)."""
     import worker
     from bot.settings import SettingsError
@@ -28,7 +29,7 @@ def worker_cmd(burst: bool, simple: bool, queues: str | None) -> None:
         names = worker.queue_names(queues)
     except SettingsError as exc:
         raise click.UsageError(str(exc)) from None
-    sys.exit(worker.run_worker(burst=burst, simple=simple, rt=runtime(), queues=names))
+    sys.exit(worker.run_worker(burst=burst, fork=fork and not simple, rt=runtime(), queues=names))
 
 
 @click.command("scheduler")
@@ -64,7 +65,7 @@ def up_cmd(host: str, port: int, web_workers: int) -> None:
         ],
         "worker": [py, "-m", "worker"],
         # Replies from flows never wait for a batch job to end: one worker takes nothing else.
-        "replies": [py, "-m", "worker", "--queues", "high", "--simple"],
+        "replies": [py, "-m", "worker", "--queues", "high"],
         "scheduler": [py, "-m", "worker", "scheduler"],
     }
     children = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
