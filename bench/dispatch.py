@@ -45,7 +45,7 @@ from bench.dispatch_world import (
     recipient_counts,
     wait_for,
 )
-from bench.loopback import machine_cpu_s, tree_cpu_s
+from bench.loopback import machine_cpu_s, named_cpu_s, tree_cpu_s
 
 HIGH_RATE = 100_000.0
 
@@ -122,13 +122,14 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
     )
     workers = None
     try:
-        campaign_id = world.campaign(HIGH_RATE)
+        campaign_id = world.campaign(HIGH_RATE, args.batch_size)
         workers = Workers(world.env, args.workers, log=args.log, extra=tuple(args.worker_arg))
         time.sleep(3)  # the workers connect and register
         t0 = time.perf_counter()
         plan = operations.launch(world.rt, campaign_id)
         launched = time.perf_counter()
         machine, fake_cpu = machine_cpu_s(), tree_cpu_s(fake.proc.pid)
+        pg, rd = named_cpu_s("postgres"), named_cpu_s("redis-server")
 
         def completed() -> bool:
             with world.rt.db.session() as db:
@@ -137,6 +138,8 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
         done = wait_for(completed, timeout=max(600, voters / 50), every=0.2)
         finished = time.perf_counter()
         machine, fake_cpu = machine_cpu_s() - machine, tree_cpu_s(fake.proc.pid) - fake_cpu
+        # PostgreSQL's backends live as long as the workers' pooled connections: all counted here.
+        pg, rd = named_cpu_s("postgres") - pg, named_cpu_s("redis-server") - rd
         statuses = recipient_counts(world.rt, campaign_id, Recipient.status)
     finally:
         # The workers' CPU (with their jobs' forked processes): what reaping them adds.
@@ -160,13 +163,16 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
         "worker_cpu_ms": worker_cpu_s * 1000 / max(1, len(arrivals)),
         "machine_cpu_ms": machine * 1000 / max(1, plan.pending),
         "fake_cpu_ms": fake_cpu * 1000 / max(1, plan.pending),
+        "pg_cpu_ms": pg * 1000 / max(1, plan.pending),
+        "redis_cpu_ms": rd * 1000 / max(1, plan.pending),
     }
     print(
         f"{label}: {voters:,} voters planned in {figures['plan_s']:.1f} s; sent in {sending_s:.1f} s = "
         f"{figures['rate']:.0f} msg/s launch->completed (provider saw {len(arrivals):,} requests, "
         f"{figures['provider_rate']:.0f}/s first->last); statuses {statuses}; completed: {done}; "
         f"workers' CPU {figures['worker_cpu_ms']:.2f} ms per message; launch->completed, the machine's CPU "
-        f"{figures['machine_cpu_ms']:.2f} ms per message, of which the fake {figures['fake_cpu_ms']:.2f}",
+        f"{figures['machine_cpu_ms']:.2f} ms per message, of which the fake {figures['fake_cpu_ms']:.2f}, "
+        f"PostgreSQL {figures['pg_cpu_ms']:.2f}, Redis {figures['redis_cpu_ms']:.2f}",
         flush=True,
     )
     return figures
@@ -175,6 +181,7 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pg_option(parser)
+    parser.add_argument("--batch-size", type=int, help="recipients per batch job (default: the planner's)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/6")
     parser.add_argument("--voters", type=int, default=100_000)
     parser.add_argument("--latency-voters", type=int, default=100_000)

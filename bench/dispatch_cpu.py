@@ -32,6 +32,7 @@ from bench.dispatch_world import ROOT, FakeProcess, World, recipient_counts
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_pg_option(parser)
+    parser.add_argument("--batch-size", type=int, help="recipients per batch job (default: the planner's)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
     parser.add_argument("--voters", type=int, default=5000)
     parser.add_argument("--latency", type=float, default=0.0)
@@ -50,7 +51,7 @@ def main() -> int:
     schema = "bench_dispatch_cpu"
     world = World.create(args.pg, schema, args.redis, api_base=fake.url, voters=args.voters, sender_rate=HIGH_RATE)
     try:
-        campaign_id = world.campaign(HIGH_RATE)
+        campaign_id = world.campaign(HIGH_RATE, args.batch_size)
         operations.launch(world.rt, campaign_id)
         sizes = recipient_counts(world.rt, campaign_id, Recipient.batch)
         batches = sorted(sizes)

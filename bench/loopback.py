@@ -135,6 +135,23 @@ def machine_cpu_s() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def named_cpu_s(name: str) -> float:
+    """CPU seconds used so far by the running processes called ``name`` (``postgres``, ``redis-server``)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        comm, rest = stat.split(" (", 1)[1].rsplit(")", 1)
+        if comm == name:
+            fields = rest.split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def percentile_ms(values: list[float], q: float) -> float:
     """The ``q`` quantile (0-1) of ``values`` in seconds, in milliseconds (nearest rank)."""
     if not values:

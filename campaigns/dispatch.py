@@ -368,9 +368,15 @@ class BatchSender:
         if self.slots_full:
             # Calls still live took every slot: look again once some may have ended.
             operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
+        following: list[int] = []
         if self.first_run:
             # At the back of the queue: other campaigns' batches queued meanwhile go first.
-            lanes.next_batch(self.conn, campaign)
+            following = lanes.next_batch(self.conn, campaign)
+        if self.retried or self.deferred or self.slots_full or following:
+            # Rows of this batch or of the one just queued are still to send: the campaign
+            # is not done, and counting its unsettled rows (a scan of all of them) can wait
+            # for the last batches. The reconciler checks too, if a chain breaks.
+            return
         with self.db.session(write=True) as db:
             operations.complete_if_done(db, self.campaign_id)
 

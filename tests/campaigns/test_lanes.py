@@ -54,6 +54,24 @@ def test_a_small_campaign_launched_during_a_big_one_goes_next_in_turn(world: Wor
     assert lanes.waiting(world.rt.redis, big) == set()
 
 
+def test_only_batches_that_queue_no_successor_count_what_is_left(world: World, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # Counting a campaign's unsettled rows reads all of them: at every batch's end, that was
+    # quadratic in the campaign's size. A batch that queued the next one knows it is not done.
+    checked: list[int] = []
+    real = operations.complete_if_done
+
+    def counted(db, campaign_id):  # type: ignore[no-untyped-def]
+        checked.append(campaign_id)
+        return real(db, campaign_id)
+
+    monkeypatch.setattr(operations, "complete_if_done", counted)
+    big, small, order = two_campaigns(world)
+    assert len(order) == 8
+    # Six batches in two lanes: the first four each queued a successor; the last two did not.
+    assert checked.count(big) == 2 and checked.count(small) == 2
+    assert world.get(big).status == world.get(small).status == "completed"
+
+
 def test_without_lanes_the_small_campaign_would_wait_for_all_of_the_big_one(world: World) -> None:
     # The control: every batch queued at once (as many lanes as batches) is first come, first served.
     world.rt.settings = dataclasses.replace(world.rt.settings, campaign_lanes=64)

@@ -1,0 +1,70 @@
+"""bot.bulk on both backends: COPY / executemany, ids in order, ``= ANY(array)``, ``UPDATE ... FROM unnest``."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, String, select, update
+
+from bot import bulk
+from bot.db import Database, utcnow
+from bot.models import Contact
+
+C = Contact.__table__
+
+
+def _contacts(db: Database, n: int) -> list[int]:
+    now = utcnow()
+    rows = [
+        {"phone": f"+91980000{i:04d}", "name": f'Voter, {i} "quoted"\t', "created_at": now, "updated_at": now}
+        for i in range(n)
+    ]
+    with db.session() as s:
+        return bulk.insert_ids(s, C, rows)
+
+
+def test_insert_ids_returns_the_ids_in_the_rows_order_with_defaults_filled(db: Database) -> None:
+    ids = _contacts(db, 5)
+    assert ids == sorted(ids) and len(set(ids)) == 5
+    with db.session() as s:
+        found = s.execute(select(C.c.id, C.c.phone, C.c.name, C.c.consent, C.c.fields).order_by(C.c.id)).all()
+    assert [(r.id, r.phone) for r in found] == [(i, f"+91980000{n:04d}") for n, i in enumerate(ids)]
+    # Text that COPY must escape arrives intact; columns left out get their Python defaults.
+    assert found[2].name == 'Voter, 2 "quoted"\t'
+    assert {r.consent for r in found} == {"unknown"} and {str(r.fields) for r in found} == {"{}"}
+
+
+def test_one_of_matches_integers_and_strings(db: Database) -> None:
+    ids = _contacts(db, 6)
+    with db.session() as s:
+        picked = s.scalars(select(C.c.id).where(bulk.one_of(s, C.c.id, [ids[1], ids[4], 10**12]))).all()
+        by_phone = s.scalars(select(C.c.id).where(bulk.one_of(s, C.c.phone, ["+919800000003", "nope"]))).all()
+        nothing = s.scalars(select(C.c.id).where(bulk.one_of(s, C.c.id, []))).all()
+    assert sorted(picked) == [ids[1], ids[4]]
+    assert by_phone == [ids[3]]
+    assert nothing == []
+
+
+def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -> None:
+    ids = _contacts(db, 4)
+    with db.session() as s:
+        src = bulk.Rows(s, "u", cid=BigInteger(), nm=String(), lang=String())
+        stmt = update(C).where(C.c.id == src.c.cid).values(name=src.c.nm, language=src.c.lang)
+        src.execute(
+            s,
+            stmt,
+            [
+                {"cid": ids[0], "nm": "Asha", "lang": "hi"},
+                {"cid": ids[2], "nm": None, "lang": "it's"},
+                {"cid": ids[3], "nm": '{braces}, "q"', "lang": None},
+            ],
+        )
+    with db.session() as s:
+        found = {r.id: (r.name, r.language) for r in s.execute(select(C.c.id, C.c.name, C.c.language))}
+    assert found[ids[0]] == ("Asha", "hi")
+    assert found[ids[1]] == ('Voter, 1 "quoted"\t', None)  # not in the rows: untouched
+    assert found[ids[2]] == (None, "it's")
+    assert found[ids[3]] == ('{braces}, "q"', None)
+
+
+def test_int_array_text() -> None:
+    assert bulk.int_array([]) == "{}"
+    assert bulk.int_array([3, None, -1]) == "{3,NULL,-1}"
