@@ -37,6 +37,9 @@ def main() -> int:
     parser.add_argument("--voters", type=int, default=5000)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--profile", help="write a cProfile of the batches' main threads here")
+    parser.add_argument(
+        "--raw", type=int, default=0, help="first, this many raw messages.create calls in this process (96 threads)"
+    )
     parser.add_argument("--yappi", help="write a yappi profile (CPU time, every thread; pstats format) here")
     parser.add_argument(
         "--worker", action="store_true", help="run the queued jobs with one real `worker.py --burst` instead"
@@ -48,6 +51,8 @@ def main() -> int:
     from campaigns.models import Campaign, Recipient
 
     fake = FakeProcess(latency_s=args.latency)
+    if args.raw:
+        _raw_in_process(fake.url, args.raw)
     schema = "bench_dispatch_cpu"
     world = World.create(args.pg, schema, args.redis, api_base=fake.url, voters=args.voters, sender_rate=HIGH_RATE)
     try:
@@ -94,6 +99,26 @@ def main() -> int:
         fake.stop()
         drop_schema(args.pg, schema)
     return 0
+
+
+def _raw_in_process(api_base: str, count: int) -> None:
+    """The raw loop of ``bench.dispatch`` in this process (MAX_IN_FLIGHT threads): its CPU a message."""
+    import queue
+    import threading
+
+    from bench.dispatch import _raw_process
+    from campaigns.dispatch import MAX_IN_FLIGHT
+
+    out: queue.Queue[int] = queue.Queue()
+    _raw_process(api_base, 60_000_000, 500, MAX_IN_FLIGHT, out)  # type: ignore[arg-type]  # warm-up
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    _raw_process(api_base, 61_000_000, count, MAX_IN_FLIGHT, out)  # type: ignore[arg-type]
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    print(
+        f"raw loop in this process, {MAX_IN_FLIGHT} threads, {count:,} messages: {cpu * 1000 / count:.3f} ms CPU "
+        f"a message, {count / wall:.0f} msg/s ({threading.active_count()} threads alive after)",
+        flush=True,
+    )
 
 
 def _burst_worker(world: World, sizes: dict[int | None, int], spy: str | None) -> int:
