@@ -77,13 +77,16 @@ def insert_ids(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> 
     if not postgresql(db):
         stmt = insert(table).returning(key, sort_by_parameter_order=True)
         return list(db.scalars(stmt, list(rows)))
-    # Ascending, as one multi-row INSERT would number them.
-    ids = sorted(
-        db.scalars(
-            text("SELECT nextval(pg_get_serial_sequence(:table, :key)) FROM generate_series(1, :n)"),
-            {"table": table.name, "key": key.name, "n": len(rows)},
-        )
+    # Ascending, as one multi-row INSERT would number them; one row back (an array), the
+    # sequence looked up once.
+    drawn = db.scalar(
+        text(
+            "SELECT array(SELECT nextval(q.seq) FROM generate_series(1, :n)) "
+            "FROM (SELECT pg_get_serial_sequence(:table, :key)::regclass AS seq) AS q"
+        ),
+        {"table": table.name, "key": key.name, "n": len(rows)},
     )
+    ids = sorted(drawn)
     _copy(db, table, [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
     return ids
 
