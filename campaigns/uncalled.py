@@ -20,8 +20,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
 
 class _Ask:
     """One thread's wish to take one row out, and the answer it gets."""
@@ -35,7 +33,7 @@ class _Ask:
         self.answered.acquire()
         self.lead = False
         self.taken = False
-        self.error: redis.RedisError | None = None
+        self.error: BaseException | None = None
 
     def result(self) -> bool:
         if self.error is not None:
@@ -67,8 +65,9 @@ class Uncalled:
     def take(self, recipient_id: int) -> bool:
         """Take a row out; True when this caller took it (and so may call the provider).
 
-        Safe from many threads at once (see the module's docstring); a Redis error reaches
-        every thread whose row was in the failed round trip.
+        Safe from many threads at once (see the module's docstring); an error (Redis
+        unreachable) reaches every thread whose row was in the failed round trip, and the
+        next round starts afresh.
         """
         ask = _Ask(recipient_id)
         with self._lock:
@@ -90,19 +89,20 @@ class Uncalled:
             taken = self.take_many([a.recipient_id for a in asks])
             for a in asks:
                 a.taken = a.recipient_id in taken
-        except redis.RedisError as exc:
+        except BaseException as exc:  # noqa: BLE001 - every thread of the round gets it, none waits forever
             for a in asks:
                 a.error = exc
-        with self._lock:
-            following = self._asks[0] if self._asks else None
-            if following is None:
-                self._busy = False
-            else:
-                following.lead = True  # its thread runs the next round when woken
-        for a in asks:
-            a.answered.release()
-        if following is not None:
-            following.answered.release()
+        finally:
+            with self._lock:
+                following = self._asks[0] if self._asks else None
+                if following is None:
+                    self._busy = False
+                else:
+                    following.lead = True  # its thread runs the next round when woken
+            for a in asks:
+                a.answered.release()
+            if following is not None:
+                following.answered.release()
 
     def take_many(self, recipient_ids: Sequence[int]) -> set[int]:
         """Take several rows out; return those this caller took."""

@@ -118,6 +118,29 @@ def test_a_redis_error_reaches_every_thread_of_its_round_and_the_next_round_work
     assert _take_all(uncalled, list(range(1, 21))) == dict.fromkeys(range(1, 21), True)
 
 
+def test_any_error_of_a_round_reaches_its_threads_and_none_waits_forever(redis: redis_lib.Redis) -> None:
+    uncalled = Uncalled(redis, 12)
+    uncalled.add(list(range(1, 11)))
+    real = uncalled.take_many
+    calls = 0
+
+    def failing_once(rids):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            assert _wait(lambda: len(uncalled._asks) == 9), "the other threads never queued"
+            raise ValueError("a bug below us")
+        return real(rids)
+
+    uncalled.take_many = failing_once  # type: ignore[method-assign]
+    results = _take_all(uncalled, list(range(1, 11)))
+    # The first round (one row) failed; the nine that queued meanwhile were served next.
+    failed = [r for r, v in results.items() if isinstance(v, ValueError)]
+    assert len(failed) == 1
+    assert all(v is True for r, v in results.items() if r not in failed)
+    assert uncalled.take(failed[0]) is True  # nothing stuck: the failed row is still listed
+
+
 @pytest.mark.parametrize("rows", [1, 3])
 def test_take_many_tells_which_rows_were_taken(redis: redis_lib.Redis, rows: int) -> None:
     uncalled = Uncalled(redis, 11)
