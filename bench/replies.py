@@ -10,8 +10,7 @@ their flow's reply goes on the ``high`` queue. Measured per reply: from just bef
 ``receive`` to the reply's arrival at the fake; p50 / p95 / p99 (target p99 <= 1 s).
 
 Twice in one run: with the 2 workers only (replies wait for a worker to finish its
-batch job), then with a third, reply-only worker (``python worker.py --queues high
---simple``). The blast is aborted once the replies are measured.
+batch job), then with a third, reply-only worker (``python worker.py --queues high``). The blast is aborted once the replies are measured.
 """
 
 from __future__ import annotations
@@ -58,7 +57,7 @@ def run(args: argparse.Namespace, reply_worker: bool) -> dict[str, float]:
             sender_id = db.scalar(select(Sender.id).where(Sender.address == WHATSAPP))
         bulk = Workers(world.env, 2, log=args.log)
         if reply_worker:
-            replies = Workers(world.env, 1, extra=("--queues", "high", "--simple"), log=args.log)
+            replies = Workers(world.env, 1, extra=("--queues", "high"), log=args.log)
         time.sleep(3)
         operations.launch(world.rt, campaign_id)
 
