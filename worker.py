@@ -49,13 +49,14 @@ def load_runtime() -> runtime.Runtime:
 def install(rt: runtime.Runtime) -> runtime.Runtime:
     """Make ``rt`` the runtime of this process's jobs."""
     runtime.install(rt)
-    # A forked job must not share the parent's pooled database connections.
+    # A job in a forked work-horse (--fork) must not share the parent's pooled connections.
     os.register_at_fork(after_in_child=lambda: rt.db.engine.dispose(close=False))
     return rt
 
 
-# Imported once by the worker itself: a forked job inherits them instead of importing
-# them again (the twilio SDK's REST modules alone took ~0.4 s of every batch job).
+# Imported once by the worker itself, before its first job: the first batch job does not
+# pay for them, and with --fork every work-horse inherits them instead of importing them
+# again (the twilio SDK's REST modules alone took ~0.4 s of every forked batch job).
 PRELOAD = (
     "bot.tasks",
     "campaigns.tasks",
@@ -68,11 +69,11 @@ PRELOAD = (
 
 
 def preload() -> None:
-    """Import what jobs use, and set up SQLAlchemy's mappers, before the worker forks them."""
+    """Import what jobs use, and set up SQLAlchemy's mappers, before the first job (or fork)."""
     for name in PRELOAD:
         importlib.import_module(name)
     # SQLAlchemy configures every mapper at the first query: ~25 ms of each batch job's
-    # CPU when each forked job did it again.
+    # CPU when each forked work-horse did it again.
     configure_mappers()
 
 
