@@ -10,7 +10,8 @@ their flow's reply goes on the ``high`` queue. Measured per reply: from just bef
 ``receive`` to the reply's arrival at the fake; p50 / p95 / p99 (target p99 <= 1 s).
 
 Twice in one run: with the 2 workers only (replies wait for a worker to finish its
-batch job), then with a third, reply-only worker (``python worker.py --queues high``). The blast is aborted once the replies are measured.
+batch job), then with a third, reply-only worker (``python worker.py --queues high``).
+The blast is aborted once the replies are measured.
 """
 
 from __future__ import annotations
