@@ -27,7 +27,7 @@ import types
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, String, Table, any_, bindparam, cast, func, insert, literal, text
+from sqlalchemy import Column, String, Table, and_, any_, bindparam, cast, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
@@ -131,7 +131,7 @@ class Rows:
     bound parameters and ``execute`` runs it once per row::
 
         src = Rows(db, "u", mid=BigInteger(), st=String())
-        stmt = update(M).where(M.c.id == src.c.mid).values(status=src.c.st)
+        stmt = update(M).where(src.match(M.c.id, "mid")).values(status=src.c.st)
         src.execute(db, stmt, [{"mid": 1, "st": "sent"}, ...])
     """
 
@@ -140,13 +140,13 @@ class Rows:
         self.unnest = postgresql(db)
         self.integers = {key for key, type_ in columns.items() if isinstance(type_, Integer)}
         if self.unnest:
-            arrays = [
-                cast(bindparam(key, type_=String()), ARRAY(type_))
+            self.arrays = {
+                key: cast(bindparam(key, type_=String()), ARRAY(type_))
                 if key in self.integers
                 else bindparam(key, type_=ARRAY(type_))
                 for key, type_ in columns.items()
-            ]
-            derived = func.unnest(*arrays).table_valued(*columns).render_derived(name=name)
+            }
+            derived = func.unnest(*self.arrays.values()).table_valued(*columns).render_derived(name=name)
             self.c = types.SimpleNamespace(**{key: derived.c[key] for key in columns})
         else:
             self.c = types.SimpleNamespace(**{key: bindparam(key, type_=t) for key, t in columns.items()})
@@ -165,6 +165,19 @@ class Rows:
             )
         else:
             db.execute(stmt, list(rows))
+
+    def match(self, column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
+        """``column = <key>``: the statement's rows joined with these by a key (an id).
+
+        On PostgreSQL also ``column = ANY(<the key's array>)``. Joined on the key alone, a
+        planner whose statistics are stale (a table grown since its last ANALYZE, as in a
+        campaign's first minutes) hashed the whole table to find a few dozen rows; with the
+        array it looks them up in the column's index.
+        """
+        cond = column == self.col(key)
+        if self.unnest:
+            cond = and_(cond, column == any_(self.arrays[key]))
+        return cond
 
     def col(self, key: str) -> ColumnElement[Any]:
         """The column ``key`` (typed, for mypy)."""

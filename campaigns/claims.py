@@ -115,13 +115,25 @@ class Outcome:
 
 
 def next_pending(
-    db: Session, campaign_id: int, batch: int, limit: int, exclude: set[int], now: dt.datetime | None = None
+    db: Session,
+    campaign_id: int,
+    batch: int,
+    limit: int,
+    exclude: set[int],
+    now: dt.datetime | None = None,
+    after: int = 0,
 ) -> list[int]:
-    """Ids of the batch's next pending rows (those retried in this run, or due later, left out)."""
+    """Ids of the batch's next pending rows (those retried in this run, or due later, left out).
+
+    ``after``: the last id this run has seen. Every row before it was claimed, left out or
+    taken by another job, so the read starts there instead of at the batch's first row
+    (read again and again, claimed rows would make each read longer than the last).
+    """
     stmt = (
         select(Recipient.id)
         .where(Recipient.campaign_id == campaign_id, Recipient.batch == batch, Recipient.status == "pending")
         .where(or_(Recipient.retry_at.is_(None), Recipient.retry_at <= (now or utcnow())))
+        .where(Recipient.id > after)
         .order_by(Recipient.id)
         .limit(limit + len(exclude))
     )
@@ -285,7 +297,7 @@ def prepare_messages(
     src = bulk.Rows(db, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
     src.execute(
         db,
-        update(R).where(R.c.id == src.c.rid).values(message_id=src.c.mid, session_id=src.c.sid),
+        update(R).where(src.match(R.c.id, "rid")).values(message_id=src.c.mid, session_id=src.c.sid),
         [
             {"rid": rid, "mid": mid, "sid": sid}
             for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)

@@ -130,6 +130,7 @@ class BatchSender:
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:
             in_flight: list[cf.Future[Outcome]] = []
+            after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
                     # At most MAX_IN_FLIGHT rows claimed and not yet stored: a slow provider
@@ -155,9 +156,12 @@ class BatchSender:
                     # checkout, BEGIN and COMMIT less per chunk); the claim checks again
                     # that each is still pending.
                     with self.db.session(write=True) as db:
-                        ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred))
+                        ids = next_pending(
+                            db, campaign.id, self.batch, room, self.retried | set(self.deferred), after=after
+                        )
                         if not ids:
                             break
+                        after = ids[-1]
                         claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                         # Listed before the claim commits: a worker that dies from here on
                         # leaves rows the reconciler can tell were never sent.

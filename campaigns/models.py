@@ -175,7 +175,8 @@ class Recipient(Base):
     __table_args__ = (
         # Also answers "is this voter engaged in another campaign?" (leading contact_id).
         UniqueConstraint("contact_id", "campaign_id", name="uq_campaign_recipients_contact_campaign"),
-        Index("ix_campaign_recipients_campaign_batch", "campaign_id", "batch"),
+        # A batch's rows in id order: the next ones to claim are its first pending entries.
+        Index("ix_campaign_recipients_campaign_batch", "campaign_id", "batch", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -63,7 +63,7 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
             }
             if table is M:
                 values["provider_id"] = func.coalesce(table.c.provider_id, src.c.pid)
-            src.execute(db, update(table).where(table.c.id == getattr(src.c, key)).values(values), params)
+            src.execute(db, update(table).where(src.match(table.c.id, key)).values(values), params)
     events = [
         {
             "message_id": o.claimed.message_id,
@@ -108,14 +108,14 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
     src.execute(
         db,
         update(M)
-        .where(M.c.id == src.c.mid)
+        .where(src.match(M.c.id, "mid"))
         .values(status="failed", error_code=src.c.code, error_message=src.c.msg, failed_at=src.c.at),
         params,
     )
     src.execute(
         db,
         update(R)
-        .where(R.c.id == src.c.rid, R.c.status == "sending")
+        .where(src.match(R.c.id, "rid"), R.c.status == "sending")
         .values(status=src.c.rst, error_code=src.c.code, error_msg=src.c.msg, failed_at=src.c.at),
         params,
     )
@@ -125,7 +125,7 @@ def _failed(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
     sessions.execute(
         db,
         update(S)
-        .where(S.c.id == sessions.c.sid, S.c.status != "ended")
+        .where(sessions.match(S.c.id, "sid"), S.c.status != "ended")
         .values(status="ended", end_reason="not_sent", ended_at=sessions.c.at),
         parked,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, String, select, update
+from sqlalchemy import BigInteger, String, select, text, update
 
 from bot import bulk
 from bot.db import Database, utcnow
@@ -11,11 +11,11 @@ from bot.models import Contact
 C = Contact.__table__
 
 
-def _contacts(db: Database, n: int) -> list[int]:
+def _contacts(db: Database, n: int, first: int = 0) -> list[int]:
     now = utcnow()
     rows = [
-        {"phone": f"+91980000{i:04d}", "name": f'Voter, {i} "quoted"\t', "created_at": now, "updated_at": now}
-        for i in range(n)
+        {"phone": f"+9198000{i:05d}", "name": f'Voter, {i} "quoted"\t', "created_at": now, "updated_at": now}
+        for i in range(first, first + n)
     ]
     with db.session() as s:
         return bulk.insert_ids(s, C, rows)
@@ -26,7 +26,7 @@ def test_insert_ids_returns_the_ids_in_the_rows_order_with_defaults_filled(db: D
     assert ids == sorted(ids) and len(set(ids)) == 5
     with db.session() as s:
         found = s.execute(select(C.c.id, C.c.phone, C.c.name, C.c.consent, C.c.fields).order_by(C.c.id)).all()
-    assert [(r.id, r.phone) for r in found] == [(i, f"+91980000{n:04d}") for n, i in enumerate(ids)]
+    assert [(r.id, r.phone) for r in found] == [(i, f"+9198000{n:05d}") for n, i in enumerate(ids)]
     # Text that COPY must escape arrives intact; columns left out get their Python defaults.
     assert found[2].name == 'Voter, 2 "quoted"\t'
     assert {r.consent for r in found} == {"unknown"} and {str(r.fields) for r in found} == {"{}"}
@@ -47,7 +47,7 @@ def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -
     ids = _contacts(db, 4)
     with db.session() as s:
         src = bulk.Rows(s, "u", cid=BigInteger(), nm=String(), lang=String())
-        stmt = update(C).where(C.c.id == src.c.cid).values(name=src.c.nm, language=src.c.lang)
+        stmt = update(C).where(src.match(C.c.id, "cid")).values(name=src.c.nm, language=src.c.lang)
         src.execute(
             s,
             stmt,
@@ -63,6 +63,28 @@ def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -
     assert found[ids[1]] == ('Voter, 1 "quoted"\t', None)  # not in the rows: untouched
     assert found[ids[2]] == (None, "it's")
     assert found[ids[3]] == ('{braces}, "q"', None)
+
+
+def test_rows_match_looks_rows_up_by_key_even_with_stale_statistics(db: Database) -> None:
+    """Joined on the key alone, a table grown since its last ANALYZE was hashed whole."""
+    ids = _contacts(db, 50)
+    with db.session() as s:
+        if bulk.postgresql(s):
+            s.execute(text("ANALYZE contacts"))
+    ids += _contacts(db, 5000, first=50)
+    rows = [{"cid": cid, "nm": f"Picked {n}"} for n, cid in enumerate(ids[100:4900:100])]
+    with db.session() as s:
+        src = bulk.Rows(s, "u", cid=BigInteger(), nm=String())
+        stmt = update(C).where(src.match(C.c.id, "cid")).values(name=src.c.nm)
+        if bulk.postgresql(s):
+            compiled = stmt.compile(dialect=s.get_bind().dialect)
+            params = {**compiled.params, "cid": bulk.int_array(r["cid"] for r in rows), "nm": [r["nm"] for r in rows]}
+            plan = "\n".join(s.connection().exec_driver_sql("EXPLAIN " + str(compiled), params).scalars())
+            assert "Seq Scan on contacts" not in plan and "pk_contacts" in plan, plan
+        src.execute(s, stmt, rows)
+    with db.session() as s:
+        named = dict(s.execute(select(C.c.id, C.c.name).where(C.c.name.like("Picked %"))).all())
+    assert named == {r["cid"]: r["nm"] for r in rows}
 
 
 def test_int_array_text() -> None:

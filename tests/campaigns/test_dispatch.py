@@ -13,6 +13,7 @@ from bot.channels.base import Outbound, Sent
 from bot.consent import ConsentLedger
 from bot.models import Contact, FlowSession, FunnelEvent, Message
 from campaigns import dispatch, operations
+from campaigns.claims import next_pending
 from campaigns.models import Recipient
 from tests.campaigns.conftest import BOOTH_SPEC, World
 
@@ -154,3 +155,20 @@ def test_a_row_left_sending_by_a_dead_worker_is_never_sent_again(world: World, s
         first.status = "sending"  # what a worker killed mid-send leaves behind
     send(world, campaign.id)
     assert [m.to for m in provider.sent] == ["+919800000002"]
+
+
+def test_next_pending_reads_on_from_the_last_row_seen(world: World) -> None:
+    for i in range(6):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    with world.rt.db.session() as db:
+        first = next_pending(db, campaign.id, 0, 2, set())
+        assert first == sorted(first) and len(first) == 2
+        # Still pending (never claimed), but before the last row read: not read again.
+        following = next_pending(db, campaign.id, 0, 2, set(), after=first[-1])
+        assert min(following) > first[-1] and len(following) == 2
+        # Left out (retried in this run, say): the next ones take their place.
+        rest = next_pending(db, campaign.id, 0, 3, {following[0]}, after=first[-1])
+        assert following[0] not in rest and len(rest) == 3
+        assert next_pending(db, campaign.id, 0, 10, set(), after=max(rest)) == []
