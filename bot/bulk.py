@@ -24,7 +24,7 @@ Python-side default, as SQLAlchemy's ``insert()`` would give it.
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Column, String, Table, and_, any_, bindparam, cast, func, insert, literal, text
@@ -54,6 +54,22 @@ def one_of(db: Session, column: ColumnElement[Any], values: Iterable[Any]) -> Co
     return column.in_(values)
 
 
+def any_of(column: ColumnElement[Any], name: str, postgresql: bool) -> ColumnElement[bool]:
+    """``column IN :name`` for a statement built once and run many times (integer columns).
+
+    Pass the values as ``ids(postgresql, values)``. Built once, a statement keeps its cache
+    key and compiled form: SQLAlchemy then spends nothing on it but binding the values.
+    """
+    if postgresql:
+        return column == any_(cast(bindparam(name, type_=String()), ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def ids(postgresql: bool, values: Iterable[int]) -> Any:
+    """The value of an ``any_of`` parameter."""
+    return int_array(values) if postgresql else list(values)
+
+
 def int_array(values: Iterable[int | None]) -> str:
     """PostgreSQL's text of an array of integers (``{1,2,NULL}``)."""
     return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
@@ -79,16 +95,16 @@ def insert_ids(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> 
         return list(db.scalars(stmt, list(rows)))
     # Ascending, as one multi-row INSERT would number them; one row back (an array), the
     # sequence looked up once.
-    drawn = db.scalar(
-        text(
-            "SELECT array(SELECT nextval(q.seq) FROM generate_series(1, :n)) "
-            "FROM (SELECT pg_get_serial_sequence(:table, :key)::regclass AS seq) AS q"
-        ),
-        {"table": table.name, "key": key.name, "n": len(rows)},
-    )
+    drawn = db.scalar(_DRAW, {"table": table.name, "key": key.name, "n": len(rows)})
     ids = sorted(drawn)
     _copy(db, table, [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
     return ids
+
+
+_DRAW = text(
+    "SELECT array(SELECT nextval(q.seq) FROM generate_series(1, :n)) "
+    "FROM (SELECT pg_get_serial_sequence(:table, :key)::regclass AS seq) AS q"
+)
 
 
 def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -97,7 +113,7 @@ def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     given = list(rows[0])
     defaults = [c for c in table.columns if c.name not in given and _python_default(c)]
     columns = [table.c[name] for name in given] + defaults
-    processors = [c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
+    processors = [_once_per_object(c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
     quote = dialect.identifier_preparer
     sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) FROM STDIN"
     raw = conn.connection.driver_connection
@@ -106,6 +122,26 @@ def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
             values = [row[name] for name in given] + [_default_value(c) for c in defaults]
             copy.write_row([v if p is None else p(v) for v, p in zip(values, processors, strict=True)])
+
+
+def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
+    """``process`` (a bind processor) run once per object for one COPY.
+
+    Rows share objects: the moment of the batch in every row's times, one list of a
+    template's buttons, one status's details. Converted once, not once a row (JSON,
+    time zones). The objects are kept, so no id is reused while the COPY lasts.
+    """
+    if process is None:
+        return None
+    done: dict[int, tuple[Any, Any]] = {}
+
+    def once(value: Any) -> Any:
+        hit = done.get(id(value))
+        if hit is None:
+            hit = done[id(value)] = (value, process(value))
+        return hit[1]
+
+    return once
 
 
 def _python_default(column: Column[Any]) -> bool:
@@ -135,9 +171,10 @@ class Rows:
         src.execute(db, stmt, [{"mid": 1, "st": "sent"}, ...])
     """
 
-    def __init__(self, db: Session, name: str, **columns: TypeEngine[Any]) -> None:
+    def __init__(self, db: Session | bool, name: str, **columns: TypeEngine[Any]) -> None:
+        """``db``: the session, or whether the statement is for PostgreSQL (a statement built once)."""
         self.columns = columns
-        self.unnest = postgresql(db)
+        self.unnest = db if isinstance(db, bool) else postgresql(db)
         self.integers = {key for key, type_ in columns.items() if isinstance(type_, Integer)}
         if self.unnest:
             self.arrays = {

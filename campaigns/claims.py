@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -85,17 +86,12 @@ class Voter:
     @classmethod
     def load(cls, db: Session, contact_ids: Sequence[int]) -> dict[int, Voter]:
         """The voters of ``contact_ids``, by id."""
-        C, T = Contact, ContactTag
+        pg = bulk.postgresql(db)
+        params = {"ids": bulk.ids(pg, contact_ids)}
         tags: dict[int, dict[str, str | None]] = {cid: {} for cid in contact_ids}
-        found = db.execute(
-            select(T.contact_id, T.name, T.value)
-            .where(bulk.one_of(db, T.contact_id, contact_ids))
-            .order_by(T.contact_id, T.name)
-        )
-        for cid, name, value in found:
+        for cid, name, value in db.execute(_statements(pg).tags, params):
             tags[cid][name] = value
-        columns = (C.id, C.phone, C.name, C.language, C.timezone, C.fields, C.consent)
-        rows = db.execute(select(*columns).where(bulk.one_of(db, C.id, contact_ids)))
+        rows = db.execute(_statements(pg).voters, params)
         return {row[0]: cls(*row, tags=tags[row[0]]) for row in rows}
 
     def view(self) -> dict[str, Any]:
@@ -114,6 +110,16 @@ class Outcome:
     error_msg: str | None = None
 
 
+_NEXT_PENDING = (
+    select(R.c.id)
+    .where(R.c.campaign_id == bindparam("campaign"), R.c.batch == bindparam("batch"), R.c.status == "pending")
+    .where(or_(R.c.retry_at.is_(None), R.c.retry_at <= bindparam("now")))
+    .where(R.c.id > bindparam("after"))
+    .order_by(R.c.id)
+    .limit(bindparam("n"))
+)
+
+
 def next_pending(
     db: Session,
     campaign_id: int,
@@ -129,15 +135,9 @@ def next_pending(
     taken by another job, so the read starts there instead of at the batch's first row
     (read again and again, claimed rows would make each read longer than the last).
     """
-    stmt = (
-        select(Recipient.id)
-        .where(Recipient.campaign_id == campaign_id, Recipient.batch == batch, Recipient.status == "pending")
-        .where(or_(Recipient.retry_at.is_(None), Recipient.retry_at <= (now or utcnow())))
-        .where(Recipient.id > after)
-        .order_by(Recipient.id)
-        .limit(limit + len(exclude))
-    )
-    return [rid for rid in db.scalars(stmt) if rid not in exclude][:limit]
+    params = {"campaign": campaign_id, "batch": batch, "now": now or utcnow(), "after": after}
+    found = db.scalars(_NEXT_PENDING, params | {"n": limit + len(exclude)})
+    return [rid for rid in found if rid not in exclude][:limit]
 
 
 def claim(
@@ -158,13 +158,8 @@ def claim(
     call campaign's is ``campaigns.call_claims.prepare_calls``).
     """
     policy = policy or Policy()
-    rows = db.execute(
-        update(Recipient)
-        .where(bulk.one_of(db, Recipient.id, ids), Recipient.status == "pending")
-        .values(status="sending", sending_at=now, attempts=Recipient.attempts + 1)
-        .returning(Recipient.id, Recipient.contact_id)
-        .execution_options(synchronize_session=False)
-    ).all()
+    pg = bulk.postgresql(db)
+    rows = db.execute(_statements(pg).claim, {"ids": bulk.ids(pg, ids), "now": now}).all()
     if not rows:
         return [], {}
     voters = Voter.load(db, [cid for _, cid in rows])
@@ -232,12 +227,10 @@ def prepare_messages(
     choices = tuple((b, b) for b in version.buttons or [])
     at = campaign.flow_node or flow.start
     # The campaign's session replaces whatever the voter had open on this channel.
-    db.execute(
-        update(S)
-        .where(bulk.one_of(db, S.c.contact_id, [voter.id for _, voter, _, _ in ready]), S.c.channel == channel)
-        .where(S.c.status != "ended")
-        .values(status="ended", end_reason="superseded", ended_at=now, timeout_at=None)
-    )
+    pg = bulk.postgresql(db)
+    statements = _statements(pg)
+    contacts = bulk.ids(pg, [voter.id for _, voter, _, _ in ready])
+    db.execute(statements.supersede, {"ids": contacts, "on_channel": channel, "now": now})
     sprints = [start(flow, voter.view(), channel=channel, now=_iso(now), at=at) for _, voter, _, _ in ready]
     expires = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None
     session_ids = bulk.insert_ids(
@@ -270,6 +263,7 @@ def prepare_messages(
     bulk.copy_rows(db, FunnelEvent.__table__, funnel)
     texts = [templates.render(version, bound) for _, _, bound, _ in ready]
     media = [{"url": version.media_url, "type": version.media_kind}] if version.media_url else []
+    buttons = [{"key": k, "label": label} for k, label in choices]  # one list: converted once (bulk)
     message_ids = bulk.insert_ids(
         db,
         M,
@@ -285,7 +279,7 @@ def prepare_messages(
                 "channel": channel,
                 "body": text,
                 "media": media,
-                "choices": [{"key": k, "label": label} for k, label in choices],
+                "choices": buttons,
                 "node": at,
                 "status": "sending",
                 "attempts": 1,
@@ -294,10 +288,9 @@ def prepare_messages(
             for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
         ],
     )
-    src = bulk.Rows(db, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
-    src.execute(
+    statements.claimed.execute(
         db,
-        update(R).where(src.match(R.c.id, "rid")).values(message_id=src.c.mid, session_id=src.c.sid),
+        statements.give_ids,
         [
             {"rid": rid, "mid": mid, "sid": sid}
             for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
@@ -307,6 +300,43 @@ def prepare_messages(
         Claimed(rid, mid, sid, contact.id, contact.phone, text, choices, bound, validity)
         for (rid, contact, bound, validity), mid, sid, text in zip(ready, message_ids, session_ids, texts, strict=True)
     ]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Statements:
+    """The statements every claim runs, built once per backend (see ``bulk.any_of``)."""
+
+    claim: Any
+    tags: Any
+    voters: Any
+    supersede: Any
+    claimed: bulk.Rows
+    give_ids: Any
+
+
+@functools.cache
+def _statements(pg: bool) -> _Statements:
+    C, T = Contact.__table__, ContactTag.__table__
+    claimed = bulk.Rows(pg, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
+    return _Statements(
+        claim=update(R)
+        .where(bulk.any_of(R.c.id, "ids", pg), R.c.status == "pending")
+        .values(status="sending", sending_at=bindparam("now"), attempts=R.c.attempts + 1)
+        .returning(R.c.id, R.c.contact_id),
+        tags=select(T.c.contact_id, T.c.name, T.c.value)
+        .where(bulk.any_of(T.c.contact_id, "ids", pg))
+        .order_by(T.c.contact_id, T.c.name),
+        voters=select(C.c.id, C.c.phone, C.c.name, C.c.language, C.c.timezone, C.c.fields, C.c.consent).where(
+            bulk.any_of(C.c.id, "ids", pg)
+        ),
+        supersede=update(S)
+        .where(bulk.any_of(S.c.contact_id, "ids", pg), S.c.channel == bindparam("on_channel"), S.c.status != "ended")
+        .values(status="ended", end_reason="superseded", ended_at=bindparam("now"), timeout_at=None),
+        claimed=claimed,
+        give_ids=update(R)
+        .where(claimed.match(R.c.id, "rid"))
+        .values(message_id=claimed.c.mid, session_id=claimed.c.sid),
+    )
 
 
 def _iso(now: dt.datetime) -> str:

@@ -9,6 +9,7 @@ calling).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,29 +42,9 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
             }
             for o in accepted
         ]
-        # One statement per table for every row. A callback may have moved a row on
-        # already: the status only if still sending; the times it was sent (and
-        # delivered) and the provider's id whatever the status, unless already known.
-        for table, key in ((M, "mid"), (R, "rid")):
-            src = bulk.Rows(
-                db,
-                "settled",
-                **{key: BigInteger(), "pid": String(), "st": String(), "code": String()},
-                at=UTCDateTime(),
-            )
-            sending = table.c.status == "sending"
-            values: dict[str, Any] = {
-                "status": case((sending, src.c.st), else_=table.c.status),
-                "error_code": case((sending, src.c.code), else_=table.c.error_code),
-                "sent_at": func.coalesce(table.c.sent_at, src.c.at),
-                "delivered_at": case(
-                    (src.c.st == "delivered", func.coalesce(table.c.delivered_at, src.c.at)),
-                    else_=table.c.delivered_at,
-                ),
-            }
-            if table is M:
-                values["provider_id"] = func.coalesce(table.c.provider_id, src.c.pid)
-            src.execute(db, update(table).where(src.match(table.c.id, key)).values(values), params)
+        # One statement per table for every row (built once: ``_accepted``).
+        for src, stmt in _accepted(bulk.postgresql(db)):
+            src.execute(db, stmt, params)
     events = [
         {
             "message_id": o.claimed.message_id,
@@ -79,6 +60,35 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
     bulk.copy_rows(db, MessageStatusEvent.__table__, events)
     _failed(db, [o for o in outcomes if o.status in ("failed", "retry")], now)
     _unsent(db, [o for o in outcomes if o.status == "not_sent"])
+
+
+@functools.cache
+def _accepted(pg: bool) -> tuple[tuple[bulk.Rows, Any], ...]:
+    """The UPDATE of messages and of recipients for accepted sends, with their rows' source.
+
+    A callback may have moved a row on already: the status only if still sending; the
+    times it was sent (and delivered) and the provider's id whatever the status, unless
+    already known.
+    """
+    out = []
+    for table, key in ((M, "mid"), (R, "rid")):
+        src = bulk.Rows(
+            pg, "settled", **{key: BigInteger(), "pid": String(), "st": String(), "code": String()}, at=UTCDateTime()
+        )
+        sending = table.c.status == "sending"
+        values: dict[str, Any] = {
+            "status": case((sending, src.c.st), else_=table.c.status),
+            "error_code": case((sending, src.c.code), else_=table.c.error_code),
+            "sent_at": func.coalesce(table.c.sent_at, src.c.at),
+            "delivered_at": case(
+                (src.c.st == "delivered", func.coalesce(table.c.delivered_at, src.c.at)),
+                else_=table.c.delivered_at,
+            ),
+        }
+        if table is M:
+            values["provider_id"] = func.coalesce(table.c.provider_id, src.c.pid)
+        out.append((src, update(table).where(src.match(table.c.id, key)).values(values)))
+    return tuple(out)
 
 
 def _event_status(o: Outcome) -> str:
