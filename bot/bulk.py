@@ -12,8 +12,8 @@ every parameter) than the rest of the send. Here, on PostgreSQL:
   ``UPDATE ... FROM`` updates every row;
 - ``one_of`` is ``IN`` as ``= ANY(array)``: one statement text whatever the number of values.
 
-Arrays of integers (ids, mostly) go as the text of an array literal cast in SQL
-(``CAST('{1,2,3}' AS BIGINT[])``): psycopg adapts a Python list element by element,
+Arrays of integers (ids, mostly) and of strings go as the text of an array literal cast
+in SQL (``CAST('{1,2,3}' AS BIGINT[])``): psycopg adapts a Python list element by element,
 which cost more than the rest of the statement.
 
 Elsewhere (SQLite) the same calls run SQLAlchemy's executemany. Values go through each
@@ -23,12 +23,14 @@ Python-side default, as SQLAlchemy's ``insert()`` would give it.
 
 from __future__ import annotations
 
+import json
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Column, String, Table, and_, any_, bindparam, cast, func, insert, literal, text
+from sqlalchemy import JSON, Column, String, Table, and_, any_, bindparam, cast, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import Integer, TypeEngine
@@ -75,6 +77,15 @@ def int_array(values: Iterable[int | None]) -> str:
     return "{" + ",".join("NULL" if v is None else str(int(v)) for v in values) + "}"
 
 
+def text_array(values: Iterable[str | None]) -> str:
+    """PostgreSQL's text of an array of strings: quoted, backslashes and quotes escaped, NULL bare."""
+    return "{" + ",".join("NULL" if v is None else _quoted(str(v)) for v in values) + "}"
+
+
+def _quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def copy_rows(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table``, in ``db``'s transaction."""
     if not rows:
@@ -113,7 +124,7 @@ def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     given = list(rows[0])
     defaults = [c for c in table.columns if c.name not in given and _python_default(c)]
     columns = [table.c[name] for name in given] + defaults
-    processors = [_once_per_object(c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns]
+    processors = [_once_per_object(_processor(c, dialect)) for c in columns]
     quote = dialect.identifier_preparer
     sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) FROM STDIN"
     raw = conn.connection.driver_connection
@@ -122,6 +133,19 @@ def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         for row in rows:
             values = [row[name] for name in given] + [_default_value(c) for c in defaults]
             copy.write_row([v if p is None else p(v) for v, p in zip(values, processors, strict=True)])
+
+
+def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
+    """How a value of ``column`` goes into COPY: its bind processor, JSON as its text.
+
+    psycopg's JSON adapter serializes while writing each row, where ``_once_per_object``
+    cannot spare it; serialized here, a COPY's text format takes the string as it is.
+    """
+    if isinstance(column.type, JSON):
+        dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+        none_as_null = column.type.none_as_null
+        return lambda v: None if v is None and none_as_null else dumps(v)
+    return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
 def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
@@ -175,11 +199,16 @@ class Rows:
         """``db``: the session, or whether the statement is for PostgreSQL (a statement built once)."""
         self.columns = columns
         self.unnest = db if isinstance(db, bool) else postgresql(db)
-        self.integers = {key for key, type_ in columns.items() if isinstance(type_, Integer)}
+        # Columns sent as the text of an array (see ``int_array`` and ``text_array``).
+        self.texts = {
+            key: int_array if isinstance(type_, Integer) else text_array
+            for key, type_ in columns.items()
+            if isinstance(type_, Integer | String)
+        }
         if self.unnest:
             self.arrays = {
                 key: cast(bindparam(key, type_=String()), ARRAY(type_))
-                if key in self.integers
+                if key in self.texts
                 else bindparam(key, type_=ARRAY(type_))
                 for key, type_ in columns.items()
             }
@@ -196,7 +225,7 @@ class Rows:
             db.execute(
                 stmt,
                 {
-                    key: int_array(row[key] for row in rows) if key in self.integers else [row[key] for row in rows]
+                    key: self.texts[key](row[key] for row in rows) if key in self.texts else [row[key] for row in rows]
                     for key in self.columns
                 },
             )

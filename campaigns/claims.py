@@ -89,9 +89,10 @@ class Voter:
         pg = bulk.postgresql(db)
         params = {"ids": bulk.ids(pg, contact_ids)}
         tags: dict[int, dict[str, str | None]] = {cid: {} for cid in contact_ids}
-        for cid, name, value in db.execute(_statements(pg).tags, params):
+        # All rows at once (iterating a result fetches them one by one).
+        for cid, name, value in db.execute(_statements(pg).tags, params).all():
             tags[cid][name] = value
-        rows = db.execute(_statements(pg).voters, params)
+        rows = db.execute(_statements(pg).voters, params).all()
         return {row[0]: cls(*row, tags=tags[row[0]]) for row in rows}
 
     def view(self) -> dict[str, Any]:

@@ -51,7 +51,7 @@ def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
             "status": _event_status(o),
             "applied": True,
             "error_code": o.error_code,
-            "raw": {"provider_status": o.status, **({"error": o.error_msg} if o.error_msg else {})},
+            "raw": {"provider_status": o.status, "error": o.error_msg} if o.error_msg else _raw(o.status),
             "received_at": now,
         }
         for o in outcomes
@@ -89,6 +89,15 @@ def _accepted(pg: bool) -> tuple[tuple[bulk.Rows, Any], ...]:
             values["provider_id"] = func.coalesce(table.c.provider_id, src.c.pid)
         out.append((src, update(table).where(src.match(table.c.id, key)).values(values)))
     return tuple(out)
+
+
+# The details of an event without an error: one object per status, stored as JSON once a
+# batch (bulk.copy_rows converts an object once).
+_RAW = {status: {"provider_status": status} for status in ("sent", "delivered", "unknown", "failed", "retry")}
+
+
+def _raw(status: str) -> dict[str, str]:
+    return _RAW.get(status) or {"provider_status": status}
 
 
 def _event_status(o: Outcome) -> str:

@@ -44,7 +44,7 @@ def test_one_of_matches_integers_and_strings(db: Database) -> None:
 
 
 def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -> None:
-    ids = _contacts(db, 4)
+    ids = _contacts(db, 5)
     with db.session() as s:
         src = bulk.Rows(s, "u", cid=BigInteger(), nm=String(), lang=String())
         stmt = update(C).where(src.match(C.c.id, "cid")).values(name=src.c.nm, language=src.c.lang)
@@ -55,6 +55,7 @@ def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -
                 {"cid": ids[0], "nm": "Asha", "lang": "hi"},
                 {"cid": ids[2], "nm": None, "lang": "it's"},
                 {"cid": ids[3], "nm": '{braces}, "q"', "lang": None},
+                {"cid": ids[4], "nm": "NULL", "lang": 'back\\slash \\"'},
             ],
         )
     with db.session() as s:
@@ -63,6 +64,7 @@ def test_rows_update_each_row_with_its_own_values_nulls_included(db: Database) -
     assert found[ids[1]] == ('Voter, 1 "quoted"\t', None)  # not in the rows: untouched
     assert found[ids[2]] == (None, "it's")
     assert found[ids[3]] == ('{braces}, "q"', None)
+    assert found[ids[4]] == ("NULL", 'back\\slash \\"')  # the string, not a null
 
 
 def test_rows_match_looks_rows_up_by_key_even_with_stale_statistics(db: Database) -> None:
@@ -90,3 +92,4 @@ def test_rows_match_looks_rows_up_by_key_even_with_stale_statistics(db: Database
 def test_int_array_text() -> None:
     assert bulk.int_array([]) == "{}"
     assert bulk.int_array([3, None, -1]) == "{3,NULL,-1}"
+    assert bulk.text_array(["a", None, 'say "hi"', "c:\\"]) == '{"a",NULL,"say \\"hi\\"","c:\\\\"}'
