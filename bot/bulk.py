@@ -124,22 +124,28 @@ def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     given = list(rows[0])
     defaults = [c for c in table.columns if c.name not in given and _python_default(c)]
     columns = [table.c[name] for name in given] + defaults
-    processors = [_once_per_object(_processor(c, dialect)) for c in columns]
+    # Column by column: each value through its column's processor, once per object (rows
+    # share objects: the batch's moment in every row's times, one list of a template's
+    # buttons, one status's details). A default is computed for each row, as an INSERT would.
+    values = [[row[name] for row in rows] for name in given] + [[_default_value(c) for _ in rows] for c in defaults]
+    for i, column in enumerate(columns):
+        process = _processor(column, dialect)
+        if process is not None:
+            values[i] = _once_per_object(values[i], process)
     quote = dialect.identifier_preparer
     sql = f"COPY {quote.format_table(table)} ({', '.join(quote.quote(c.name) for c in columns)}) FROM STDIN"
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cursor, cursor.copy(sql) as copy:
-        for row in rows:
-            values = [row[name] for name in given] + [_default_value(c) for c in defaults]
-            copy.write_row([v if p is None else p(v) for v, p in zip(values, processors, strict=True)])
+        for row in zip(*values, strict=True):
+            copy.write_row(row)
 
 
 def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | None:
     """How a value of ``column`` goes into COPY: its bind processor, JSON as its text.
 
-    psycopg's JSON adapter serializes while writing each row, where ``_once_per_object``
-    cannot spare it; serialized here, a COPY's text format takes the string as it is.
+    psycopg's JSON adapter would serialize while writing each row, for every row;
+    serialized here (once per object), a COPY's text format takes the string as it is.
     """
     if isinstance(column.type, JSON):
         dumps = getattr(dialect, "_json_serializer", None) or json.dumps
@@ -148,24 +154,17 @@ def _processor(column: Column[Any], dialect: Dialect) -> Callable[[Any], Any] | 
     return column.type.dialect_impl(dialect).bind_processor(dialect)  # type: ignore[no-any-return]
 
 
-def _once_per_object(process: Callable[[Any], Any] | None) -> Callable[[Any], Any] | None:
-    """``process`` (a bind processor) run once per object for one COPY.
-
-    Rows share objects: the moment of the batch in every row's times, one list of a
-    template's buttons, one status's details. Converted once, not once a row (JSON,
-    time zones). The objects are kept, so no id is reused while the COPY lasts.
-    """
-    if process is None:
-        return None
-    done: dict[int, tuple[Any, Any]] = {}
-
-    def once(value: Any) -> Any:
-        hit = done.get(id(value))
-        if hit is None:
-            hit = done[id(value)] = (value, process(value))
-        return hit[1]
-
-    return once
+def _once_per_object(values: list[Any], process: Callable[[Any], Any]) -> list[Any]:
+    """``[process(v) for v in values]``, calling ``process`` once per distinct object."""
+    done: dict[int, Any] = {}
+    out = []
+    for value in values:  # the objects stay alive in ``values``: no id is reused meanwhile
+        key = id(value)
+        if key in done:
+            out.append(done[key])
+        else:
+            out.append(done.setdefault(key, process(value)))
+    return out
 
 
 def _python_default(column: Column[Any]) -> bool:
