@@ -24,14 +24,13 @@ import time
 from typing import Any
 
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from bot.channels import SendError
 from bot.channels.base import Outbound
-from bot.consent import ConsentLedger
 from bot.db import Database, utcnow
 from bot.flowlibrary import FlowLibrary
-from bot.models import Contact, Sender
+from bot.models import Sender
 from bot.outbox import NoProvider, provider_for
 from bot.settings import Settings
 from campaigns import call_dispatch, compliance, lanes, ratelimit
@@ -39,7 +38,7 @@ from campaigns.call_claims import prepare_calls, settle_calls
 from campaigns.claims import Claimed, Outcome, Step, claim, next_pending
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
-from campaigns.settlement import settle
+from campaigns.settlement import settle, voter_facts
 from campaigns.uncalled import Uncalled
 from ivr import placing
 
@@ -50,9 +49,6 @@ MAX_ATTEMPTS = 5
 STATUS_EVERY_S = 0.5
 # Finished sends are stored together, at most this often (one transaction each time).
 SETTLE_EVERY_S = 0.2
-# Twilio errors that say something lasting about the voter's number.
-OPTED_OUT_AT_CARRIER = "21610"
-NOT_ON_WHATSAPP = ("63003", "63024")
 SLOTS_RETRY_S = 10
 
 
@@ -126,6 +122,11 @@ class BatchSender:
         # Half the sends in flight at a time: a chunk is claimed while the one before it
         # is still with the provider, so the provider is never left waiting for a claim.
         chunk = max(1, min(MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
+        # Paces too fast for a lateness check (ratelimit.tolerance) keep every thread busy:
+        # the next chunk is claimed while all of them still have a send, and waits in the
+        # pool's queue for the first free one (a slot cannot go stale there). Otherwise a
+        # slow provider holds the claims back rather than let slots go stale in the queue.
+        ahead = chunk if self.late_after_s == math.inf and not self.voice else 0
         with cf.ThreadPoolExecutor(
             max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
         ) as pool:
@@ -133,10 +134,9 @@ class BatchSender:
             after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
-                    # At most MAX_IN_FLIGHT rows claimed and not yet stored: a slow provider
-                    # holds the claims back instead of letting slots go stale in a queue, and
+                    # At most MAX_IN_FLIGHT (+ ``ahead``) rows claimed and not yet stored:
                     # fewer rows are at stake when the worker dies.
-                    most = MAX_IN_FLIGHT - chunk
+                    most = MAX_IN_FLIGHT + ahead - chunk
                     while len(in_flight) > most:
                         # Stored as soon as enough have finished to make room for the next
                         # claim (else every SETTLE_EVERY_S): fast sends would otherwise wait
@@ -145,7 +145,7 @@ class BatchSender:
                         self.active()
                         if len(in_flight) > most:
                             time.sleep(0.005)
-                    room = min(chunk, MAX_IN_FLIGHT - len(in_flight))
+                    room = min(chunk, MAX_IN_FLIGHT + ahead - len(in_flight))
                     if self.slots is not None:
                         # A call campaign never has more than max_concurrent calls live.
                         room = min(room, self.slots.free())
@@ -338,7 +338,7 @@ class BatchSender:
                 # recipient; taking them in the same order cannot deadlock with it.
                 settle_calls(db, outcomes, now)
             settle(db, outcomes, now)
-            self._voter_facts(db, outcomes)
+            voter_facts(db, outcomes)
         for o in outcomes:
             self.counts[o.status] = self.counts.get(o.status, 0) + 1
             if o.status == "retry":
@@ -346,21 +346,6 @@ class BatchSender:
             elif o.status == "not_sent" and self.voice:
                 self.slots_full = True  # no live-call slot was free for it
         return [f for f in futures if not f.done() or f not in done]
-
-    def _voter_facts(self, db: Any, outcomes: list[Outcome]) -> None:
-        """What a failure says about the voter: opted out at the carrier, or no WhatsApp."""
-        for o in outcomes:
-            if o.error_code == OPTED_OUT_AT_CARRIER:
-                contact = db.get(Contact, o.claimed.contact_id)
-                if contact is not None and contact.consent != "opted_out":
-                    ConsentLedger(db).record(
-                        contact,
-                        "opted_out",
-                        source="provider",
-                        note="Twilio 21610: the voter replied STOP to the carrier",
-                    )
-            elif o.error_code in NOT_ON_WHATSAPP:
-                db.execute(update(Contact).where(Contact.id == o.claimed.contact_id).values(whatsapp=False))
 
     def _finish(self, campaign: Campaign) -> None:
         from campaigns import operations

@@ -3,7 +3,8 @@
 ``settle`` stores a batch's outcomes in one transaction (statuses only move forward: a
 status callback may have come first); ``release`` puts claimed rows the provider was never
 asked about back to ``pending`` without a trace (pause, abort, a worker that died before
-calling).
+calling); ``voter_facts`` keeps what a failure says about the voter (opted out at the
+carrier, not on WhatsApp).
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from sqlalchemy import BigInteger, String, case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from bot import bulk
+from bot.consent import ConsentLedger
 from bot.db import UTCDateTime
-from bot.models import FlowSession, Message, MessageStatusEvent
+from bot.models import Contact, FlowSession, Message, MessageStatusEvent
 from campaigns.claims import M, Outcome, R, S
 from ivr.models import Call
+
+# Twilio errors that say something lasting about the voter's number.
+OPTED_OUT_AT_CARRIER = "21610"
+NOT_ON_WHATSAPP = ("63003", "63024")
 
 
 def settle(db: Session, outcomes: Sequence[Outcome], now: dt.datetime) -> None:
@@ -98,6 +104,22 @@ _RAW = {status: {"provider_status": status} for status in ("sent", "delivered", 
 
 def _raw(status: str) -> dict[str, str]:
     return _RAW.get(status) or {"provider_status": status}
+
+
+def voter_facts(db: Session, outcomes: Sequence[Outcome]) -> None:
+    """What a failure says about the voter: opted out at the carrier, or no WhatsApp."""
+    for o in outcomes:
+        if o.error_code == OPTED_OUT_AT_CARRIER:
+            contact = db.get(Contact, o.claimed.contact_id)
+            if contact is not None and contact.consent != "opted_out":
+                ConsentLedger(db).record(
+                    contact,
+                    "opted_out",
+                    source="provider",
+                    note="Twilio 21610: the voter replied STOP to the carrier",
+                )
+        elif o.error_code in NOT_ON_WHATSAPP:
+            db.execute(update(Contact).where(Contact.id == o.claimed.contact_id).values(whatsapp=False))
 
 
 def _event_status(o: Outcome) -> str:

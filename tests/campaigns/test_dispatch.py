@@ -5,13 +5,14 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from rq import Queue
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from bot.channels import SendError
 from bot.channels.base import Outbound, Sent
 from bot.consent import ConsentLedger
-from bot.models import Contact, FlowSession, FunnelEvent, Message
+from bot.models import Contact, FlowSession, FunnelEvent, Message, Sender
 from campaigns import dispatch, operations
 from campaigns.claims import next_pending
 from campaigns.models import Recipient
@@ -172,3 +173,43 @@ def test_next_pending_reads_on_from_the_last_row_seen(world: World) -> None:
         rest = next_pending(db, campaign.id, 0, 3, {following[0]}, after=first[-1])
         assert following[0] not in rest and len(rest) == 3
         assert next_pending(db, campaign.id, 0, 10, set(), after=max(rest)) == []
+
+
+@pytest.mark.parametrize(("pace", "ahead"), [(1000, True), (20, False)])
+def test_a_fast_pace_keeps_every_thread_busy_with_one_chunk_claimed_ahead(
+    world: World, scripted, monkeypatch, pace: int, ahead: bool
+) -> None:  # type: ignore[no-untyped-def]
+    """A slow provider at a fast pace: the next chunk waits for a free thread, not for a claim.
+
+    At a pace with a lateness check (under 250/s), claims wait for room instead: a slot
+    could go stale in the pool's queue.
+    """
+    monkeypatch.setattr(dispatch, "MAX_IN_FLIGHT", 4)
+    lock, calls, most = threading.Lock(), [0], {"calls": 0, "claimed": 0}
+
+    def answer(message: Outbound) -> Sent:
+        with lock:
+            calls[0] += 1
+            most["calls"] = max(most["calls"], calls[0])
+        with world.rt.db.session() as db:
+            claimed = db.scalar(select(func.count()).where(Recipient.status == "sending"))
+        with lock:
+            most["claimed"] = max(most["claimed"], claimed or 0)
+        time.sleep(0.15)
+        with lock:
+            calls[0] -= 1
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
+
+    scripted(answer)
+    with world.rt.db.session() as db:
+        db.execute(update(Sender).values(rate_per_s=pace))
+    for i in range(16):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=pace)
+    operations.launch(world.rt, campaign.id)
+    assert send(world, campaign.id) == {"sent": 16}
+    # Four threads; chunks of two; claimed and not yet stored: at most four, or six ahead.
+    if ahead:
+        assert most["calls"] == 4 and 4 < most["claimed"] <= 6, most
+    else:
+        assert most["calls"] <= 4 and most["claimed"] <= 4, most
