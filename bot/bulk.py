@@ -62,6 +62,8 @@ def any_of(column: ColumnElement[Any], name: str, postgresql: bool) -> ColumnEle
     Pass the values as ``ids(postgresql, values)``. Built once, a statement keeps its cache
     key and compiled form: SQLAlchemy then spends nothing on it but binding the values.
     """
+    if not isinstance(column.type, Integer):
+        raise TypeError(f"any_of takes integer columns (ids sent as array text), not {column}")
     if postgresql:
         return column == any_(cast(bindparam(name, type_=String()), ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))

@@ -87,12 +87,12 @@ class Voter:
     def load(cls, db: Session, contact_ids: Sequence[int]) -> dict[int, Voter]:
         """The voters of ``contact_ids``, by id."""
         pg = bulk.postgresql(db)
-        params = {"ids": bulk.ids(pg, contact_ids)}
+        statements, params = _statements(pg), {"ids": bulk.ids(pg, contact_ids)}
         tags: dict[int, dict[str, str | None]] = {cid: {} for cid in contact_ids}
         # All rows at once (iterating a result fetches them one by one).
-        for cid, name, value in db.execute(_statements(pg).tags, params).all():
+        for cid, name, value in db.execute(statements.tags, params).all():
             tags[cid][name] = value
-        rows = db.execute(_statements(pg).voters, params).all()
+        rows = db.execute(statements.voters, params).all()
         return {row[0]: cls(*row, tags=tags[row[0]]) for row in rows}
 
     def view(self) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import BigInteger, String, select, text, update
 
 from bot import bulk
@@ -87,6 +88,11 @@ def test_rows_match_looks_rows_up_by_key_even_with_stale_statistics(db: Database
     with db.session() as s:
         named = dict(s.execute(select(C.c.id, C.c.name).where(C.c.name.like("Picked %"))).all())
     assert named == {r["cid"]: r["nm"] for r in rows}
+
+
+def test_any_of_refuses_a_column_that_is_not_an_integer() -> None:
+    with pytest.raises(TypeError, match="integer columns"):
+        bulk.any_of(C.c.phone, "phones", True)
 
 
 def test_int_array_text() -> None:
