@@ -232,7 +232,8 @@ def prepare_messages(
     statements = _statements(pg)
     contacts = bulk.ids(pg, [voter.id for _, voter, _, _ in ready])
     db.execute(statements.supersede, {"ids": contacts, "on_channel": channel, "now": now})
-    sprints = [start(flow, voter.view(), channel=channel, now=_iso(now), at=at) for _, voter, _, _ in ready]
+    iso = _iso(now)
+    sprints = [start(flow, voter.view(), channel=channel, now=iso, at=at) for _, voter, _, _ in ready]
     expires = now + dt.timedelta(seconds=flow.expire_s) if flow.expire_s else None
     session_ids = bulk.insert_ids(
         db,
