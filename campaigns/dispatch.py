@@ -15,7 +15,6 @@ the rows of a worker that died before calling go back to ``pending`` rather than
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import datetime as dt
 import logging
 import math
@@ -38,6 +37,7 @@ from campaigns.call_claims import prepare_calls, settle_calls
 from campaigns.claims import Claimed, Outcome, Step, claim, next_pending
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
+from campaigns.sendpool import SendPool
 from campaigns.settlement import settle, voter_facts
 from campaigns.uncalled import Uncalled
 from ivr import placing
@@ -128,25 +128,22 @@ class BatchSender:
         fast = self.late_after_s == math.inf and not self.voice
         chunk = max(1, min(MAX_IN_FLIGHT if fast else MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
         ahead = chunk if fast else 0
-        with cf.ThreadPoolExecutor(
-            max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"c{campaign.id}b{self.batch}"
-        ) as pool:
-            in_flight: list[cf.Future[Outcome]] = []
+        with SendPool[Outcome](MAX_IN_FLIGHT, f"c{campaign.id}b{self.batch}") as pool:
             after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
                     # At most MAX_IN_FLIGHT (+ ``ahead``) rows claimed and not yet stored:
                     # fewer rows are at stake when the worker dies.
                     most = MAX_IN_FLIGHT + ahead - chunk
-                    while len(in_flight) > most:
+                    while pool.in_flight > most:
                         # Stored as soon as enough have finished to make room for the next
                         # claim (else every SETTLE_EVERY_S): fast sends would otherwise wait
                         # for the next round of storing with the provider idle.
-                        in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S, room=len(in_flight) - most)
+                        self._store_done(pool, every_s=SETTLE_EVERY_S, room=pool.in_flight - most)
                         self.active()
-                        if len(in_flight) > most:
+                        if pool.in_flight > most:
                             time.sleep(0.005)
-                    room = min(chunk, MAX_IN_FLIGHT + ahead - len(in_flight))
+                    room = min(chunk, MAX_IN_FLIGHT + ahead - pool.in_flight)
                     if self.slots is not None:
                         # A call campaign never has more than max_concurrent calls live.
                         room = min(room, self.slots.free())
@@ -172,20 +169,20 @@ class BatchSender:
                     # deferred voters), so the first ones have not passed during the claim.
                     moments = self.limiter.reserve(paces, len(claimed))
                     for item, moment in zip(claimed, moments, strict=True):
-                        in_flight.append(pool.submit(self._send, provider, campaign, step, item, moment))
+                        pool.submit(self._send, provider, campaign, step, item, moment)
                     # Plan the next second only when this one's slots have come, storing
                     # finished sends meanwhile.
                     while moments and time.time() < moments[-1]:
-                        in_flight = self._store_done(in_flight, every_s=SETTLE_EVERY_S)
+                        self._store_done(pool, every_s=SETTLE_EVERY_S)
                         self.active()
                         time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
             finally:
                 # Whatever stopped the batch (Redis lost, the job's timeout), what the
                 # provider said about the sends in flight is stored: the rows never sent go
                 # back to pending, instead of being left "sending" (then unknown) for good.
-                while cf.wait(in_flight, timeout=0.1).not_done:
+                while not pool.wait_all(timeout=0.1):
                     self.active()  # the sends still waiting for their slots see a pause
-                self._store_done(in_flight)
+                self._store_done(pool)
         self._finish(campaign)
         return self.counts
 
@@ -316,22 +313,19 @@ class BatchSender:
         with self.db.session() as db:
             return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
 
-    def _store_done(
-        self, futures: list[cf.Future[Outcome]], *, every_s: float = 0.0, room: int = 0
-    ) -> list[cf.Future[Outcome]]:
+    def _store_done(self, pool: SendPool[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
         """Settle the finished sends.
 
         With ``every_s``: only that long after the last time, or as soon as ``room`` of
         them (if given) have finished.
         """
         waited = time.monotonic() - self._stored_at
-        if every_s and waited < every_s and (not room or sum(f.done() for f in futures) < room):
-            return futures
+        if every_s and waited < every_s and (not room or pool.finished() < room):
+            return
         self._stored_at = time.monotonic()
-        done = [f for f in futures if f.done()]
-        if not done:
-            return futures
-        outcomes = [f.result() for f in done]
+        outcomes = pool.collect()
+        if not outcomes:
+            return
         with self.db.session(write=True) as db:
             now = utcnow()
             if self.voice:
@@ -346,7 +340,6 @@ class BatchSender:
                 self.retried.add(o.claimed.recipient_id)
             elif o.status == "not_sent" and self.voice:
                 self.slots_full = True  # no live-call slot was free for it
-        return [f for f in futures if not f.done() or f not in done]
 
     def _finish(self, campaign: Campaign) -> None:
         from campaigns import operations

@@ -9,7 +9,7 @@ the list (Redis flushed) errs on the safe side: every row left ``sending`` count
 possibly sent.
 
 A batch job's sending threads take their rows out together: the threads that ask while a
-round trip is under way are served by the next one, a single pipeline of ``SREM`` (each
+round trip is under way are served by the next one, a single script of ``SREM`` (each
 thread is still told about its own row, and calls only if it took it). At a few hundred
 sends a second most sends share a round trip; a lone send pays one, as before.
 """
@@ -19,6 +19,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+
+# SREM each row; 1 for the rows removed (by this call), 0 for the others.
+_TAKE_MANY = """
+local out = {}
+for i, rid in ipairs(ARGV) do out[i] = redis.call('SREM', KEYS[1], rid) end
+return out
+"""
 
 
 class _Ask:
@@ -53,6 +61,7 @@ class Uncalled:
         self._asks: list[_Ask] = []
         self._busy = False  # a thread is running a round (and will hand over to the next ask)
         self.round_trips = 0
+        self._take_script = conn.register_script(_TAKE_MANY)
 
     def add(self, recipient_ids: Sequence[int]) -> None:
         """List claimed rows (call inside the claim's transaction, before it commits)."""
@@ -109,9 +118,7 @@ class Uncalled:
         self.round_trips += 1
         if len(recipient_ids) == 1:
             return set(recipient_ids) if self.conn.srem(self.key, recipient_ids[0]) else set()
-        # Each SREM is atomic on its own: no MULTI needed around them.
-        with self.conn.pipeline(transaction=False) as pipe:
-            for rid in recipient_ids:
-                pipe.srem(self.key, rid)
-            removed = pipe.execute()
+        # One script (one command to pack and one reply to read, where a pipeline of SREMs
+        # was one of each per row) that says which of the rows it removed.
+        removed = self._take_script(keys=[self.key], args=list(recipient_ids), client=self.conn)
         return {rid for rid, gone in zip(recipient_ids, removed, strict=True) if gone}

@@ -1,0 +1,119 @@
+"""The sending threads of a batch job: a queue of sends in, a queue of outcomes out.
+
+``concurrent.futures.ThreadPoolExecutor`` made a ``Future`` (with its own condition and
+lock) for every send, and the job found the finished ones by asking each future in flight
+whether it was done, several times a chunk: at several hundred sends a second that was a
+few per cent of the job's CPU, spent on bookkeeping. Here a thread puts each outcome on
+one queue as it finishes, and the job takes what is there.
+
+An exception raised by a send is handed to the job as it is collected (``collect`` raises
+it), as ``Future.result`` did: a send is expected to turn every error into an outcome.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+_STOP = None
+POLL_S = 0.005
+
+
+class _Failed:
+    """A send that raised instead of returning an outcome."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+class SendPool(Generic[T]):
+    """Up to ``size`` threads, started as sends arrive, each running the next send queued."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self.size = size
+        self.name = name
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., T], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._done: queue.SimpleQueue[T | _Failed] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._submitted = 0  # by the job's thread only
+        self._collected = 0
+
+    @property
+    def in_flight(self) -> int:
+        """Sends submitted and not yet collected (running, queued, or finished and waiting)."""
+        return self._submitted - self._collected
+
+    def finished(self) -> int:
+        """Sends finished and not yet collected."""
+        return self._done.qsize()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> None:
+        """Queue ``fn(*args)``; a thread is started while fewer run than sends are in flight."""
+        self._submitted += 1  # before the put: a thread never finishes more than was submitted
+        self._tasks.put((fn, args))
+        if len(self._threads) < min(self.size, self.in_flight):
+            thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def collect(self) -> list[T]:
+        """The outcomes finished so far (raises the first send that raised, like ``Future.result``)."""
+        out: list[T] = []
+        failed: _Failed | None = None
+        while True:
+            try:
+                item = self._done.get_nowait()
+            except queue.Empty:
+                break
+            self._collected += 1
+            if isinstance(item, _Failed):
+                failed = failed or item
+            else:
+                out.append(item)
+        if failed is not None:
+            raise failed.error
+        return out
+
+    def wait_all(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for every send submitted to finish; True when they have.
+
+        Looks every few milliseconds (only the batch's last sends are waited for this way):
+        a condition notified by every send would cost each send a lock.
+        """
+        deadline = time.monotonic() + timeout
+        while self.finished() < self.in_flight:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(POLL_S, left))
+        return True
+
+    def close(self) -> None:
+        """Stop the threads once the sends queued have run; wait for them."""
+        for _ in self._threads:
+            self._tasks.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+
+    def __enter__(self) -> SendPool[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self) -> None:
+        while (task := self._tasks.get()) is not _STOP:
+            fn, args = task
+            try:
+                result: T | _Failed = fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the job, which raises it
+                result = _Failed(exc)
+            self._done.put(result)
