@@ -20,7 +20,6 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-
 # SREM each row; 1 for the rows removed (by this call), 0 for the others.
 _TAKE_MANY = """
 local out = {}
