@@ -42,6 +42,10 @@ class SendPool(Generic[T]):
         self._tasks: queue.SimpleQueue[tuple[Callable[..., T], tuple[Any, ...]] | None] = queue.SimpleQueue()
         self._done: queue.SimpleQueue[T | _Failed] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
+        # Released by a thread each time it is free for the next send (as in the standard
+        # library's pool): a send goes to a free thread before a new one is started, so a
+        # fast provider is served by as few threads as it needs (fewer to contend for the GIL).
+        self._idle = threading.Semaphore(0)
         self._submitted = 0  # by the job's thread only
         self._collected = 0
 
@@ -55,10 +59,12 @@ class SendPool(Generic[T]):
         return self._done.qsize()
 
     def submit(self, fn: Callable[..., T], *args: Any) -> None:
-        """Queue ``fn(*args)``; a thread is started while fewer run than sends are in flight."""
-        self._submitted += 1  # before the put: a thread never finishes more than was submitted
+        """Queue ``fn(*args)``; a thread is started when none is free (up to ``size``)."""
+        self._submitted += 1
         self._tasks.put((fn, args))
-        if len(self._threads) < min(self.size, self.in_flight):
+        if self._idle.acquire(timeout=0):
+            return
+        if len(self._threads) < self.size:
             thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
             thread.start()
             self._threads.append(thread)
@@ -116,4 +122,5 @@ class SendPool(Generic[T]):
                 result: T | _Failed = fn(*args)
             except BaseException as exc:  # noqa: BLE001 - handed to the job, which raises it
                 result = _Failed(exc)
+            self._idle.release()  # free before its outcome is seen: the next send may take it
             self._done.put(result)

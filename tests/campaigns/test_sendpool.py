@@ -35,13 +35,14 @@ def test_outcomes_come_back_once_each_and_threads_never_exceed_the_size() -> Non
     assert most[0] == 4
 
 
-def test_threads_start_only_as_sends_arrive() -> None:
+def test_a_free_thread_takes_the_next_send_before_a_new_one_starts() -> None:
+    """A fast provider is served by as few threads as it needs."""
     with SendPool[int](96, "t") as pool:
-        pool.submit(lambda: 1)
-        pool.submit(lambda: 2)
-        assert len(pool._threads) == 2
-        assert pool.wait_all(timeout=5)
-        assert sorted(pool.collect()) == [1, 2]
+        for i in range(20):
+            pool.submit(lambda i=i: i)
+            assert pool.wait_all(timeout=5)
+        assert len(pool._threads) == 1
+        assert sorted(pool.collect()) == list(range(20))
 
 
 def test_wait_all_times_out_while_a_send_runs() -> None:
