@@ -23,6 +23,7 @@ Python-side default, as SQLAlchemy's ``insert()`` would give it.
 
 from __future__ import annotations
 
+import functools
 import json
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ from sqlalchemy import JSON, Column, String, Table, and_, any_, bindparam, cast,
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.types import Integer, TypeEngine
 
 
@@ -98,26 +99,49 @@ def copy_rows(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> N
         db.execute(insert(table), list(rows))
 
 
-def insert_ids(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert ``rows`` into ``table``; return their new ids, in the rows' order."""
+def insert_ids(
+    db: Session, table: Table, rows: Sequence[Mapping[str, Any]], ids: Sequence[int] | None = None
+) -> list[int]:
+    """Insert ``rows`` into ``table``; return their new ids, in the rows' order.
+
+    ``ids``: the rows' ids, drawn before (``draw_ids``); else they are drawn here.
+    """
     if not rows:
         return []
     (key,) = table.primary_key.columns
-    if not postgresql(db):
-        stmt = insert(table).returning(key, sort_by_parameter_order=True)
-        return list(db.scalars(stmt, list(rows)))
-    # Ascending, as one multi-row INSERT would number them; one row back (an array), the
-    # sequence looked up once.
-    drawn = db.scalar(_DRAW, {"table": table.name, "key": key.name, "n": len(rows)})
-    ids = sorted(drawn)
+    if ids is None:
+        if not postgresql(db):
+            stmt = insert(table).returning(key, sort_by_parameter_order=True)
+            return list(db.scalars(stmt, list(rows)))
+        (ids,) = draw_ids(db, [(table, len(rows))]) or [[]]
+    elif not postgresql(db):
+        db.execute(insert(table), [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
+        return list(ids)
     _copy(db, table, [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
-    return ids
+    return list(ids)
 
 
-_DRAW = text(
-    "SELECT array(SELECT nextval(q.seq) FROM generate_series(1, :n)) "
-    "FROM (SELECT pg_get_serial_sequence(:table, :key)::regclass AS seq) AS q"
-)
+def draw_ids(db: Session, wanted: Sequence[tuple[Table, int]]) -> list[list[int]] | None:
+    """On PostgreSQL, ``n`` new ids of each ``(table, n)`` from its sequence, in one statement.
+
+    Ascending, as one multi-row INSERT would number them; each sequence looked up once.
+    None elsewhere (SQLite numbers rows as it inserts them).
+    """
+    if not postgresql(db):
+        return None
+    params: dict[str, Any] = {}
+    for i, (table, n) in enumerate(wanted):
+        (key,) = table.primary_key.columns
+        params |= {f"t{i}": table.name, f"k{i}": key.name, f"n{i}": n}
+    row = db.execute(_draw(len(wanted)), params).one()
+    return [sorted(drawn) for drawn in row]
+
+
+@functools.cache
+def _draw(tables: int) -> TextClause:
+    arrays = ", ".join(f"array(SELECT nextval(q.s{i}) FROM generate_series(1, :n{i}))" for i in range(tables))
+    sequences = ", ".join(f"pg_get_serial_sequence(:t{i}, :k{i})::regclass AS s{i}" for i in range(tables))
+    return text(f"SELECT {arrays} FROM (SELECT {sequences}) AS q")
 
 
 def _copy(db: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -223,15 +247,16 @@ class Rows:
         if not rows:
             return
         if self.unnest:
-            db.execute(
-                stmt,
-                {
-                    key: self.texts[key](row[key] for row in rows) if key in self.texts else [row[key] for row in rows]
-                    for key in self.columns
-                },
-            )
+            db.execute(stmt, self.arrays_of(rows))
         else:
             db.execute(stmt, list(rows))
+
+    def arrays_of(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        """PostgreSQL: the parameters of one execution for ``rows`` (an array per column)."""
+        return {
+            key: self.texts[key](row[key] for row in rows) if key in self.texts else [row[key] for row in rows]
+            for key in self.columns
+        }
 
     def match(self, column: ColumnElement[Any], key: str) -> ColumnElement[bool]:
         """``column = <key>``: the statement's rows joined with these by a key (an id).

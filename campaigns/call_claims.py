@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from bot.engine import Flow
-from campaigns.claims import Claimed, M, Outcome, R, Ready, Step
+from campaigns.claims import Claimed, M, Outcome, R, Ready, Step, take
 from campaigns.models import Campaign
 from ivr.models import Call
 
@@ -28,7 +28,8 @@ CALL_BODY = "Call"
 def prepare_calls(
     db: Session, campaign: Campaign, step: Step, flow: Flow, ready: Sequence[Ready], now: dt.datetime
 ) -> list[Claimed]:
-    """Store the attempt message and the call of every ``ready`` row; one statement per table."""
+    """Claim the ``ready`` rows; store the attempt message and the call of each; a statement per table."""
+    ready = take(db, ready, now)
     if not ready:
         return []
     options = campaign.voice or {}

@@ -1,12 +1,13 @@
 """Claiming recipients for sending, and settling what the provider said.
 
-A batch job claims a handful of ``pending`` rows at a time with a conditional UPDATE
-(``pending -> sending``), so two jobs working on one batch never both send to a voter.
-In the same transaction it checks consent at send time, renders the template, stores the
-opening message (status ``sending``) and parks the voter's session at the flow's start
-(the template stands in for its first prompt). Only then does it call the provider: a
-row left ``sending`` by a worker that died is never sent again — the reconciler makes it
-``unknown`` and the status callback, which carries the message id, settles it.
+A batch job reads a handful of ``pending`` rows and their voters, checks consent and the
+send windows at send time, and claims the rows that may go with a conditional UPDATE
+(``pending -> sending``), so two jobs working on one batch never both send to a voter. In
+the same transaction it renders the template, stores the opening message (status
+``sending``) and parks the voter's session at the flow's start (the template stands in
+for its first prompt). Only then does it call the provider: a row left ``sending`` by a
+worker that died is never sent again — the reconciler makes it ``unknown`` and the status
+callback, which carries the message id, settles it.
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Outcome:
 
 
 _NEXT_PENDING = (
-    select(R.c.id)
+    select(R.c.id, R.c.contact_id)
     .where(R.c.campaign_id == bindparam("campaign"), R.c.batch == bindparam("batch"), R.c.status == "pending")
     .where(or_(R.c.retry_at.is_(None), R.c.retry_at <= bindparam("now")))
     .where(R.c.id > bindparam("after"))
@@ -129,16 +130,16 @@ def next_pending(
     exclude: set[int],
     now: dt.datetime | None = None,
     after: int = 0,
-) -> list[int]:
-    """Ids of the batch's next pending rows (those retried in this run, or due later, left out).
+) -> list[tuple[int, int]]:
+    """The batch's next pending rows, as (id, contact id) (those retried in this run, or due later, left out).
 
     ``after``: the last id this run has seen. Every row before it was claimed, left out or
     taken by another job, so the read starts there instead of at the batch's first row
     (read again and again, claimed rows would make each read longer than the last).
     """
     params = {"campaign": campaign_id, "batch": batch, "now": now or utcnow(), "after": after}
-    found = db.scalars(_NEXT_PENDING, params | {"n": limit + len(exclude)})
-    return [rid for rid in found if rid not in exclude][:limit]
+    found = db.execute(_NEXT_PENDING, params | {"n": limit + len(exclude)}).all()
+    return [(rid, cid) for rid, cid in found if rid not in exclude][:limit]
 
 
 def claim(
@@ -146,21 +147,21 @@ def claim(
     campaign: Campaign,
     step: Step,
     flow: Flow,
-    ids: Sequence[int],
+    rows: Sequence[tuple[int, int]],
     now: dt.datetime,
     policy: Policy | None = None,
     prepare: Prepare | None = None,
 ) -> tuple[list[Claimed], dict[int, dt.datetime]]:
-    """Move ``ids`` from pending to sending and prepare their messages.
+    """Claim the pending ``rows`` (id, contact id) that may be sent now and prepare their messages.
 
-    Returns the rows won, and the rows whose voter may not be sent now (a send window or
-    a blackout), with the moment they may: those are back to ``pending``, untouched.
-    ``prepare`` stores the attempts of the rows won (``prepare_messages`` by default; a
-    call campaign's is ``campaigns.call_claims.prepare_calls``).
+    The voters are read first: a row whose voter may not be sent now (a send window or a
+    blackout) is left pending, untouched, and returned with the moment it may; one whose
+    voter opted out (or lacks a variable) is skipped. ``prepare`` claims the others
+    (``pending -> sending``; a row another job took meanwhile is left out) and stores their
+    attempts: ``prepare_messages`` by default, a call campaign's
+    ``campaigns.call_claims.prepare_calls``. Returns the rows won and the rows deferred.
     """
     policy = policy or Policy()
-    pg = bulk.postgresql(db)
-    rows = db.execute(_statements(pg).claim, {"ids": bulk.ids(pg, ids), "now": now}).all()
     if not rows:
         return [], {}
     voters = Voter.load(db, [cid for _, cid in rows])
@@ -191,18 +192,32 @@ def claim(
     if skipped:
         db.execute(
             update(R)
-            .where(R.c.id == bindparam("rid"))
+            .where(R.c.id == bindparam("rid"), R.c.status == "pending")
             .values(status=RecipientStatus.SKIPPED.value, skip_code=bindparam("code"), batch=None),
             skipped,
         )
-    if deferred:
-        db.execute(
-            update(Recipient)
-            .where(bulk.one_of(db, Recipient.id, deferred), Recipient.status == "sending")
-            .values(status="pending", sending_at=None, attempts=Recipient.attempts - 1)
-            .execution_options(synchronize_session=False)
-        )
     return out, deferred
+
+
+def take(
+    db: Session, ready: Sequence[Ready], now: dt.datetime, ids: Sequence[tuple[int, int]] | None = None
+) -> list[Ready]:
+    """Claim the ``ready`` rows still pending (``pending -> sending``, one attempt more); the rows won.
+
+    A row another job claimed meanwhile is not won. ``ids``: each row's message and
+    session ids, drawn before (PostgreSQL), written by the same UPDATE.
+    """
+    if not ready:
+        return []
+    pg = bulk.postgresql(db)
+    statements = _statements(pg)
+    rids = [rid for rid, _, _, _ in ready]
+    if ids is None:
+        won = set(db.scalars(statements.claim, {"ids": bulk.ids(pg, rids), "now": now}))
+    else:
+        rows = [{"rid": rid, "mid": mid, "sid": sid} for rid, (mid, sid) in zip(rids, ids, strict=True)]
+        won = set(db.scalars(statements.claim_with_ids, statements.claimed.arrays_of(rows) | {"now": now}))
+    return [row for row in ready if row[0] in won]
 
 
 Ready = tuple[int, "Voter", dict[str, str], int | None]  # recipient, voter, bound variables, validity
@@ -217,19 +232,30 @@ def prepare_messages(
     ready: Sequence[Ready],
     now: dt.datetime,
 ) -> list[Claimed]:
-    """Store the opening messages and the parked sessions of ``ready`` rows, in a few statements.
+    """Claim the ``ready`` rows and store their opening messages and parked sessions.
 
     A statement per table for the whole chunk (not per voter): at a few hundred sends a
-    second, per-row round trips to the database were the batch's main cost.
+    second, per-row round trips to the database were the batch's main cost. On PostgreSQL
+    the ids are drawn first and the claim writes them (one UPDATE of the recipients, not
+    two); a row lost to another job leaves its ids unused.
     """
     if not ready:
         return []
     version, sender, channel = step.version, step.sender, step.channel
     choices = tuple((b, b) for b in version.buttons or [])
     at = campaign.flow_node or flow.start
-    # The campaign's session replaces whatever the voter had open on this channel.
     pg = bulk.postgresql(db)
     statements = _statements(pg)
+    drawn = bulk.draw_ids(db, [(M, len(ready)), (S, len(ready))])
+    if drawn is None:
+        ready, mids, sids = take(db, ready, now), None, None
+    else:
+        ids = dict(zip([rid for rid, _, _, _ in ready], zip(*drawn, strict=True), strict=True))
+        ready = take(db, ready, now, ids=[ids[rid] for rid, _, _, _ in ready])
+        mids, sids = [ids[rid][0] for rid, _, _, _ in ready], [ids[rid][1] for rid, _, _, _ in ready]
+    if not ready:
+        return []
+    # The campaign's session replaces whatever the voter had open on this channel.
     contacts = bulk.ids(pg, [voter.id for _, voter, _, _ in ready])
     db.execute(statements.supersede, {"ids": contacts, "on_channel": channel, "now": now})
     iso = _iso(now)
@@ -255,6 +281,7 @@ def prepare_messages(
             }
             for (_, contact, _, _), sprint in zip(ready, sprints, strict=True)
         ],
+        ids=sids,
     )
     funnel = [
         {"session_id": sid, "contact_id": contact.id, "flow_name": flow.name, "step": event.step, "reached_at": now}
@@ -289,15 +316,17 @@ def prepare_messages(
             }
             for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
         ],
+        ids=mids,
     )
-    statements.claimed.execute(
-        db,
-        statements.give_ids,
-        [
-            {"rid": rid, "mid": mid, "sid": sid}
-            for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
-        ],
-    )
+    if drawn is None:  # SQLite: the ids are known only now
+        statements.claimed.execute(
+            db,
+            statements.give_ids,
+            [
+                {"rid": rid, "mid": mid, "sid": sid}
+                for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
+            ],
+        )
     return [
         Claimed(rid, mid, sid, contact.id, contact.phone, text, choices, bound, validity)
         for (rid, contact, bound, validity), mid, sid, text in zip(ready, message_ids, session_ids, texts, strict=True)
@@ -309,6 +338,7 @@ class _Statements:
     """The statements every claim runs, built once per backend (see ``bulk.any_of``)."""
 
     claim: Any
+    claim_with_ids: Any
     tags: Any
     voters: Any
     supersede: Any
@@ -320,11 +350,16 @@ class _Statements:
 def _statements(pg: bool) -> _Statements:
     C, T = Contact.__table__, ContactTag.__table__
     claimed = bulk.Rows(pg, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
+    sending = {"status": "sending", "sending_at": bindparam("now"), "attempts": R.c.attempts + 1}
     return _Statements(
         claim=update(R)
         .where(bulk.any_of(R.c.id, "ids", pg), R.c.status == "pending")
-        .values(status="sending", sending_at=bindparam("now"), attempts=R.c.attempts + 1)
-        .returning(R.c.id, R.c.contact_id),
+        .values(sending)
+        .returning(R.c.id),
+        claim_with_ids=update(R)
+        .where(claimed.match(R.c.id, "rid"), R.c.status == "pending")
+        .values({**sending, "message_id": claimed.c.mid, "session_id": claimed.c.sid})
+        .returning(R.c.id),
         tags=select(T.c.contact_id, T.c.name, T.c.value)
         .where(bulk.any_of(T.c.contact_id, "ids", pg))
         .order_by(T.c.contact_id, T.c.name),

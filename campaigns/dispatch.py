@@ -159,7 +159,7 @@ class BatchSender:
                         )
                         if not ids:
                             break
-                        after = ids[-1]
+                        after = ids[-1][0]
                         claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                         # Listed before the claim commits: a worker that dies from here on
                         # leaves rows the reconciler can tell were never sent.

@@ -33,6 +33,27 @@ def test_insert_ids_returns_the_ids_in_the_rows_order_with_defaults_filled(db: D
     assert {r.consent for r in found} == {"unknown"} and {str(r.fields) for r in found} == {"{}"}
 
 
+def test_ids_drawn_before_are_the_ids_the_rows_get(db: Database) -> None:
+    from bot.models import Message
+
+    with db.session() as s:
+        drawn = bulk.draw_ids(s, [(C, 3), (Message.__table__, 2)])
+    if db.dialect != "postgresql":
+        assert drawn is None  # SQLite numbers rows as it inserts them
+        return
+    assert drawn is not None
+    contacts, messages = drawn
+    assert contacts == sorted(contacts) and len(set(contacts)) == 3 and len(messages) == 2
+    now = utcnow()
+    rows = [{"phone": f"+91970000{i:04d}", "created_at": now, "updated_at": now} for i in range(3)]
+    with db.session() as s:
+        assert bulk.insert_ids(s, C, rows, ids=contacts) == contacts
+        found = dict(s.execute(select(C.c.phone, C.c.id)).all())
+    assert found == {row["phone"]: cid for row, cid in zip(rows, contacts, strict=True)}
+    # Drawn ids are the sequence's own: the next rows numbered by it come after them.
+    assert min(_contacts(db, 2, first=10)) > max(contacts)
+
+
 def test_one_of_matches_integers_and_strings(db: Database) -> None:
     ids = _contacts(db, 6)
     with db.session() as s:

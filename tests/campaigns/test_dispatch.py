@@ -164,13 +164,16 @@ def test_next_pending_reads_on_from_the_last_row_seen(world: World) -> None:
     campaign = world.campaign(BOOTH_SPEC)
     operations.launch(world.rt, campaign.id)
     with world.rt.db.session() as db:
-        first = next_pending(db, campaign.id, 0, 2, set())
+        rows = next_pending(db, campaign.id, 0, 2, set())
+        contacts = dict(db.execute(select(Recipient.id, Recipient.contact_id)).all())
+        assert all(contacts[rid] == cid for rid, cid in rows)  # each with its voter
+        first = [rid for rid, _ in rows]
         assert first == sorted(first) and len(first) == 2
         # Still pending (never claimed), but before the last row read: not read again.
-        following = next_pending(db, campaign.id, 0, 2, set(), after=first[-1])
+        following = [rid for rid, _ in next_pending(db, campaign.id, 0, 2, set(), after=first[-1])]
         assert min(following) > first[-1] and len(following) == 2
         # Left out (retried in this run, say): the next ones take their place.
-        rest = next_pending(db, campaign.id, 0, 3, {following[0]}, after=first[-1])
+        rest = [rid for rid, _ in next_pending(db, campaign.id, 0, 3, {following[0]}, after=first[-1])]
         assert following[0] not in rest and len(rest) == 3
         assert next_pending(db, campaign.id, 0, 10, set(), after=max(rest)) == []
 
