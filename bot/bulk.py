@@ -104,19 +104,17 @@ def insert_ids(
 ) -> list[int]:
     """Insert ``rows`` into ``table``; return their new ids, in the rows' order.
 
-    ``ids``: the rows' ids, drawn before (``draw_ids``); else they are drawn here.
+    ``ids``: the rows' ids, drawn before with ``draw_ids`` (PostgreSQL); else drawn here.
     """
     if not rows:
         return []
     (key,) = table.primary_key.columns
     if ids is None:
-        if not postgresql(db):
+        drawn = draw_ids(db, [(table, len(rows))])
+        if drawn is None:  # SQLite numbers the rows as it inserts them
             stmt = insert(table).returning(key, sort_by_parameter_order=True)
             return list(db.scalars(stmt, list(rows)))
-        (ids,) = draw_ids(db, [(table, len(rows))]) or [[]]
-    elif not postgresql(db):
-        db.execute(insert(table), [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
-        return list(ids)
+        (ids,) = drawn
     _copy(db, table, [{**row, key.name: rid} for row, rid in zip(rows, ids, strict=True)])
     return list(ids)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, or_, select, update
@@ -200,22 +200,22 @@ def claim(
 
 
 def take(
-    db: Session, ready: Sequence[Ready], now: dt.datetime, ids: Sequence[tuple[int, int]] | None = None
+    db: Session, ready: Sequence[Ready], now: dt.datetime, ids: Mapping[int, tuple[int, int]] | None = None
 ) -> list[Ready]:
     """Claim the ``ready`` rows still pending (``pending -> sending``, one attempt more); the rows won.
 
-    A row another job claimed meanwhile is not won. ``ids``: each row's message and
+    A row another job claimed meanwhile is not won. ``ids``: by row, its message and
     session ids, drawn before (PostgreSQL), written by the same UPDATE.
     """
     if not ready:
         return []
     pg = bulk.postgresql(db)
     statements = _statements(pg)
-    rids = [rid for rid, _, _, _ in ready]
     if ids is None:
-        won = set(db.scalars(statements.claim, {"ids": bulk.ids(pg, rids), "now": now}))
+        params = {"ids": bulk.ids(pg, [rid for rid, _, _, _ in ready])}
+        won = set(db.scalars(statements.claim, params | {"now": now}))
     else:
-        rows = [{"rid": rid, "mid": mid, "sid": sid} for rid, (mid, sid) in zip(rids, ids, strict=True)]
+        rows = [{"rid": rid, "mid": ids[rid][0], "sid": ids[rid][1]} for rid, _, _, _ in ready]
         won = set(db.scalars(statements.claim_with_ids, statements.claimed.arrays_of(rows) | {"now": now}))
     return [row for row in ready if row[0] in won]
 
@@ -247,14 +247,12 @@ def prepare_messages(
     pg = bulk.postgresql(db)
     statements = _statements(pg)
     drawn = bulk.draw_ids(db, [(M, len(ready)), (S, len(ready))])
-    if drawn is None:
-        ready, mids, sids = take(db, ready, now), None, None
-    else:
-        ids = dict(zip([rid for rid, _, _, _ in ready], zip(*drawn, strict=True), strict=True))
-        ready = take(db, ready, now, ids=[ids[rid] for rid, _, _, _ in ready])
-        mids, sids = [ids[rid][0] for rid, _, _, _ in ready], [ids[rid][1] for rid, _, _, _ in ready]
+    ids = dict(zip([rid for rid, _, _, _ in ready], zip(*drawn, strict=True), strict=True)) if drawn else None
+    ready = take(db, ready, now, ids)
     if not ready:
         return []
+    mids = [ids[rid][0] for rid, _, _, _ in ready] if ids else None
+    sids = [ids[rid][1] for rid, _, _, _ in ready] if ids else None
     # The campaign's session replaces whatever the voter had open on this channel.
     contacts = bulk.ids(pg, [voter.id for _, voter, _, _ in ready])
     db.execute(statements.supersede, {"ids": contacts, "on_channel": channel, "now": now})
@@ -318,7 +316,7 @@ def prepare_messages(
         ],
         ids=mids,
     )
-    if drawn is None:  # SQLite: the ids are known only now
+    if ids is None:  # SQLite: the ids are known only now
         statements.claimed.execute(
             db,
             statements.give_ids,
