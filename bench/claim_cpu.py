@@ -39,7 +39,7 @@ def main() -> int:
     from bot.flowlibrary import FlowLibrary
     from campaigns import compliance, operations
     from campaigns.claims import Outcome, claim, next_pending
-    from campaigns.dispatch import BatchSender
+    from campaigns.fallback import step_for
     from campaigns.models import Campaign, Recipient
     from campaigns.settlement import settle
 
@@ -51,11 +51,10 @@ def main() -> int:
         operations.launch(rt, campaign_id)
         batches = iter(sorted(b for b in recipient_counts(rt, campaign_id, Recipient.batch) if b is not None))
         batch = next(batches)
-        sender = BatchSender(rt.db, rt.settings, rt.redis, campaign_id, batch)
         with rt.db.session() as db:
             campaign = db.get(Campaign, campaign_id)
             assert campaign is not None
-            step = sender._step(db, campaign)
+            step = step_for(db, campaign, batch)
             found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
             policy = compliance.policy_for(rt.settings, campaign, db)
             db.expunge_all()
@@ -109,10 +108,25 @@ def main() -> int:
             f"together {(claim_s + settle_s) * 1e3 / rows:.3f}; PostgreSQL {pg * 1e3 / rows:.3f} ms a row",
             flush=True,
         )
+        _report_updates(rt.db)
     finally:
         world.close()
         drop_schema(args.pg, schema)
     return 0
+
+
+def _report_updates(db: Database) -> None:
+    """Per table written: rows updated, and how many of those were HOT (no index entry to add)."""
+    stats = text(
+        "SELECT relname, n_tup_ins, n_tup_upd, n_tup_hot_upd FROM pg_stat_user_tables "
+        "WHERE schemaname = current_schema() AND n_tup_ins + n_tup_upd > 0 ORDER BY relname"
+    )
+    db.engine.dispose()  # a closing backend reports its counts
+    time.sleep(0.5)
+    with db.engine.begin() as conn:
+        for name, inserted, updated, hot in conn.execute(stats):
+            share = f"{100 * hot / updated:.0f} % HOT" if updated else "-"
+            print(f"  {name}: {inserted:,} inserted, {updated:,} updated ({share})", flush=True)
 
 
 def _analyze(db: Database) -> None:

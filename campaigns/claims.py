@@ -22,6 +22,7 @@ from sqlalchemy import BigInteger, bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot import bulk
+from bot.channels.base import Outbound
 from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
@@ -48,6 +49,25 @@ class Step:
     sender: Sender
     version: TemplateVersion | None  # None for a call: the flow speaks, no template
     bindings: dict[str, Any]
+
+    def outbound(self, item: Claimed, public_base_url: str) -> Outbound:
+        """The provider request for one claimed message (its status callback names it)."""
+        version, sender = self.version, self.sender
+        assert version is not None
+        return Outbound(
+            message_id=item.message_id,
+            to=item.to,
+            sender=sender.address,
+            channel=self.channel,
+            text=item.text,
+            media_urls=(version.media_url,) if version.media_url else (),
+            choices=item.choices,
+            content_sid=version.content_sid,
+            content_variables=item.content_variables if version.content_sid else None,
+            messaging_service_sid=sender.messaging_service_sid,
+            validity_s=item.validity_s if self.channel == "sms" else None,
+            status_callback=f"{public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
+        )
 
 
 @dataclasses.dataclass(frozen=True)

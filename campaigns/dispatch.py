@@ -22,21 +22,20 @@ import threading
 import time
 from typing import Any
 
-import redis
 from sqlalchemy import select
 
 from bot.channels import SendError
-from bot.channels.base import Outbound
 from bot.db import Database, utcnow
+from bot.engine import Flow
 from bot.flowlibrary import FlowLibrary
-from bot.models import Sender
 from bot.outbox import NoProvider, provider_for
+from bot.sendwindows import Policy
 from bot.settings import Settings
 from campaigns import call_dispatch, compliance, lanes, ratelimit
 from campaigns.call_claims import prepare_calls, settle_calls
-from campaigns.claims import Claimed, Outcome, Step, claim, next_pending
-from campaigns.fallback import FALLBACK_BASE
-from campaigns.models import Campaign, CampaignStatus, Recipient, TemplateVersion
+from campaigns.claims import Claimed, Outcome, Prepare, Step, claim, next_pending
+from campaigns.fallback import step_for
+from campaigns.models import Campaign, CampaignStatus, Recipient
 from campaigns.sendpool import SendPool
 from campaigns.settlement import settle, voter_facts
 from campaigns.uncalled import Uncalled
@@ -50,13 +49,25 @@ STATUS_EVERY_S = 0.5
 # Finished sends are stored together, at most this often (one transaction each time).
 SETTLE_EVERY_S = 0.2
 SLOTS_RETRY_S = 10
+# What a job keeps of its time limit beyond two waves of provider timeouts, and the least
+# time it claims for (a job's limit is never below planner.JOB_MARGIN_S).
+STOP_MARGIN_S = 20
+MIN_CLAIMING_S = 10
 
 
 class BatchSender:
     """Sends one batch of one campaign (``send_batch`` job)."""
 
     def __init__(
-        self, db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int, *, first_run: bool = True
+        self,
+        db: Database,
+        settings: Settings,
+        conn: Any,
+        campaign_id: int,
+        batch: int,
+        *,
+        first_run: bool = True,
+        time_limit_s: float | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -79,10 +90,17 @@ class BatchSender:
         self._late_lock = threading.Lock()
         self.late_after_s = self.held_after_s = math.inf
         self._stored_at = 0.0
+        self._collected: list[Outcome] = []  # finished sends, not yet stored
         self.voice = False
         self.slots: call_dispatch.LiveCalls | None = None
         # A call campaign stopped for want of a free live-call slot: it goes on shortly.
         self.slots_full = False
+        # The job's time limit (RQ kills it then, cutting off its sends): no row is claimed
+        # once what is left could not hold the sends in flight at their slowest (two waves
+        # of provider timeouts); the rest of the batch goes to a new job at once.
+        reserve = 2 * settings.twilio_timeout_s + STOP_MARGIN_S
+        self.claim_until = time.monotonic() + max(MIN_CLAIMING_S, time_limit_s - reserve) if time_limit_s else math.inf
+        self.out_of_time = False
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -90,7 +108,7 @@ class BatchSender:
             campaign = db.get(Campaign, self.campaign_id)
             if campaign is None or campaign.status != CampaignStatus.ACTIVE:
                 return {"stopped": f"campaign is {campaign.status if campaign else 'gone'}"}
-            step = self._step(db, campaign)
+            step = step_for(db, campaign, self.batch)
             found = FlowLibrary(db).get(campaign.flow_name or "", campaign.flow_version)
             # Read at each batch's start: a blackout an admin adds holds from the next batch.
             policy = compliance.policy_for(self.settings, campaign, db)
@@ -128,18 +146,23 @@ class BatchSender:
         fast = self.late_after_s == math.inf and not self.voice
         chunk = max(1, min(MAX_IN_FLIGHT if fast else MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
         ahead = chunk if fast else 0
-        with SendPool[Outcome](MAX_IN_FLIGHT, f"c{campaign.id}b{self.batch}") as pool:
+        with SendPool[Outcome].lend(MAX_IN_FLIGHT, f"c{campaign.id}b{self.batch}") as pool:
             after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
-                    # At most MAX_IN_FLIGHT (+ ``ahead``) rows claimed and not yet stored:
-                    # fewer rows are at stake when the worker dies.
+                    if time.monotonic() >= self.claim_until:
+                        self.out_of_time = True
+                        break
+                    # At most MAX_IN_FLIGHT (+ ``ahead``) rows claimed and not yet stored
+                    # (the next claim's transaction stores those collected): fewer rows
+                    # are at stake when the worker dies.
                     most = MAX_IN_FLIGHT + ahead - chunk
                     while pool.in_flight > most:
-                        # Stored as soon as enough have finished to make room for the next
-                        # claim (else every SETTLE_EVERY_S): fast sends would otherwise wait
-                        # for the next round of storing with the provider idle.
-                        self._store_done(pool, every_s=SETTLE_EVERY_S, room=pool.in_flight - most)
+                        # Collected as soon as enough have finished to make room for the
+                        # next claim (else every SETTLE_EVERY_S), and stored by the claim's
+                        # own transaction: fast sends would otherwise wait for the next
+                        # round of storing with the provider idle.
+                        self._collect(pool, every_s=SETTLE_EVERY_S, room=pool.in_flight - most)
                         self.active()
                         if pool.in_flight > most:
                             time.sleep(0.005)
@@ -150,21 +173,10 @@ class BatchSender:
                         if room == 0:
                             self.slots_full = True
                             break
-                    # The rows to claim are read in the claim's own transaction (one
-                    # checkout, BEGIN and COMMIT less per chunk); the claim checks again
-                    # that each is still pending.
-                    with self.db.session(write=True) as db:
-                        ids = next_pending(
-                            db, campaign.id, self.batch, room, self.retried | set(self.deferred), after=after
-                        )
-                        if not ids:
-                            break
-                        after = ids[-1][0]
-                        claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
-                        # Listed before the claim commits: a worker that dies from here on
-                        # leaves rows the reconciler can tell were never sent.
-                        self.uncalled.add([c.recipient_id for c in claimed])
-                    self.deferred.update(deferred)
+                    found = self._claim_next(campaign, step, flow, policy, prepare, room, after)
+                    if found is None:
+                        break
+                    after, claimed = found
                     # Slots are taken once the rows are ready to go (none for skipped or
                     # deferred voters), so the first ones have not passed during the claim.
                     moments = self.limiter.reserve(paces, len(claimed))
@@ -206,26 +218,8 @@ class BatchSender:
         """The last status read, at most about half a second old (see ``active``)."""
         return self._status == CampaignStatus.ACTIVE
 
-    def _step(self, db: Any, campaign: Campaign) -> Step | None:
-        """The first attempt's channel, sender and template, or for a fallback batch the fallback's."""
-        if self.batch >= FALLBACK_BASE:
-            cfg = campaign.fallback or {}
-            channel, bindings = cfg.get("channel", ""), cfg.get("variables") or campaign.variables
-            version, sender = (
-                db.get(TemplateVersion, cfg.get("template_version_id")),
-                db.get(Sender, cfg.get("sender_id")),
-            )
-        else:
-            channel, bindings = campaign.channel, campaign.variables
-            # A call has no template: the flow speaks.
-            version = db.get(TemplateVersion, campaign.template_version_id) if campaign.template_version_id else None
-            sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
-        if (version is None and channel != "voice") or sender is None:
-            return None
-        return Step(channel, sender, version, bindings)
-
     def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
-        message = None if self.slots is not None else self._outbound(step, item)
+        message = None if self.slots is not None else step.outbound(item, self.settings.public_base_url)
         while True:
             ratelimit.wait_until(moment)
             # Woken late (a busy machine): sent now, this send would crowd the next ones
@@ -235,7 +229,7 @@ class BatchSender:
                 continue
             # Taken off the not-yet-called list only now, right before the call: a worker
             # that dies while waiting leaves a row the reconciler knows was never sent.
-            if not self._still_active() or not self._take(item):
+            if not self._still_active() or not self.uncalled.take_or_refuse(item.recipient_id):
                 # Paused or aborted; or the row is no longer ours to send (the reconciler
                 # released it, or Redis lost the list): back to pending, unsent.
                 return Outcome(item, "not_sent")
@@ -243,7 +237,7 @@ class BatchSender:
             # most of an interval; the row is listed as not called while it waits again.
             if time.time() - moment <= self.held_after_s:
                 break
-            if not self._untake(item):
+            if not self.uncalled.list_again(item.recipient_id):
                 return Outcome(item, "not_sent")
             moment = self._late()
         try:
@@ -264,57 +258,59 @@ class BatchSender:
         status = "delivered" if sent.status == "delivered" else "sent"
         return Outcome(item, status, provider_id=sent.provider_id)
 
-    def _outbound(self, step: Step, item: Claimed) -> Outbound:
-        version, sender = step.version, step.sender
-        assert version is not None
-        return Outbound(
-            message_id=item.message_id,
-            to=item.to,
-            sender=sender.address,
-            channel=step.channel,
-            text=item.text,
-            media_urls=(version.media_url,) if version.media_url else (),
-            choices=item.choices,
-            content_sid=version.content_sid,
-            content_variables=item.content_variables if version.content_sid else None,
-            messaging_service_sid=sender.messaging_service_sid,
-            validity_s=item.validity_s if step.channel == "sms" else None,
-            status_callback=f"{self.settings.public_base_url}/webhooks/twilio/message-status?m={item.message_id}",
-        )
-
-    def _take(self, item: Claimed) -> bool:
-        """Take the row off the not-yet-called list; False when it is not ours to send now."""
-        try:
-            return self.uncalled.take(item.recipient_id)
-        except redis.RedisError:
-            # Not called, and not callable safely: the row goes back to pending.
-            log.warning(
-                "campaign %s: Redis unreachable before a send; recipient %s back to pending",
-                self.campaign_id,
-                item.recipient_id,
-            )
-            return False
-
     def _late(self) -> float:
         """Count a send too late for its slot and return the next free one."""
         with self._late_lock:
             self.late += 1
         return self.limiter.reserve(self.paces, 1)[0]
 
-    def _untake(self, item: Claimed) -> bool:
-        """List the row as not yet called again (it waits for a new slot); False when Redis failed."""
-        try:
-            self.uncalled.add([item.recipient_id])
-            return True
-        except redis.RedisError:
-            return False
-
     def _attempts(self, item: Claimed) -> int:
         with self.db.session() as db:
             return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
 
-    def _store_done(self, pool: SendPool[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
-        """Settle the finished sends.
+    def _claim_next(
+        self,
+        campaign: Campaign,
+        step: Step,
+        flow: Flow,
+        policy: Policy,
+        prepare: Prepare | None,
+        room: int,
+        after: int,
+    ) -> tuple[int, list[Claimed]] | None:
+        """Store the sends collected, then claim up to ``room`` of the next pending rows.
+
+        One transaction (one checkout, BEGIN and COMMIT a chunk, not two), in which the
+        rows are read and claimed (the claim checks again that each is still pending).
+        Returns the last row read and the rows won; None when no pending row is left.
+        """
+        stored, self._collected = self._collected, []
+        try:
+            with self.db.session(write=True) as db:
+                self._store(db, stored)
+                ids = next_pending(db, campaign.id, self.batch, room, self.retried | set(self.deferred), after=after)
+                claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
+                # Listed before the claim commits: a worker that dies from here on leaves
+                # rows the reconciler can tell were never sent.
+                self.uncalled.add([c.recipient_id for c in claimed])
+        except BaseException:
+            self._collected[:0] = stored  # rolled back: stored when the batch ends
+            raise
+        self._count(stored)
+        self.deferred.update(deferred)
+        return (ids[-1][0], claimed) if ids else None
+
+    def _store_done(self, pool: SendPool[Outcome], *, every_s: float = 0.0) -> None:
+        """Settle the finished sends (with ``every_s``: only that long after the last time)."""
+        self._collect(pool, every_s=every_s)
+        stored, self._collected = self._collected, []
+        if stored:
+            with self.db.session(write=True) as db:
+                self._store(db, stored)
+            self._count(stored)
+
+    def _collect(self, pool: SendPool[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
+        """Take the finished sends out of the pool, to be stored by the next ``_store``.
 
         With ``every_s``: only that long after the last time, or as soon as ``room`` of
         them (if given) have finished.
@@ -323,23 +319,29 @@ class BatchSender:
         if every_s and waited < every_s and (not room or pool.finished() < room):
             return
         self._stored_at = time.monotonic()
-        outcomes = pool.collect()
+        self._collected += pool.collect()
+
+    def _store(self, db: Any, outcomes: list[Outcome]) -> None:
+        """Settle ``outcomes`` in ``db``'s transaction."""
         if not outcomes:
             return
-        with self.db.session(write=True) as db:
-            now = utcnow()
-            if self.voice:
-                # Calls first: a status callback locks its call, then the message and the
-                # recipient; taking them in the same order cannot deadlock with it.
-                settle_calls(db, outcomes, now)
-            settle(db, outcomes, now)
-            voter_facts(db, outcomes)
+        now = utcnow()
+        if self.voice:
+            # Calls first: a status callback locks its call, then the message and the
+            # recipient; taking them in the same order cannot deadlock with it.
+            settle_calls(db, outcomes, now)
+        settle(db, outcomes, now)
+        voter_facts(db, outcomes)
         for o in outcomes:
-            self.counts[o.status] = self.counts.get(o.status, 0) + 1
+            # Known before the transaction goes on: a claim in it must not take them again.
             if o.status == "retry":
                 self.retried.add(o.claimed.recipient_id)
             elif o.status == "not_sent" and self.voice:
                 self.slots_full = True  # no live-call slot was free for it
+
+    def _count(self, outcomes: list[Outcome]) -> None:
+        for o in outcomes:
+            self.counts[o.status] = self.counts.get(o.status, 0) + 1
 
     def _finish(self, campaign: Campaign) -> None:
         from campaigns import operations
@@ -351,11 +353,13 @@ class BatchSender:
         if self.slots_full:
             # Calls still live took every slot: look again once some may have ended.
             operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
+        if self.out_of_time:
+            operations.requeue_at(self.conn, campaign, self.batch, utcnow())
         following: list[int] = []
         if self.first_run:
             # At the back of the queue: other campaigns' batches queued meanwhile go first.
             following = lanes.next_batch(self.conn, campaign)
-        if self.retried or self.deferred or self.slots_full or following:
+        if self.retried or self.deferred or self.slots_full or self.out_of_time or following:
             # Rows of this batch or of the one just queued are still to send: the campaign
             # is not done, and counting its unsettled rows (a scan of all of them) can wait
             # for the last batches. The reconciler checks too, if a chain breaks.
@@ -365,14 +369,22 @@ class BatchSender:
 
 
 def send_batch(
-    db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int, *, first_run: bool = True
+    db: Database,
+    settings: Settings,
+    conn: Any,
+    campaign_id: int,
+    batch: int,
+    *,
+    first_run: bool = True,
+    time_limit_s: float | None = None,
 ) -> dict[str, Any]:
     """Send one batch; safe to run twice (rows are claimed), logs what it did.
 
     ``first_run``: the batch's own job, whose end queues the campaign's next waiting batch.
+    ``time_limit_s``: the job's timeout (see ``BatchSender``).
     """
     started = time.monotonic()
-    sender = BatchSender(db, settings, conn, campaign_id, batch, first_run=first_run)
+    sender = BatchSender(db, settings, conn, campaign_id, batch, first_run=first_run, time_limit_s=time_limit_s)
     counts = sender.run()
     log.info(
         "campaign %s batch %s: %s in %.1f s (%d late sends took a new slot)",

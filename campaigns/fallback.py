@@ -36,10 +36,11 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
-from bot.models import ConsentStatus, Contact
+from bot.models import ConsentStatus, Contact, Sender
 from bot.phones import MOBILE_KINDS
 from campaigns import budgets, pricing, templates
-from campaigns.models import Campaign, Recipient, SkipCode
+from campaigns.claims import Step
+from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
 
 FALLBACK_BASE = 1_000_000
 DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)\s*$")
@@ -54,6 +55,28 @@ def parse_after(value: Any) -> int:
     if match is None or int(match.group(1)) <= 0:
         raise ValueError(f"after: a duration such as 30m, 2h or 1d, got {value!r}")
     return int(match.group(1)) * SECONDS[match.group(2)]
+
+
+def step_for(db: Session, campaign: Campaign, batch: int) -> Step | None:
+    """What a batch sends: the campaign's own channel, sender and template, or for a fallback batch the fallback's.
+
+    None when one of them is gone (deleted since the launch).
+    """
+    if batch >= FALLBACK_BASE:
+        cfg = campaign.fallback or {}
+        channel, bindings = cfg.get("channel", ""), cfg.get("variables") or campaign.variables
+        version, sender = (
+            db.get(TemplateVersion, cfg.get("template_version_id")),
+            db.get(Sender, cfg.get("sender_id")),
+        )
+    else:
+        channel, bindings = campaign.channel, campaign.variables
+        # A call has no template: the flow speaks.
+        version = db.get(TemplateVersion, campaign.template_version_id) if campaign.template_version_id else None
+        sender = db.get(Sender, campaign.sender_id) if campaign.sender_id else None
+    if (version is None and channel != "voice") or sender is None:
+        return None
+    return Step(channel, sender, version, bindings)
 
 
 def _eligible(campaign: Campaign, now: dt.datetime) -> Any:

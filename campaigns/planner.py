@@ -40,7 +40,12 @@ from campaigns.lifecycle import ENGAGING
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
 
 SEND_QUEUE = "sends"
-MIN_BATCH, MAX_BATCH = 20, 500
+# At most this many rows a batch: at a fast pace a batch of 500 lasted about a second on
+# one worker, and each job's end (its last sends drained, the next job set up) cost the
+# whole 40,000-voter benchmark 7-10 points of the raw loop's rate (bench/RESULTS.md); with
+# 2,000 a job lasts seconds, which still lets a campaign launched meanwhile take its turn
+# soon. A job that runs short of time queues the rest of its batch (campaigns.dispatch).
+MIN_BATCH, MAX_BATCH = 20, 2000
 # About this many seconds of sending per batch job: long enough to amortise the job,
 # short enough that a crash or a pause redoes little.
 BATCH_SECONDS = 60

@@ -18,4 +18,5 @@ def send_batch(campaign_id: int, batch: int) -> dict[str, Any]:
     # Retries (batch-7-3-r2) and waits for a send window (-w...) do not pass the lane on:
     # the batch's own job did when it ended.
     first_run = job is None or job.id == planner.job_id(campaign_id, batch)
-    return _send_batch(rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run)
+    limit = job.timeout if job is not None and job.timeout and job.timeout > 0 else None
+    return _send_batch(rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run, time_limit_s=limit)

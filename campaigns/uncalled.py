@@ -16,9 +16,14 @@ sends a second most sends share a round trip; a lone send pays one, as before.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+import redis
+
+log = logging.getLogger(__name__)
 
 # SREM each row; 1 for the rows removed (by this call), 0 for the others.
 _TAKE_MANY = """
@@ -88,6 +93,22 @@ class Uncalled:
                 return ask.result()
         self._round()
         return ask.result()
+
+    def take_or_refuse(self, recipient_id: int) -> bool:
+        """``take``, but False when Redis is unreachable: not called, and not callable safely."""
+        try:
+            return self.take(recipient_id)
+        except redis.RedisError:
+            log.warning("%s: Redis unreachable before a send; recipient %s back to pending", self.key, recipient_id)
+            return False
+
+    def list_again(self, recipient_id: int) -> bool:
+        """List a taken row as not called again (it waits for a new slot); False when Redis failed."""
+        try:
+            self.add([recipient_id])
+            return True
+        except redis.RedisError:
+            return False
 
     def _round(self) -> None:
         """Serve every ask queued so far with one round trip; hand over to the next ask, if any."""

@@ -71,7 +71,14 @@ class FlowSession(Base):
     __tablename__ = "flow_sessions"
     __table_args__ = (
         Index("ix_flow_sessions_contact_status", "contact_id", "status"),
-        Index("ix_flow_sessions_timeout", "status", "timeout_at"),
+        # For the sweeper of due timeouts; most sessions (a campaign's parked ones) have none.
+        Index(
+            "ix_flow_sessions_timeout",
+            "status",
+            "timeout_at",
+            postgresql_where=text("timeout_at IS NOT NULL"),
+            sqlite_where=text("timeout_at IS NOT NULL"),
+        ),
         # A campaign's sessions (its funnel on the campaign page) read from the index alone;
         # most sessions have no campaign.
         Index(

@@ -217,3 +217,41 @@ def test_a_fast_pace_keeps_every_thread_busy_with_one_chunk_claimed_ahead(
         assert most["calls"] == 4 and 4 < most["claimed"] <= 8, most
     else:
         assert most["calls"] <= 4 and most["claimed"] <= 4, most
+
+
+def test_a_job_short_of_time_stops_claiming_and_queues_the_rest_of_its_batch(
+    world: World, scripted, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """A send must never be cut off by the job's timeout, however large the batch.
+
+    With less time left than two waves of provider timeouts, the job claims nothing more:
+    what it claimed is sent and stored, the rest stays pending for a job queued at once.
+    """
+    calls: list[str] = []
+
+    def answer(message: Outbound) -> Sent:
+        calls.append(message.to)
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
+
+    scripted(answer)
+    monkeypatch.setattr(dispatch, "MIN_CLAIMING_S", 0.3)
+    with world.rt.db.session() as db:
+        db.execute(update(Sender).values(rate_per_s=10))
+    for i in range(12):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10, batch_size=12)
+    operations.launch(world.rt, campaign.id)
+    # A limit shorter than the reserve (2 x TWILIO_TIMEOUT_S + margin): it claims for 0.3 s.
+    counts = dispatch.send_batch(
+        world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0, time_limit_s=world.rt.settings.twilio_timeout_s
+    )
+    first = counts.get("sent", 0)
+    assert 0 < first < 12, counts
+    assert sorted(r.status for r in recipients(world, campaign.id)) == ["pending"] * (12 - first) + ["sent"] * first
+    queue = Queue("sends", connection=world.rt.redis)
+    again = [j for j in queue.scheduled_job_registry.get_job_ids() if j.startswith(f"batch-{campaign.id}-0-w")]
+    assert len(again) == 1 and world.get(campaign.id).status == "active"
+    # The job queued for the rest sends it; nobody twice.
+    assert send(world, campaign.id) == {"sent": 12 - first}
+    assert len(calls) == len(set(calls)) == 12
+    assert world.get(campaign.id).status == "completed"

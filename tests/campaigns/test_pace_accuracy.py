@@ -13,6 +13,7 @@ import time
 
 from bot.channels.base import Outbound, Sent
 from campaigns import dispatch, operations
+from campaigns.uncalled import Uncalled
 from tests.campaigns.conftest import BOOTH_SPEC, World
 
 PACE = 40.0
@@ -71,16 +72,16 @@ def test_a_send_held_up_after_its_slot_takes_a_new_one(world: World, scripted, m
     new slot, and is still sent exactly once.
     """
     calls = record_calls(scripted)
-    take = dispatch.BatchSender._take
+    take = Uncalled.take_or_refuse
     held: set[int] = set()
 
-    def slow_take(self, item):  # type: ignore[no-untyped-def]
-        if item.recipient_id % 10 == 0 and item.recipient_id not in held:
-            held.add(item.recipient_id)
+    def slow_take(self, recipient_id):  # type: ignore[no-untyped-def]
+        if recipient_id % 10 == 0 and recipient_id not in held:
+            held.add(recipient_id)
             time.sleep(0.06)
-        return take(self, item)
+        return take(self, recipient_id)
 
-    monkeypatch.setattr(dispatch.BatchSender, "_take", slow_take)
+    monkeypatch.setattr(Uncalled, "take_or_refuse", slow_take)
     for i in range(VOTERS):
         world.voter(f"+91980000{i:04d}", "ward=3", name=f"V{i}")
     campaign = world.campaign(BOOTH_SPEC, pace_per_s=PACE, batch_size=VOTERS)

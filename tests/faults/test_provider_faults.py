@@ -59,7 +59,7 @@ def test_transient_errors_are_retried_and_lost_answers_are_never_resent(rig: Rig
         rig.fake.for_recipient(phone, Answer.connection_reset(taken=True))
     for phone in reset_lost:
         rig.fake.for_recipient(phone, Answer.connection_reset())
-    campaign_id = rig.campaign(pace=500)
+    campaign_id = rig.campaign(pace=500, batch_size=500)
     plan = operations.launch(rig.rt, campaign_id)
     assert plan.batches == [0, 1]
 

@@ -57,7 +57,7 @@ def send_queued(rig: Rig, campaign_id: int, copies: int = 2) -> None:
 
 def test_a_double_launch_and_two_jobs_per_batch_send_each_voter_once(rig: Rig) -> None:
     phones = rig.voters(VOTERS)
-    campaign_id = rig.campaign(pace=1000)
+    campaign_id = rig.campaign(pace=1000, batch_size=500)
     # Two operators (or a double click) launch at the same moment.
     results = at_once(lambda: operations.launch(rig.rt, campaign_id), copies=2)
     plans = [r for r in results if not isinstance(r, Exception)]
@@ -80,7 +80,7 @@ def test_a_double_launch_and_two_jobs_per_batch_send_each_voter_once(rig: Rig) -
 
 def test_the_scheduler_launching_twice_at_once_sends_each_voter_once(rig: Rig) -> None:
     phones = rig.voters(VOTERS)
-    campaign_id = rig.campaign(pace=1000)
+    campaign_id = rig.campaign(pace=1000, batch_size=500)
     at = utcnow() + dt.timedelta(minutes=5)
     operations.schedule(rig.rt, campaign_id, at)
     due = at + dt.timedelta(seconds=1)

@@ -98,7 +98,7 @@ def restart_workers(rig: Rig) -> None:
 
 def test_redis_restarted_empty_then_flushed_mid_campaign(rig: Rig, private_redis: PrivateRedis) -> None:
     phones = rig.voters(VOTERS)
-    campaign_id = rig.campaign(pace=1000)
+    campaign_id = rig.campaign(pace=1000, batch_size=500)
     plan = operations.launch(rig.rt, campaign_id)
     assert plan.pending == VOTERS
     rig.procs.start_workers(WORKERS)

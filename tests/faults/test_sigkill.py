@@ -30,7 +30,7 @@ def test_sigkilled_workers_neither_double_nor_drop_a_voter(rig: Rig) -> None:
     seed = int(os.environ.get("FAULTS_SEED") or random.randrange(1 << 30))
     rng = random.Random(seed)
     phones = rig.voters(VOTERS)
-    campaign_id = rig.campaign(pace=2000)
+    campaign_id = rig.campaign(pace=2000, batch_size=500)  # many batch ends to die at
     plan = operations.launch(rig.rt, campaign_id)
     assert (plan.pending, len(plan.batches)) == (VOTERS, 20)
 
