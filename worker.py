@@ -27,6 +27,7 @@ from rq.registry import clean_registries
 from sqlalchemy.orm import configure_mappers
 
 from bot import logs, runtime
+from bot import queues as queue_roles
 from bot.queues import QUEUE_NAMES, SCHEDULER_HEARTBEAT
 from bot.settings import Settings, SettingsError
 
@@ -118,6 +119,7 @@ def run_worker(
         raise SettingsError("TWILIO_TIMEOUT_S", str(exc)) from None
     preload()
     names = queues
+    queue_roles.serve(names)  # a batch job hands this worker over to a waiting reply
     rq_queues = [Queue(name, connection=rt.redis) for name in names]
     worker_class = Worker if fork else SimpleWorker
     name = f"canvass-{socket.gethostname()}-{os.getpid()}"

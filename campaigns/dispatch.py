@@ -56,7 +56,11 @@ MIN_CLAIMING_S = 10
 
 
 class BatchSender:
-    """Sends one batch of one campaign (``send_batch`` job)."""
+    """Sends one batch of one campaign (``send_batch`` job).
+
+    ``first_run``: the batch's own job, whose end queues the campaign's next waiting batch;
+    ``time_limit_s``: the job's timeout; ``yield_to``: a queue whose waiting jobs come first.
+    """
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class BatchSender:
         *,
         first_run: bool = True,
         time_limit_s: float | None = None,
+        yield_to: str | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -100,7 +105,10 @@ class BatchSender:
         # of provider timeouts); the rest of the batch goes to a new job at once.
         reserve = 2 * settings.twilio_timeout_s + STOP_MARGIN_S
         self.claim_until = time.monotonic() + max(MIN_CLAIMING_S, time_limit_s - reserve) if time_limit_s else math.inf
-        self.out_of_time = False
+        # A queue whose waiting jobs (replies) this job's worker would take: while one waits,
+        # no row is claimed either (the job ends within a second, the rest queued again).
+        self.yield_key = f"rq:queue:{yield_to}" if yield_to else None
+        self.cut_short = False
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -150,8 +158,8 @@ class BatchSender:
             after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
-                    if time.monotonic() >= self.claim_until:
-                        self.out_of_time = True
+                    if self.cut_short or time.monotonic() >= self.claim_until:
+                        self.cut_short = True
                         break
                     # At most MAX_IN_FLIGHT (+ ``ahead``) rows claimed and not yet stored
                     # (the next claim's transaction stores those collected): fewer rows
@@ -209,6 +217,8 @@ class BatchSender:
             try:
                 with self.db.session() as db:
                     self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
+                if self.yield_key and self.conn.llen(self.yield_key):
+                    self.cut_short = True
                 self._status_read = time.monotonic()
             finally:
                 self._status_lock.release()
@@ -353,13 +363,13 @@ class BatchSender:
         if self.slots_full:
             # Calls still live took every slot: look again once some may have ended.
             operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
-        if self.out_of_time:
-            operations.requeue_at(self.conn, campaign, self.batch, utcnow())
+        if self.cut_short:
+            operations.requeue_now(self.conn, campaign, self.batch)
         following: list[int] = []
         if self.first_run:
             # At the back of the queue: other campaigns' batches queued meanwhile go first.
             following = lanes.next_batch(self.conn, campaign)
-        if self.retried or self.deferred or self.slots_full or self.out_of_time or following:
+        if self.retried or self.deferred or self.slots_full or self.cut_short or following:
             # Rows of this batch or of the one just queued are still to send: the campaign
             # is not done, and counting its unsettled rows (a scan of all of them) can wait
             # for the last batches. The reconciler checks too, if a chain breaks.
@@ -369,29 +379,22 @@ class BatchSender:
 
 
 def send_batch(
-    db: Database,
-    settings: Settings,
-    conn: Any,
-    campaign_id: int,
-    batch: int,
-    *,
-    first_run: bool = True,
-    time_limit_s: float | None = None,
+    db: Database, settings: Settings, conn: Any, campaign_id: int, batch: int, **options: Any
 ) -> dict[str, Any]:
     """Send one batch; safe to run twice (rows are claimed), logs what it did.
 
-    ``first_run``: the batch's own job, whose end queues the campaign's next waiting batch.
-    ``time_limit_s``: the job's timeout (see ``BatchSender``).
+    ``options``: ``BatchSender``'s ``first_run``, ``time_limit_s`` and ``yield_to``.
     """
     started = time.monotonic()
-    sender = BatchSender(db, settings, conn, campaign_id, batch, first_run=first_run, time_limit_s=time_limit_s)
+    sender = BatchSender(db, settings, conn, campaign_id, batch, **options)
     counts = sender.run()
     log.info(
-        "campaign %s batch %s: %s in %.1f s (%d late sends took a new slot)",
+        "campaign %s batch %s: %s in %.1f s (%d late sends took a new slot)%s",
         campaign_id,
         batch,
         counts,
         time.monotonic() - started,
         sender.late,
+        "; stopped early (replies waiting or time short), the rest queued again" if sender.cut_short else "",
     )
     return counts

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from rq import Queue
@@ -372,6 +373,14 @@ def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> 
     job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
     Queue(planner.SEND_QUEUE, connection=conn).enqueue_at(
         when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=planner.job_timeout(campaign)
+    )
+
+
+def requeue_now(conn: Any, campaign: Campaign, batch: int) -> None:
+    """Queue the rest of a batch at the back of the queue (its job ran short of time, or made way for replies)."""
+    job = f"{planner.job_id(campaign.id, batch)}-w{time.time_ns() // 1_000_000}"
+    Queue(planner.SEND_QUEUE, connection=conn).enqueue(
+        "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=planner.job_timeout(campaign)
     )
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from rq import get_current_job
 
-from bot import runtime
+from bot import queues, runtime
 from campaigns import planner
 from campaigns.dispatch import send_batch as _send_batch
 
@@ -19,4 +19,8 @@ def send_batch(campaign_id: int, batch: int) -> dict[str, Any]:
     # the batch's own job did when it ended.
     first_run = job is None or job.id == planner.job_id(campaign_id, batch)
     limit = job.timeout if job is not None and job.timeout and job.timeout > 0 else None
-    return _send_batch(rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run, time_limit_s=limit)
+    # A worker that also takes replies is handed over to them when one waits.
+    replies = queues.REPLIES if job is not None and queues.serves(queues.REPLIES) else None
+    return _send_batch(
+        rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run, time_limit_s=limit, yield_to=replies
+    )

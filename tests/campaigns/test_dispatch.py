@@ -248,10 +248,52 @@ def test_a_job_short_of_time_stops_claiming_and_queues_the_rest_of_its_batch(
     first = counts.get("sent", 0)
     assert 0 < first < 12, counts
     assert sorted(r.status for r in recipients(world, campaign.id)) == ["pending"] * (12 - first) + ["sent"] * first
-    queue = Queue("sends", connection=world.rt.redis)
-    again = [j for j in queue.scheduled_job_registry.get_job_ids() if j.startswith(f"batch-{campaign.id}-0-w")]
+    again = continuations(world, campaign.id)
     assert len(again) == 1 and world.get(campaign.id).status == "active"
     # The job queued for the rest sends it; nobody twice.
     assert send(world, campaign.id) == {"sent": 12 - first}
     assert len(calls) == len(set(calls)) == 12
+    assert world.get(campaign.id).status == "completed"
+
+
+def continuations(world: World, campaign_id: int) -> list[str]:
+    """The jobs queued for the rest of batch 0 (at the back of the send queue)."""
+    return [j for j in Queue("sends", connection=world.rt.redis).job_ids if j.startswith(f"batch-{campaign_id}-0-w")]
+
+
+def test_a_batch_job_makes_way_for_a_reply_waiting_for_its_worker(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    """Two workers and no reply worker: a reply waits at most about a second behind a batch.
+
+    While a job waits in the reply queue (which this worker also takes), the batch claims
+    nothing more, stores what it sent and ends; the rest of the batch is queued again.
+    """
+    calls: list[str] = []
+
+    def answer(message: Outbound) -> Sent:
+        calls.append(message.to)
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
+
+    scripted(answer)
+    with world.rt.db.session() as db:
+        db.execute(update(Sender).values(rate_per_s=10))
+    for i in range(30):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10, batch_size=30)
+    operations.launch(world.rt, campaign.id)
+    replies = Queue("high", connection=world.rt.redis)
+    # A reply comes in 0.3 s into the batch (30 rows at 10/s: three seconds).
+    timer = threading.Timer(0.3, lambda: replies.enqueue("builtins.len", "reply"))
+    timer.start()
+    started = time.monotonic()
+    counts = dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0, yield_to="high")
+    timer.join()
+    assert time.monotonic() - started < 2.0
+    first = counts.get("sent", 0)
+    assert 0 < first < 30 and len(continuations(world, campaign.id)) == 1
+    # The continuation, with the reply still waiting, hands over at once and queues another.
+    assert dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0, yield_to="high") == {}
+    assert len(continuations(world, campaign.id)) == 2
+    replies.empty()
+    assert send(world, campaign.id) == {"sent": 30 - first}
+    assert len(calls) == len(set(calls)) == 30
     assert world.get(campaign.id).status == "completed"
