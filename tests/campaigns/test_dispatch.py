@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 from rq import Queue
@@ -227,20 +228,8 @@ def test_a_job_short_of_time_stops_claiming_and_queues_the_rest_of_its_batch(
     With less time left than two waves of provider timeouts, the job claims nothing more:
     what it claimed is sent and stored, the rest stays pending for a job queued at once.
     """
-    calls: list[str] = []
-
-    def answer(message: Outbound) -> Sent:
-        calls.append(message.to)
-        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
-
-    scripted(answer)
     monkeypatch.setattr(dispatch, "MIN_CLAIMING_S", 0.3)
-    with world.rt.db.session() as db:
-        db.execute(update(Sender).values(rate_per_s=10))
-    for i in range(12):
-        world.voter(f"+91980000{i:04d}", "ward=3")
-    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10, batch_size=12)
-    operations.launch(world.rt, campaign.id)
+    calls, campaign = one_batch_at_ten_a_second(world, scripted, 12)
     # A limit shorter than the reserve (2 x TWILIO_TIMEOUT_S + margin): it claims for 0.3 s.
     counts = dispatch.send_batch(
         world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0, time_limit_s=world.rt.settings.twilio_timeout_s
@@ -256,6 +245,24 @@ def test_a_job_short_of_time_stops_claiming_and_queues_the_rest_of_its_batch(
     assert world.get(campaign.id).status == "completed"
 
 
+def one_batch_at_ten_a_second(world: World, scripted, voters: int) -> tuple[list[str], Any]:  # type: ignore[no-untyped-def]
+    """A launched campaign of ``voters`` in one batch at 10/s; the numbers the provider was asked to send to."""
+    calls: list[str] = []
+
+    def answer(message: Outbound) -> Sent:
+        calls.append(message.to)
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
+
+    scripted(answer)
+    with world.rt.db.session() as db:
+        db.execute(update(Sender).values(rate_per_s=10))
+    for i in range(voters):
+        world.voter(f"+91980000{i:04d}", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10, batch_size=voters)
+    operations.launch(world.rt, campaign.id)
+    return calls, campaign
+
+
 def continuations(world: World, campaign_id: int) -> list[str]:
     """The jobs queued for the rest of batch 0 (at the back of the send queue)."""
     return [j for j in Queue("sends", connection=world.rt.redis).job_ids if j.startswith(f"batch-{campaign_id}-0-w")]
@@ -267,19 +274,7 @@ def test_a_batch_job_makes_way_for_a_reply_waiting_for_its_worker(world: World, 
     While a job waits in the reply queue (which this worker also takes), the batch claims
     nothing more, stores what it sent and ends; the rest of the batch is queued again.
     """
-    calls: list[str] = []
-
-    def answer(message: Outbound) -> Sent:
-        calls.append(message.to)
-        return Sent(provider_id=f"SM{message.message_id:032d}", status="queued")
-
-    scripted(answer)
-    with world.rt.db.session() as db:
-        db.execute(update(Sender).values(rate_per_s=10))
-    for i in range(30):
-        world.voter(f"+91980000{i:04d}", "ward=3")
-    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10, batch_size=30)
-    operations.launch(world.rt, campaign.id)
+    calls, campaign = one_batch_at_ten_a_second(world, scripted, 30)
     replies = Queue("high", connection=world.rt.redis)
     # A reply comes in 0.3 s into the batch (30 rows at 10/s: three seconds).
     timer = threading.Timer(0.3, lambda: replies.enqueue("builtins.len", "reply"))
