@@ -364,7 +364,7 @@ class BatchSender:
             # Calls still live took every slot: look again once some may have ended.
             operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
         if self.cut_short:
-            operations.requeue_now(self.conn, campaign, self.batch)
+            operations.requeue_at(self.conn, campaign, self.batch, utcnow())
         following: list[int] = []
         if self.first_run:
             # At the back of the queue: other campaigns' batches queued meanwhile go first.

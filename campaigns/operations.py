@@ -369,19 +369,20 @@ def complete_if_done(db: Session, campaign_id: int) -> bool:
 
 
 def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> None:
-    """Queue a batch for when its waiting voters' send window opens (or their blackout ends)."""
-    job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
-    Queue(planner.SEND_QUEUE, connection=conn).enqueue_at(
-        when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=planner.job_timeout(campaign)
-    )
+    """Queue a batch for ``when``: its waiting voters' send window opens (or their blackout ends).
 
-
-def requeue_now(conn: Any, campaign: Campaign, batch: int) -> None:
-    """Queue the rest of a batch at the back of the queue (its job ran short of time, or made way for replies)."""
+    A moment already come puts it at the back of the queue at once: the rest of a batch whose
+    job ran short of time or made way for replies.
+    """
+    queue = Queue(planner.SEND_QUEUE, connection=conn)
+    timeout = planner.job_timeout(campaign)
+    if when > utcnow():
+        job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
+        queue.enqueue_at(when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
+        return
+    # Milliseconds: a job that hands over at once may be queued again within the second.
     job = f"{planner.job_id(campaign.id, batch)}-w{time.time_ns() // 1_000_000}"
-    Queue(planner.SEND_QUEUE, connection=conn).enqueue(
-        "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=planner.job_timeout(campaign)
-    )
+    queue.enqueue("campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
 
 
 def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:

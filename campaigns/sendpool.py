@@ -11,8 +11,8 @@ it), as ``Future.result`` did: a send is expected to turn every error into an ou
 
 A worker runs batch job after batch job in one process: ``SendPool.lend`` hands each job
 the threads the last one left idle (a pool is given back only when every send was
-collected) instead of starting up to 96 threads for every 500 sends and joining them at
-its end. Pools are never shared by two jobs at once, and a forked process starts afresh.
+collected) instead of starting up to 96 threads for every batch and joining them at its
+end. Pools are never shared by two jobs at once, and a forked process starts afresh.
 """
 
 from __future__ import annotations
