@@ -15,6 +15,7 @@ the rows of a worker that died before calling go back to ``pending`` rather than
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -22,6 +23,7 @@ import threading
 import time
 from typing import Any
 
+import redis
 from sqlalchemy import select
 
 from bot.channels import SendError
@@ -46,6 +48,7 @@ log = logging.getLogger(__name__)
 MAX_IN_FLIGHT = 96
 MAX_ATTEMPTS = 5
 STATUS_EVERY_S = 0.5
+YIELD_EVERY_S = 0.1  # how often a job that makes way for replies looks at their queue
 # Finished sends are stored together, at most this often (one transaction each time).
 SETTLE_EVERY_S = 0.2
 SLOTS_RETRY_S = 10
@@ -79,34 +82,30 @@ class BatchSender:
         self.conn = conn
         self.campaign_id = campaign_id
         self.batch = batch
-        # The batch's own job (not a retry or a wait for a send window): when it ends, the
-        # campaign's next waiting batch takes its lane (campaigns.lanes).
         self.first_run = first_run
         self._status = ""
-        self._status_read = 0.0
+        self._status_read = self._yield_read = 0.0
         self._status_lock = threading.Lock()
         self.retried: set[int] = set()
         # Rows whose voters may not be sent yet (send window, blackout): when they may.
         self.deferred: dict[int, dt.datetime] = {}
         self.counts: dict[str, int] = {}
         self.uncalled = Uncalled(conn, campaign_id)
-        # Sends whose thread woke too late for their slot and took a new one.
-        self.late = 0
+        self.late = 0  # sends whose thread woke too late for their slot and took a new one
         self._late_lock = threading.Lock()
         self.late_after_s = self.held_after_s = math.inf
         self._stored_at = 0.0
         self._collected: list[Outcome] = []  # finished sends, not yet stored
         self.voice = False
         self.slots: call_dispatch.LiveCalls | None = None
-        # A call campaign stopped for want of a free live-call slot: it goes on shortly.
-        self.slots_full = False
+        self.slots_full = False  # a call campaign stopped for want of a free live-call slot
         # The job's time limit (RQ kills it then, cutting off its sends): no row is claimed
         # once what is left could not hold the sends in flight at their slowest (two waves
         # of provider timeouts); the rest of the batch goes to a new job at once.
         reserve = 2 * settings.twilio_timeout_s + STOP_MARGIN_S
         self.claim_until = time.monotonic() + max(MIN_CLAIMING_S, time_limit_s - reserve) if time_limit_s else math.inf
-        # A queue whose waiting jobs (replies) this job's worker would take: while one waits,
-        # no row is claimed either (the job ends within a second, the rest queued again).
+        # A queue whose waiting jobs (replies) this job's worker would take: once one waits, no
+        # row is claimed (the job ends when its sends in flight do, the rest queued again).
         self.yield_key = f"rq:queue:{yield_to}" if yield_to else None
         self.cut_short = False
 
@@ -209,16 +208,17 @@ class BatchSender:
     def active(self) -> bool:
         """True while the campaign is active (read from the database at most every 0.5 s).
 
-        The batch's own loop calls this at least every tenth of a second; the sending
-        threads only look at the last status read (``_still_active``), so no send waits for
-        the database between its slot and its provider call.
+        With ``yield_to``, a waiting reply is looked for every 0.1 s. Sending threads look only
+        at the last status read (``_still_active``): no send waits for the database before its call.
         """
+        if self.yield_key and time.monotonic() - self._yield_read >= YIELD_EVERY_S:
+            self._yield_read = time.monotonic()
+            with contextlib.suppress(redis.RedisError):  # unreachable: no reply is taken meanwhile
+                self.cut_short = self.cut_short or bool(self.conn.llen(self.yield_key))
         if time.monotonic() - self._status_read >= STATUS_EVERY_S and self._status_lock.acquire(blocking=False):
             try:
                 with self.db.session() as db:
                     self._status = db.scalar(select(Campaign.status).where(Campaign.id == self.campaign_id)) or ""
-                if self.yield_key and self.conn.llen(self.yield_key):
-                    self.cut_short = True
                 self._status_read = time.monotonic()
             finally:
                 self._status_lock.release()

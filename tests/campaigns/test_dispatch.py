@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import redis
 from rq import Queue
 from sqlalchemy import func, select, update
 
@@ -291,4 +292,27 @@ def test_a_batch_job_makes_way_for_a_reply_waiting_for_its_worker(world: World, 
     replies.empty()
     assert send(world, campaign.id) == {"sent": 30 - first}
     assert len(calls) == len(set(calls)) == 30
+    assert world.get(campaign.id).status == "completed"
+
+
+class _RepliesUnseen:
+    """The test's Redis, except that the reply queue's length cannot be read (Redis lost)."""
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def llen(self, key: str) -> int:
+        raise redis.ConnectionError(f"LLEN {key}: connection refused")
+
+
+def test_a_reply_queue_that_cannot_be_read_does_not_stop_the_batch(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    """Looking for waiting replies is best effort: the batch sends on, and stores every send."""
+    calls, campaign = one_batch_at_ten_a_second(world, scripted, 10)
+    conn = _RepliesUnseen(world.rt.redis)
+    counts = dispatch.send_batch(world.rt.db, world.rt.settings, conn, campaign.id, 0, yield_to="high")
+    assert counts == {"sent": 10} and len(calls) == 10
+    assert continuations(world, campaign.id) == []
     assert world.get(campaign.id).status == "completed"
