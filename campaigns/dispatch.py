@@ -24,6 +24,7 @@ import time
 from typing import Any
 
 import redis
+from rq import Queue
 from sqlalchemy import select
 
 from bot.channels import SendError
@@ -49,8 +50,7 @@ MAX_IN_FLIGHT = 96
 MAX_ATTEMPTS = 5
 STATUS_EVERY_S = 0.5
 YIELD_EVERY_S = 0.1  # how often a job that makes way for replies looks at their queue
-# Finished sends are stored together, at most this often (one transaction each time).
-SETTLE_EVERY_S = 0.2
+SETTLE_EVERY_S = 0.2  # finished sends are stored together (one transaction), at most this often
 SLOTS_RETRY_S = 10
 # What a job keeps of its time limit beyond two waves of provider timeouts, and the least
 # time it claims for (a job's limit is never below planner.JOB_MARGIN_S).
@@ -106,7 +106,7 @@ class BatchSender:
         self.claim_until = time.monotonic() + max(MIN_CLAIMING_S, time_limit_s - reserve) if time_limit_s else math.inf
         # A queue whose waiting jobs (replies) this job's worker would take: once one waits, no
         # row is claimed (the job ends when its sends in flight do, the rest queued again).
-        self.yield_key = f"rq:queue:{yield_to}" if yield_to else None
+        self.yield_key = Queue(yield_to, connection=conn).key if yield_to else None
         self.cut_short = False
 
     def run(self) -> dict[str, Any]:
@@ -211,10 +211,10 @@ class BatchSender:
         With ``yield_to``, a waiting reply is looked for every 0.1 s. Sending threads look only
         at the last status read (``_still_active``): no send waits for the database before its call.
         """
-        if self.yield_key and time.monotonic() - self._yield_read >= YIELD_EVERY_S:
+        if self.yield_key and not self.cut_short and time.monotonic() - self._yield_read >= YIELD_EVERY_S:
             self._yield_read = time.monotonic()
             with contextlib.suppress(redis.RedisError):  # unreachable: no reply is taken meanwhile
-                self.cut_short = self.cut_short or bool(self.conn.llen(self.yield_key))
+                self.cut_short = bool(self.conn.llen(self.yield_key))
         if time.monotonic() - self._status_read >= STATUS_EVERY_S and self._status_lock.acquire(blocking=False):
             try:
                 with self.db.session() as db:
