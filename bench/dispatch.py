@@ -5,15 +5,16 @@ Run:  .venv/bin/python -m bench.dispatch [--voters 100000] [--latency-voters 100
 In one run, against a fresh PostgreSQL schema and a Redis database of its own, with the
 fake Twilio (``bench.fake_twilio``) in a process of its own and status callbacks off:
 
-1. baseline: ``client.messages.create`` (the same twilio client canvass builds, the same
-   template request) in a raw loop, 2 processes x ``MAX_IN_FLIGHT`` threads, to the same
-   fake;
+1. baselines, to the same fake, the same template request: ``client.messages.create``
+   (the same twilio client canvass builds) in a raw loop, 2 processes x ``MAX_IN_FLIGHT``
+   threads — the issue's baseline; and ``create_async`` on an event loop, 2 processes x
+   ``MAX_IN_FLIGHT`` coroutines — the transport canvass itself sends with;
 2. canvass: launch the campaign (pace and sender rate far above what the machine can
    send), 2 ``python worker.py`` processes send its batches; timed from the launch's
    return (every batch queued) to the campaign ``completed`` (every status stored).
-   The raw loop runs again after it: target >= 80 % of the mean of the two (the machine
-   drifts by several per cent between runs a minute apart, on some days by tens of per
-   cent); ``--rounds N`` sends N campaigns in a row, each between two raw runs, and
+   The raw loops run again after it: target >= 80 % of the mean of the two threaded
+   runs (the machine drifts by several per cent between runs a minute apart, on some
+   days by tens of per cent); ``--rounds N`` sends N campaigns in a row, each between two raw runs, and
    prints every ratio and their median;
 3. the same with 150 ms of provider latency; target >= 500 msg/s.
 
@@ -54,6 +55,17 @@ from bench.loopback import machine_cpu_s, named_cpu_s, tree_cpu_s
 HIGH_RATE = 100_000.0
 
 
+def _request(i: int) -> dict[str, str]:
+    """The raw loops' request for voter ``i``: the campaign's template, as canvass sends it."""
+    return {
+        "to": f"whatsapp:{phone(i)}",
+        "from_": f"whatsapp:{WHATSAPP}",
+        "content_sid": CONTENT_SID,
+        "content_variables": json.dumps({"1": f"Voter {i}", "2": "3"}),
+        "status_callback": f"http://127.0.0.1:9/webhooks/twilio/message-status?m={i}",
+    }
+
+
 def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
     """One process of the raw loop: ``threads`` threads share ``count`` creates."""
     from bot.channels.twilio_base import TwilioAccount, make_client
@@ -71,13 +83,7 @@ def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Qu
             if i is None:
                 return
             try:
-                client.messages.create(
-                    to=f"whatsapp:{phone(i)}",
-                    from_=f"whatsapp:{WHATSAPP}",
-                    content_sid=CONTENT_SID,
-                    content_variables=json.dumps({"1": f"Voter {i}", "2": "3"}),
-                    status_callback=f"http://127.0.0.1:9/webhooks/twilio/message-status?m={i}",
-                )
+                client.messages.create(**_request(i))
             except Exception:  # noqa: BLE001 - counted, the loop goes on
                 with lock:
                     errors += 1
@@ -90,15 +96,50 @@ def _raw_process(api_base: str, start: int, count: int, threads: int, out: mp.Qu
     out.put(errors)
 
 
-def raw_rate(api_base: str, messages: int, processes: int, threads: int) -> tuple[float, int, float, float]:
-    """Messages per second of the raw loop, how many failed, its CPU per message (ms) and the machine's."""
+def _raw_async_process(api_base: str, start: int, count: int, concurrency: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    """One process of the asynchronous raw loop: ``concurrency`` coroutines share ``count`` ``create_async``."""
+    import asyncio
+
+    from bot.channels.twilio_async import async_client, close_clients
+    from bot.channels.twilio_base import TwilioAccount
+
+    account = TwilioAccount(SID, TOKEN, api_base=api_base, timeout_s=30)
+    nxt = iter(range(start, start + count))
+    errors = 0
+
+    async def loop() -> None:
+        nonlocal errors
+        client = async_client(account)
+        for i in nxt:
+            try:
+                await client.messages.create_async(**_request(i))
+            except Exception:  # noqa: BLE001 - counted, the loop goes on
+                errors += 1
+
+    async def run() -> None:
+        await asyncio.gather(*(loop() for _ in range(concurrency)))
+        await close_clients()
+
+    asyncio.run(run())
+    out.put(errors)
+
+
+def raw_rate(
+    api_base: str, messages: int, processes: int, threads: int, *, asynchronous: bool = False
+) -> tuple[float, int, float, float]:
+    """Messages per second of the raw loop, how many failed, its CPU per message (ms) and the machine's.
+
+    ``asynchronous``: coroutines calling ``create_async`` on one event loop per process
+    (the transport canvass sends with, ``bot.channels.twilio_async``) instead of threads
+    calling ``create``.
+    """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine = machine_cpu_s()
     out: mp.Queue = mp.Queue()  # type: ignore[type-arg]
     per = messages // processes
+    target = _raw_async_process if asynchronous else _raw_process
     procs = [
-        mp.Process(target=_raw_process, args=(api_base, 50_000_000 + n * per, per, threads, out))
-        for n in range(processes)
+        mp.Process(target=target, args=(api_base, 50_000_000 + n * per, per, threads, out)) for n in range(processes)
     ]
     started = time.perf_counter()
     for p in procs:
@@ -182,26 +223,39 @@ def blast(args: argparse.Namespace, latency_s: float, voters: int, label: str) -
     return figures
 
 
-def raw_baseline(args: argparse.Namespace, when: str) -> float:
-    """Run the raw loop (after a short warm-up) to a fresh fake; print and return its rate."""
+def raw_baseline(args: argparse.Namespace, when: str) -> tuple[float, float]:
+    """Run both raw loops (each after a short warm-up) to a fresh fake; print and return their rates.
+
+    The threaded loop of ``messages.create`` is the issue's baseline; the asynchronous one
+    (``create_async`` on an event loop, the way canvass sends) is the same transport as canvass.
+    """
     from campaigns.dispatch import MAX_IN_FLIGHT
 
-    fake = FakeProcess()
-    try:
-        raw_rate(fake.url, 2_000, args.workers, MAX_IN_FLIGHT)  # warm-up
-        fake_cpu = tree_cpu_s(fake.proc.pid)
-        base, errors, raw_cpu_ms, raw_machine_ms = raw_rate(fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT)
-        fake_ms = (tree_cpu_s(fake.proc.pid) - fake_cpu) * 1000 / args.raw_messages
-    finally:
-        fake.stop()
-    print(
-        f"baseline ({when}): raw client.messages.create, {args.workers} processes x {MAX_IN_FLIGHT} threads, "
-        f"{args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors); "
-        f"its processes' CPU {raw_cpu_ms:.2f} ms per message; the machine's {raw_machine_ms:.2f}, "
-        f"of which the fake {fake_ms:.2f}",
-        flush=True,
-    )
-    return base
+    rates = []
+    for asynchronous in (False, True):
+        fake = FakeProcess()
+        try:
+            raw_rate(fake.url, 2_000, args.workers, MAX_IN_FLIGHT, asynchronous=asynchronous)  # warm-up
+            fake_cpu = tree_cpu_s(fake.proc.pid)
+            base, errors, raw_cpu_ms, raw_machine_ms = raw_rate(
+                fake.url, args.raw_messages, args.workers, MAX_IN_FLIGHT, asynchronous=asynchronous
+            )
+            fake_ms = (tree_cpu_s(fake.proc.pid) - fake_cpu) * 1000 / args.raw_messages
+        finally:
+            fake.stop()
+        kind = (
+            f"create_async, {args.workers} processes x {MAX_IN_FLIGHT} coroutines"
+            if asynchronous
+            else f"messages.create, {args.workers} processes x {MAX_IN_FLIGHT} threads"
+        )
+        print(
+            f"baseline ({when}): raw {kind}, {args.raw_messages:,} messages: {base:.0f} msg/s ({errors} errors); "
+            f"its processes' CPU {raw_cpu_ms:.2f} ms per message; the machine's {raw_machine_ms:.2f}, "
+            f"of which the fake {fake_ms:.2f}",
+            flush=True,
+        )
+        rates.append(base)
+    return rates[0], rates[1]
 
 
 def main() -> int:
@@ -227,20 +281,21 @@ def main() -> int:
     print(f"MAX_IN_FLIGHT {MAX_IN_FLIGHT}, {args.workers} worker processes, {os.cpu_count()} cores", flush=True)
     # The raw loop before and after the campaign, the ratio against their mean: the machine
     # (shared, noisy) drifts by several per cent between runs a minute apart.
-    base = raw_baseline(args, "before") if "raw" not in args.skip else 0.0
+    base = raw_baseline(args, "before") if "raw" not in args.skip else (0.0, 0.0)
     if "fast" not in args.skip:
         ratios: list[float] = []
         for n in range(1, args.rounds + 1):
             fast = blast(args, 0.0, args.voters, "no_latency")
-            if base:
+            if base[0]:
                 # Each raw run after a campaign is also the run before the next round's.
                 after = raw_baseline(args, "after" if args.rounds == 1 else f"after round {n}")
-                ratio = fast["rate"] / ((base + after) / 2)
+                ratio = fast["rate"] / ((base[0] + after[0]) / 2)
+                same = fast["rate"] / ((base[1] + after[1]) / 2)
                 ratios.append(ratio)
                 print(
-                    f"canvass = {ratio:.1%} of the raw loop's mean ({fast['rate'] / base:.1%} of the run before, "
-                    f"{fast['rate'] / after:.1%} of the run after); target >= 80 %: "
-                    f"{'met' if ratio >= 0.8 else 'NOT met'}",
+                    f"canvass = {ratio:.1%} of the threaded raw loop's mean ({fast['rate'] / base[0]:.1%} of the "
+                    f"run before, {fast['rate'] / after[0]:.1%} of the run after); target >= 80 %: "
+                    f"{'met' if ratio >= 0.8 else 'NOT met'}; {same:.1%} of the asynchronous raw loop's mean",
                     flush=True,
                 )
                 base = after

@@ -27,7 +27,6 @@ import redis
 from rq import Queue
 from sqlalchemy import select
 
-from bot.channels import SendError
 from bot.db import Database, utcnow
 from bot.engine import Flow
 from bot.flowlibrary import FlowLibrary
@@ -35,11 +34,13 @@ from bot.outbox import NoProvider, provider_for
 from bot.sendwindows import Policy
 from bot.settings import Settings
 from campaigns import call_dispatch, compliance, lanes, ratelimit
+from campaigns.asyncpool import AsyncSendPool
 from campaigns.call_claims import prepare_calls, settle_calls
+from campaigns.caller import Caller
 from campaigns.claims import Claimed, Outcome, Prepare, Step, claim, next_pending
 from campaigns.fallback import step_for
-from campaigns.models import Campaign, CampaignStatus, Recipient
-from campaigns.sendpool import SendPool
+from campaigns.models import Campaign, CampaignStatus
+from campaigns.sendpool import Outcomes, SendPool
 from campaigns.settlement import settle, voter_facts
 from campaigns.uncalled import Uncalled
 from ivr import placing
@@ -47,7 +48,6 @@ from ivr import placing
 log = logging.getLogger(__name__)
 # Sends in flight per batch job: at 150 ms a call, 96 of them carry ~600 sends a second.
 MAX_IN_FLIGHT = 96
-MAX_ATTEMPTS = 5
 STATUS_EVERY_S = 0.5
 YIELD_EVERY_S = 0.1  # how often a job that makes way for replies looks at their queue
 SETTLE_EVERY_S = 0.2  # finished sends are stored together (one transaction), at most this often
@@ -91,14 +91,12 @@ class BatchSender:
         self.deferred: dict[int, dt.datetime] = {}
         self.counts: dict[str, int] = {}
         self.uncalled = Uncalled(conn, campaign_id)
-        self.late = 0  # sends whose thread woke too late for their slot and took a new one
-        self._late_lock = threading.Lock()
-        self.late_after_s = self.held_after_s = math.inf
         self._stored_at = 0.0
         self._collected: list[Outcome] = []  # finished sends, not yet stored
         self.voice = False
         self.slots: call_dispatch.LiveCalls | None = None
         self.slots_full = False  # a call campaign stopped for want of a free live-call slot
+        self.caller: Caller | None = None  # made when the job starts (see run)
         # The job's time limit (RQ kills it then, cutting off its sends): no row is claimed
         # once what is left could not hold the sends in flight at their slowest (two waves
         # of provider timeouts); the rest of the batch goes to a new job at once.
@@ -139,10 +137,11 @@ class BatchSender:
         if self.voice:
             account = self.settings.twilio_account_sid if sender.provider == "twilio" else sender.provider
             paces.append(ratelimit.voice_account_pace(account or sender.provider, self.settings.voice_cps))
-        self.limiter, self.paces = ratelimit.Limiter(self.conn), paces
-        self.late_after_s = ratelimit.tolerance(paces)
-        self.held_after_s = ratelimit.tolerance(paces, share=ratelimit.HELD_SHARE)
+        self.limiter = ratelimit.Limiter(self.conn)
         self.slots = call_dispatch.live_calls(self.conn, campaign) if self.voice else None
+        caller = self.caller = Caller(
+            self.db, self.settings, self.limiter, paces, self.uncalled, self._still_active, self.slots
+        )
         prepare = prepare_calls if self.voice else None
         # Paces too fast for a lateness check (ratelimit.tolerance) keep every thread busy:
         # a chunk as large as the pool is claimed while all of them still have a send, and
@@ -150,10 +149,15 @@ class BatchSender:
         # a claim and a settle cost about as much for 96 rows as for 48. Otherwise half the
         # sends in flight at a time, claimed once half the threads are free: a slow
         # provider holds the claims back rather than let slots go stale in the queue.
-        fast = self.late_after_s == math.inf and not self.voice
+        fast = caller.late_after_s == math.inf and not self.voice
         chunk = max(1, min(MAX_IN_FLIGHT if fast else MAX_IN_FLIGHT // 2, math.ceil(min(p.rate for p in paces))))
         ahead = chunk if fast else 0
-        with SendPool[Outcome].lend(MAX_IN_FLIGHT, f"c{campaign.id}b{self.batch}") as pool:
+        # A provider that sends asynchronously (Twilio messaging) sends from one event loop:
+        # a hundred threads taking turns cost more CPU than the requests (campaigns.caller).
+        asynchronous = not self.voice and hasattr(provider, "send_async")
+        pools = AsyncSendPool[Outcome] if asynchronous else SendPool[Outcome]
+        send: Any = caller.send_async if asynchronous else caller.send
+        with pools.lend(MAX_IN_FLIGHT, f"c{campaign.id}b{self.batch}") as pool:
             after = 0  # the last row read: every row before it is claimed, left out or not ours
             try:
                 while self.active():
@@ -188,7 +192,7 @@ class BatchSender:
                     # deferred voters), so the first ones have not passed during the claim.
                     moments = self.limiter.reserve(paces, len(claimed))
                     for item, moment in zip(claimed, moments, strict=True):
-                        pool.submit(self._send, provider, campaign, step, item, moment)
+                        pool.submit(send, provider, campaign, step, item, moment)
                     # Plan the next second only when this one's slots have come, storing
                     # finished sends meanwhile.
                     while moments and time.time() < moments[-1]:
@@ -228,56 +232,6 @@ class BatchSender:
         """The last status read, at most about half a second old (see ``active``)."""
         return self._status == CampaignStatus.ACTIVE
 
-    def _send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
-        message = None if self.slots is not None else step.outbound(item, self.settings.public_base_url)
-        while True:
-            ratelimit.wait_until(moment)
-            # Woken late (a busy machine): sent now, this send would crowd the next ones
-            # beyond the pace. It takes the next free slot instead; its own is lost.
-            if time.time() - moment > self.late_after_s:
-                moment = self._late()
-                continue
-            # Taken off the not-yet-called list only now, right before the call: a worker
-            # that dies while waiting leaves a row the reconciler knows was never sent.
-            if not self._still_active() or not self.uncalled.take_or_refuse(item.recipient_id):
-                # Paused or aborted; or the row is no longer ours to send (the reconciler
-                # released it, or Redis lost the list): back to pending, unsent.
-                return Outcome(item, "not_sent")
-            # Held up since (a slow Redis): judged again, right before the call, against
-            # most of an interval; the row is listed as not called while it waits again.
-            if time.time() - moment <= self.held_after_s:
-                break
-            if not self.uncalled.list_again(item.recipient_id):
-                return Outcome(item, "not_sent")
-            moment = self._late()
-        try:
-            if message is None:
-                return call_dispatch.place(provider, self.settings, campaign, step.sender, item, self.slots)
-            sent = provider.send(message)
-        except SendError as exc:
-            if exc.maybe_taken:
-                # The provider may have taken it: never send twice; the callback settles it.
-                return Outcome(item, "unknown", error_code=exc.code or "timeout", error_msg=exc.message)
-            retry = exc.retryable and self._attempts(item) < MAX_ATTEMPTS
-            return Outcome(
-                item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message
-            )
-        except Exception as exc:
-            log.exception("campaign %s: provider error sending to recipient %s", campaign.id, item.recipient_id)
-            return Outcome(item, "failed", error_code="provider_error", error_msg=f"{type(exc).__name__}: {exc}")
-        status = "delivered" if sent.status == "delivered" else "sent"
-        return Outcome(item, status, provider_id=sent.provider_id)
-
-    def _late(self) -> float:
-        """Count a send too late for its slot and return the next free one."""
-        with self._late_lock:
-            self.late += 1
-        return self.limiter.reserve(self.paces, 1)[0]
-
-    def _attempts(self, item: Claimed) -> int:
-        with self.db.session() as db:
-            return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
-
     def _claim_next(
         self,
         campaign: Campaign,
@@ -310,7 +264,7 @@ class BatchSender:
         self.deferred.update(deferred)
         return (ids[-1][0], claimed) if ids else None
 
-    def _store_done(self, pool: SendPool[Outcome], *, every_s: float = 0.0) -> None:
+    def _store_done(self, pool: Outcomes[Outcome], *, every_s: float = 0.0) -> None:
         """Settle the finished sends (with ``every_s``: only that long after the last time)."""
         self._collect(pool, every_s=every_s)
         stored, self._collected = self._collected, []
@@ -319,7 +273,7 @@ class BatchSender:
                 self._store(db, stored)
             self._count(stored)
 
-    def _collect(self, pool: SendPool[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
+    def _collect(self, pool: Outcomes[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
         """Take the finished sends out of the pool, to be stored by the next ``_store``.
 
         With ``every_s``: only that long after the last time, or as soon as ``room`` of
@@ -394,7 +348,7 @@ def send_batch(
         batch,
         counts,
         time.monotonic() - started,
-        sender.late,
+        sender.caller.late if sender.caller else 0,
         "; stopped early (replies waiting or time short), the rest queued again" if sender.cut_short else "",
     )
     return counts

@@ -32,7 +32,7 @@ POLL_S = 0.005
 SPARE = 2
 
 
-class _Failed:
+class Failed:
     """A send that raised instead of returning an outcome."""
 
     __slots__ = ("error",)
@@ -41,23 +41,15 @@ class _Failed:
         self.error = error
 
 
-class SendPool(Generic[T]):
-    """Up to ``size`` threads, started as sends arrive, each running the next send queued."""
+class Outcomes(Generic[T]):
+    """What every pool keeps: the sends submitted, and the outcomes finished, on one queue.
 
-    _spare: ClassVar[dict[int, list[SendPool[Any]]]] = {}
-    _spare_lock: ClassVar[threading.Lock] = threading.Lock()
+    A pool's sends put their outcomes (or ``Failed``) on ``_done``; the job's thread
+    counts what it submits and collects.
+    """
 
-    def __init__(self, size: int, name: str) -> None:
-        self.size = size
-        self.name = name
-        self._lent = False
-        self._tasks: queue.SimpleQueue[tuple[Callable[..., T], tuple[Any, ...]] | None] = queue.SimpleQueue()
-        self._done: queue.SimpleQueue[T | _Failed] = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        # Released by a thread each time it is free for the next send (as in the standard
-        # library's pool): a send goes to a free thread before a new one is started, so a
-        # fast provider is served by as few threads as it needs (fewer to contend for the GIL).
-        self._idle = threading.Semaphore(0)
+    def __init__(self) -> None:
+        self._done: queue.SimpleQueue[T | Failed] = queue.SimpleQueue()
         self._submitted = 0  # by the job's thread only
         self._collected = 0
 
@@ -70,28 +62,17 @@ class SendPool(Generic[T]):
         """Sends finished and not yet collected."""
         return self._done.qsize()
 
-    def submit(self, fn: Callable[..., T], *args: Any) -> None:
-        """Queue ``fn(*args)``; a thread is started when none is free (up to ``size``)."""
-        self._submitted += 1
-        self._tasks.put((fn, args))
-        if self._idle.acquire(timeout=0):
-            return
-        if len(self._threads) < self.size:
-            thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
-            thread.start()
-            self._threads.append(thread)
-
     def collect(self) -> list[T]:
         """The outcomes finished so far (raises the first send that raised, like ``Future.result``)."""
         out: list[T] = []
-        failed: _Failed | None = None
+        failed: Failed | None = None
         while True:
             try:
                 item = self._done.get_nowait()
             except queue.Empty:
                 break
             self._collected += 1
-            if isinstance(item, _Failed):
+            if isinstance(item, Failed):
                 failed = failed or item
             else:
                 out.append(item)
@@ -112,6 +93,36 @@ class SendPool(Generic[T]):
                 return False
             time.sleep(min(POLL_S, left))
         return True
+
+
+class SendPool(Outcomes[T]):
+    """Up to ``size`` threads, started as sends arrive, each running the next send queued."""
+
+    _spare: ClassVar[dict[int, list[SendPool[Any]]]] = {}
+    _spare_lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self, size: int, name: str) -> None:
+        super().__init__()
+        self.size = size
+        self.name = name
+        self._lent = False
+        self._tasks: queue.SimpleQueue[tuple[Callable[..., T], tuple[Any, ...]] | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        # Released by a thread each time it is free for the next send (as in the standard
+        # library's pool): a send goes to a free thread before a new one is started, so a
+        # fast provider is served by as few threads as it needs (fewer to contend for the GIL).
+        self._idle = threading.Semaphore(0)
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> None:
+        """Queue ``fn(*args)``; a thread is started when none is free (up to ``size``)."""
+        self._submitted += 1
+        self._tasks.put((fn, args))
+        if self._idle.acquire(timeout=0):
+            return
+        if len(self._threads) < self.size:
+            thread = threading.Thread(target=self._run, name=f"{self.name}_{len(self._threads)}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def close(self) -> None:
         """Stop the threads once the sends queued have run; wait for them."""
@@ -163,9 +174,9 @@ class SendPool(Generic[T]):
         while (task := self._tasks.get()) is not _STOP:
             fn, args = task
             try:
-                result: T | _Failed = fn(*args)
+                result: T | Failed = fn(*args)
             except BaseException as exc:  # noqa: BLE001 - handed to the job, which raises it
-                result = _Failed(exc)
+                result = Failed(exc)
             self._idle.release()  # free before its outcome is seen: the next send may take it
             self._done.put(result)
 

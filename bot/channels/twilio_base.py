@@ -145,20 +145,35 @@ def send_error(exc: Exception, subject: str = "the message") -> SendError:
         message = f"Twilio refused {subject} (HTTP {status}): {text}"
         return SendError(message, retryable=retryable, code=code, status=status)
     if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):
-        # No connection, so no request: Twilio cannot have taken anything.
-        return SendError(f"could not reach Twilio: {exc}", retryable=True, code="connection")
+        return unreachable(exc)
     if isinstance(exc, requests.Timeout):
-        return SendError(f"Twilio did not answer in time: {exc}", retryable=True, code="timeout", maybe_taken=True)
+        return unanswered(exc)
     if isinstance(exc, requests.ConnectionError | requests.exceptions.ChunkedEncodingError):
-        # The connection broke once the request was on its way (reset, closed, a cut answer):
-        # a client cannot tell whether Twilio read it and took the message first.
-        return SendError(
-            f"the connection to Twilio was lost before its answer: {exc}",
-            retryable=True,
-            code="connection_lost",
-            maybe_taken=True,
-        )
+        return connection_lost(exc)
     return SendError(f"could not send {subject} to Twilio: {type(exc).__name__}: {exc}", retryable=False)
+
+
+def unreachable(exc: Exception) -> SendError:
+    """No connection, so no request: Twilio cannot have taken anything (retryable)."""
+    return SendError(f"could not reach Twilio: {exc}", retryable=True, code="connection")
+
+
+def unanswered(exc: Exception) -> SendError:
+    """The request went and no answer came in time: Twilio may have taken it."""
+    return SendError(f"Twilio did not answer in time: {exc}", retryable=True, code="timeout", maybe_taken=True)
+
+
+def connection_lost(exc: Exception) -> SendError:
+    """The connection broke once the request was on its way (reset, closed, a cut answer).
+
+    A client cannot tell whether Twilio read it and took the message first.
+    """
+    return SendError(
+        f"the connection to Twilio was lost before its answer: {exc}",
+        retryable=True,
+        code="connection_lost",
+        maybe_taken=True,
+    )
 
 
 def call_twilio(request: Callable[[], T], subject: str = "the message") -> T:
@@ -189,6 +204,8 @@ class TwilioApi:
         """Talk to ``account.api_base`` through ``client`` (default: ``make_client(account)``)."""
         self.account = account
         self.client = client or make_client(account)
+        # What makes the transport of ``send_async`` (None: ``twilio_async.AioHttpClient``).
+        self.async_http: Callable[[TwilioAccount], Any] | None = None
         self._signature = TwilioSignature(account.auth_token)
 
     def close(self) -> None:
@@ -272,6 +289,14 @@ class TwilioMessaging(TwilioApi, Provider):
     def send(self, message: Outbound) -> Sent:
         """Hand ``message`` to Twilio; raise ``SendError`` when it is refused."""
         return self.create(self.params(message))
+
+    async def send_async(self, message: Outbound) -> Sent:
+        """``send`` from an event loop, through the SDK's ``create_async`` (``twilio_async``)."""
+        from bot.channels.twilio_async import create_async  # it builds on this module
+
+        if self.async_http is None:
+            return await create_async(self.account, self.params(message))
+        return await create_async(self.account, self.params(message), self.async_http)
 
     def address(self, form: Mapping[str, str], field: str) -> str:
         """The E.164 number in ``form[field]``, without the channel prefix."""

@@ -11,6 +11,7 @@ Three kinds of check:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -20,7 +21,8 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from bot.channels import REGISTRY
-from bot.channels.base import Outbound, ParseError, SendError
+from bot.channels.base import Outbound, ParseError, SendError, Sent
+from bot.channels.twilio_async import close_clients
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
@@ -38,6 +40,9 @@ VOTER = "+919876543210"
 OUR_NUMBER = "+15005550006"
 PUBLIC = "https://canvass.example.org"
 CALLBACK = f"{PUBLIC}/webhooks/twilio/message-status?m=7"
+
+
+Send = Callable[[TwilioMessaging, Outbound], Sent]
 
 
 def account(api_base: str, **kwargs: Any) -> TwilioAccount:
@@ -264,13 +269,44 @@ def fake_sms(fake: FakeTwilioMessages) -> Iterator[TwilioSMS]:
     provider.close()
 
 
-def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
-    sent = fake_sms.send(sms(text="hi", media_urls=("https://x.example/a.jpg", "https://x.example/b.jpg")))
+@pytest.fixture(params=["blocking", "async"])
+def sending(request: pytest.FixtureRequest) -> Iterator[Callable[[TwilioMessaging, Outbound], Sent]]:
+    """Send through ``provider.send``, or through ``provider.send_async`` on an event loop (one per test)."""
+    if request.param == "blocking":
+        yield lambda provider, message: provider.send(message)
+        return
+    loop = asyncio.new_event_loop()
+    yield lambda provider, message: loop.run_until_complete(provider.send_async(message))
+    loop.run_until_complete(close_clients())
+    loop.close()
+
+
+def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS, sending: Send) -> None:
+    sent = sending(fake_sms, sms(text="hi", media_urls=("https://x.example/a.jpg", "https://x.example/b.jpg")))
     assert sent.provider_id.startswith("SM")
     assert sent.status == "sending"
     (request,) = fake.requests
     assert (request.path, request.sid) == (f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json", sent.provider_id)
     assert request.form["MediaUrl"] == ["https://x.example/a.jpg", "https://x.example/b.jpg"]  # repeated keys
+
+
+@pytest.mark.parametrize("case", sorted(SHAPES))
+def test_an_async_send_makes_the_request_a_blocking_one_makes(fake: FakeTwilioMessages, case: str) -> None:
+    """``send_async`` encodes its own request: the same path, form and answer as ``send`` (checked by Prism)."""
+    kind, message = SHAPES[case]
+    provider = kind(account(fake.url, timeout_s=1.0))
+    loop = asyncio.new_event_loop()
+    try:
+        blocking = provider.send(message)
+        asynchronous = loop.run_until_complete(provider.send_async(message))
+        loop.run_until_complete(close_clients())
+    finally:
+        loop.close()
+        provider.close()
+    first, second = fake.requests
+    assert (second.path, second.form) == (first.path, first.form)
+    assert (second.status, asynchronous.status) == (first.status, blocking.status) == (201, "sending")
+    assert asynchronous.provider_id == second.sid != blocking.provider_id
 
 
 def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilioMessages, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -305,47 +341,55 @@ def test_twilio_edge_and_region_do_not_redirect(fake: FakeTwilioMessages, monkey
     ],
 )
 def test_refusals_map_to_send_errors(
-    fake: FakeTwilioMessages, fake_sms: TwilioSMS, status: int, body: Any, retryable: bool, code: str | None
+    fake: FakeTwilioMessages,
+    fake_sms: TwilioSMS,
+    sending: Send,
+    status: int,
+    body: Any,
+    retryable: bool,
+    code: str | None,
 ) -> None:
     fake.next_requests(Answer(status=status, body=body))
     with pytest.raises(SendError) as caught:
-        fake_sms.send(sms(text="hi"))
+        sending(fake_sms, sms(text="hi"))
     assert (caught.value.retryable, caught.value.code, caught.value.status) == (retryable, code, status)
 
 
-def test_an_answer_that_is_not_json_is_not_retried(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+def test_an_answer_that_is_not_json_is_not_retried(
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS, sending: Send
+) -> None:
     fake.next_requests(Answer(body="this is not json"))
     with pytest.raises(SendError) as caught:
-        fake_sms.send(sms(text="hi"))
+        sending(fake_sms, sms(text="hi"))
     assert (caught.value.retryable, caught.value.code) == (False, "bad_response")
 
 
-def test_a_stalled_server_times_out(fake: FakeTwilioMessages, fake_sms: TwilioSMS) -> None:
+def test_a_stalled_server_times_out(fake: FakeTwilioMessages, fake_sms: TwilioSMS, sending: Send) -> None:
     fake.next_requests(Answer.stalled())  # until the fake stops
     started = time.monotonic()
     with pytest.raises(SendError) as caught:
-        fake_sms.send(sms(text="hi"))
+        sending(fake_sms, sms(text="hi"))
     elapsed = time.monotonic() - started
     assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (True, "timeout", True)
     assert 0.9 <= elapsed < 2.0, elapsed
 
 
 def test_a_connection_reset_once_the_request_went_may_have_been_taken(
-    fake: FakeTwilioMessages, fake_sms: TwilioSMS
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS, sending: Send
 ) -> None:
     # Whether Twilio took the message before the reset, a client cannot tell: never resend blindly.
     fake.next_requests(Answer.connection_reset())
     with pytest.raises(SendError) as caught:
-        fake_sms.send(sms(text="hi"))
+        sending(fake_sms, sms(text="hi"))
     assert (caught.value.code, caught.value.maybe_taken) == ("connection_lost", True)
-    assert fake_sms.send(sms(text="hi")).provider_id.startswith("SM")  # the pool recovers
+    assert sending(fake_sms, sms(text="hi")).provider_id.startswith("SM")  # the pool recovers
 
 
-def test_a_refused_connection_is_retryable() -> None:
+def test_a_refused_connection_is_retryable(sending: Send) -> None:
     provider = TwilioSMS(account(f"http://127.0.0.1:{free_port()}", timeout_s=1.0))
     try:
         with pytest.raises(SendError) as caught:
-            provider.send(sms(text="hi"))
+            sending(provider, sms(text="hi"))
     finally:
         provider.close()
     # No connection, no request: nothing can have been taken.

@@ -90,6 +90,6 @@ def test_a_send_held_up_after_its_slot_takes_a_new_one(world: World, scripted, m
     counts = sender.run()
     times = sorted(calls)
     assert len(times) == VOTERS and counts == {"sent": VOTERS}
-    assert sender.late >= len(held) > 0
+    assert sender.caller is not None and sender.caller.late >= len(held) > 0
     assert most_in_a_second(times) <= PACE + 1
     assert world.get(campaign.id).status == "completed"

@@ -22,17 +22,19 @@ import pytest
 import requests
 from rq import Queue
 from rq.job import Job
-from sqlalchemy import select
+from sqlalchemy import select, update
 from twilio.request_validator import RequestValidator
 from werkzeug.serving import make_server
 
 from bot import outbox
+from bot.channels.twilio_base import TwilioMessaging
 from bot.conversations import drain_inbound
 from bot.flowlibrary import clear_cache
-from bot.models import Contact, FlowSession, Message, MessageStatusEvent
+from bot.models import Contact, FlowSession, Message, MessageStatusEvent, Sender
 from campaigns import dispatch, operations
 from campaigns.exporters import REGISTRY
 from campaigns.models import Recipient
+from campaigns.uncalled import Uncalled
 from tests.campaigns.conftest import BOOTH_SPEC, EXAMPLES, SMS, WHATSAPP, World, seed
 from tests.fakes.twilio_messages import READ, Answer, Callback, FakeTwilioMessages
 
@@ -246,3 +248,39 @@ def test_an_sms_campaign_through_twilio(live: Live) -> None:
         )
     assert world.get(campaign.id).status == "completed"
     assert {row["status"] for row in live.export(campaign.id).values()} == {"delivered"}
+
+
+def test_a_blast_goes_from_one_event_loop_and_takes_its_rows_off_the_list_together(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Twilio sends run as coroutines on the loop thread; rows due together share a Redis round trip."""
+    world, fake = live.world, live.fake
+    voters = [f"+9198100{n:05d}" for n in range(120)]
+    for n, phone in enumerate(voters):
+        world.voter(phone, "ward=3", name=f"V{n}")
+    rounds: list[int] = []
+    take_many = Uncalled.take_many
+
+    def counted(self: Uncalled, recipient_ids: Any) -> set[int]:
+        rounds.append(len(recipient_ids))
+        return take_many(self, recipient_ids)
+
+    callers: set[str] = set()
+    send_async = TwilioMessaging.send_async
+
+    async def watched(self: TwilioMessaging, message: Any) -> Any:
+        callers.add(threading.current_thread().name)
+        return await send_async(self, message)
+
+    monkeypatch.setattr(Uncalled, "take_many", counted)
+    monkeypatch.setattr(TwilioMessaging, "send_async", watched)
+    with world.rt.db.session(write=True) as db:  # a pace too fast for slots one by one
+        db.execute(update(Sender).values(rate_per_s=10_000))
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=10_000)
+    operations.launch(world.rt, campaign.id)
+    assert live.send_batch(campaign.id) == {"sent": 120}
+    assert callers == {"async-sends"}
+    assert sum(rounds) == 120 and len(rounds) < 40, rounds  # most sends shared a round trip
+    assert sorted(r.sid for r in fake.requests if r.sid) == sorted({r.sid for r in fake.requests if r.sid})
+    assert sorted(live.recipients(campaign.id)) == sorted(voters)
+    assert {len(fake.requests_to(phone)) for phone in voters} == {1}

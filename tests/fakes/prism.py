@@ -22,6 +22,7 @@ from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
+from bot.channels.twilio_async import AioHttpClient
 from bot.channels.twilio_base import TwilioAccount, make_client
 from tests.fakes.twilio_http import free_port
 
@@ -110,10 +111,30 @@ class PrismHttpClient(HttpClient):
         return response
 
 
+class PrismAioHttpClient(AioHttpClient):
+    """``PrismHttpClient`` for ``send_async``: the same renaming, recorded on the blocking one's lists."""
+
+    def __init__(self, account: TwilioAccount, record: PrismHttpClient) -> None:
+        super().__init__(account)
+        self.record = record
+
+    async def request(self, method: str, url: str, params: Any = None, data: Any = None, **kwargs: Any) -> Response:  # type: ignore[override]
+        """Forward the request with list keys renamed; keep the form sent and the status answered."""
+        self.record.sent.append(dict(data or {}))
+        if data and (kwargs.get("headers") or {}).get("Content-Type") != "application/json":
+            data = {f"{key}[]" if isinstance(value, list) else key: value for key, value in data.items()}
+        response = await super().request(method, url, params, data, **kwargs)
+        self.record.statuses.append(response.status_code)
+        return response
+
+
 def prism_provider(kind: Callable[..., P], account: TwilioAccount) -> tuple[P, PrismHttpClient]:
     """A provider of ``kind`` whose SDK client talks to Prism (``account.api_base``) through ``PrismHttpClient``.
 
     ``kind`` is built as ``kind(account, client=...)``: the messaging providers, ``TwilioVoice``.
+    Its asynchronous sends (``send_async``) go through ``PrismAioHttpClient``, recorded alike.
     """
     http = PrismHttpClient(TwilioHttpClient(timeout=account.timeout_s))
-    return kind(account, client=make_client(account, http_client=http)), http
+    provider = kind(account, client=make_client(account, http_client=http))
+    provider.async_http = lambda account: PrismAioHttpClient(account, http)
+    return provider, http

@@ -1,0 +1,189 @@
+"""Sending through the twilio SDK's asynchronous API, on one event loop.
+
+A batch job keeps about a hundred sends in flight. Through the SDK's blocking client each
+one holds a thread, and a hundred threads taking turns at one interpreter cost more CPU
+than the requests themselves: about 1.1 ms a message against 0.35 ms for the same
+``messages.create_async`` calls as coroutines on one loop (``bench/RESULTS.md``). So the
+campaign sender calls ``create_async`` from an event loop (``campaigns.asyncpool``),
+through an ``AsyncHttpClient`` of our own on aiohttp:
+
+- the request is the SDK's (its URL, headers, form and Basic auth), the body encoded as
+  ``requests`` encodes it (a list is a repeated field);
+- the timeout is per connect and per read, as with ``TwilioHttpClient``; nothing is ever
+  retried below us (a resent create could message the voter twice);
+- proxies and the CA bundle come from the environment once, as ``make_client`` reads them;
+- a failure means what it means on the blocking path (``send_error``): no connection
+  (refused, unresolvable, connect timeout) sent nothing; a read timeout or a connection
+  lost once the request went may have been taken (``maybe_taken``).
+
+One client (one aiohttp session, its pooled connections) per account and event loop,
+kept for the process's life; a forked process starts without any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import ssl
+import urllib.parse
+import weakref
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import aiohttp
+import certifi
+import requests.utils
+from twilio.base.exceptions import TwilioRestException, TwilioServiceException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from bot.channels.base import SendError, Sent
+from bot.channels.twilio_base import (
+    POOL_SIZE,
+    STATUSES,
+    TwilioAccount,
+    connection_lost,
+    send_error,
+    unanswered,
+    unreachable,
+)
+
+FORM = "application/x-www-form-urlencoded"
+
+
+class AioHttpClient(AsyncHttpClient):
+    """The SDK's asynchronous transport on one aiohttp session (made in its event loop on first use)."""
+
+    def __init__(self, account: TwilioAccount) -> None:
+        super().__init__(None, True, account.timeout_s)  # type: ignore[arg-type]
+        self.account = account
+        self.session: aiohttp.ClientSession | None = None
+        self._auth: dict[tuple[str, str], str] = {}
+        proxies = requests.utils.get_environ_proxies(account.api_base)
+        scheme = urllib.parse.urlsplit(account.api_base).scheme
+        self.proxy = proxies.get(scheme) or proxies.get("all") or None
+        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+        self.ssl = ssl.create_default_context(cafile=bundle or certifi.where()) if scheme == "https" else None
+
+    def _session(self) -> aiohttp.ClientSession:
+        if self.session is None:
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+            connector = aiohttp.TCPConnector(limit=POOL_SIZE, ssl=self.ssl if self.ssl is not None else True)
+            self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+        return self.session
+
+    async def request(  # type: ignore[override]
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, object] | None = None,
+        data: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """One HTTP request as ``TwilioHttpClient`` would make it; the SDK reads the answer."""
+        sent = dict(headers or {})
+        if auth is not None:
+            sent["Authorization"] = self._basic(auth)
+        body = None
+        if data:
+            body = urllib.parse.urlencode(_pairs(data), doseq=True).encode()
+            sent["Content-Type"] = FORM
+        if params:
+            url = f"{url}?{urllib.parse.urlencode(_pairs(params), doseq=True)}"
+        options: dict[str, Any] = {"allow_redirects": allow_redirects, "proxy": self.proxy}
+        if timeout is not None:
+            options["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        async with self._session().request(method.upper(), url, data=body, headers=sent, **options) as answer:
+            text = (await answer.read()).decode(answer.charset or "utf-8", errors="replace")
+            return Response(answer.status, text, answer.headers)
+
+    def _basic(self, auth: tuple[str, str]) -> str:
+        found = self._auth.get(auth)
+        if found is None:
+            found = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+            self._auth[auth] = found
+        return found
+
+    async def close(self) -> None:
+        """Close the session and its connections."""
+        if self.session is not None:
+            await self.session.close()
+            self.session = None
+
+
+def _pairs(fields: Mapping[str, object]) -> list[tuple[str, object]]:
+    """Form fields as ``requests`` sends them: a list is one field per item, None is left out."""
+    return [(name, value) for name, value in fields.items() if value is not None]
+
+
+# By event loop (weakly: a loop that is gone takes its clients with it), then by account.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[TwilioAccount, Any], Client]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+HttpMaker = Callable[[TwilioAccount], AsyncHttpClient]
+
+
+def async_client(account: TwilioAccount, http: HttpMaker = AioHttpClient) -> Client:
+    """The asynchronous SDK client of ``account`` for the running event loop (made once).
+
+    ``http`` makes its transport (tests record what goes through it).
+    """
+    mine = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = mine.get((account, http))
+    if client is None:
+        client = Client(account.account_sid, account.auth_token, http_client=http(account))
+        client.edge = None  # as make_client: api_base says where to go
+        client.region = None
+        client.api.base_url = account.api_base.rstrip("/")
+        mine[account, http] = client
+    return client
+
+
+async def close_clients() -> None:
+    """Close the running loop's clients (their sessions and connections); made again if used."""
+    for client in _clients.pop(asyncio.get_running_loop(), {}).values():
+        await client.http_client.close()  # type: ignore[attr-defined]
+
+
+async def create_async(account: TwilioAccount, params: Mapping[str, Any], http: HttpMaker = AioHttpClient) -> Sent:
+    """``messages.create_async(**params)`` on ``account``; ``SendError`` as ``call_twilio`` raises it."""
+    try:
+        created = await async_client(account, http).messages.create_async(**params)
+    except (TwilioRestException, TwilioServiceException) as exc:
+        raise send_error(exc) from exc
+    except aiohttp.ClientError as exc:
+        raise aiohttp_error(exc) from exc
+    except TimeoutError as exc:
+        raise unanswered(exc) from exc
+    except ValueError as exc:
+        raise SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response") from exc
+    if not created.sid:
+        raise SendError("Twilio's answer has no message SID", retryable=False, code="bad_response")
+    return Sent(provider_id=created.sid, status=STATUSES.get(str(created.status or ""), "sending"))
+
+
+def aiohttp_error(exc: aiohttp.ClientError) -> SendError:
+    """An aiohttp failure as ``send_error`` reads the same failure of ``requests``."""
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+        return unreachable(exc)
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return unanswered(exc)
+    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
+        return connection_lost(exc)
+    return SendError(f"could not send the message to Twilio: {type(exc).__name__}: {exc}", retryable=False)
+
+
+def _forget() -> None:
+    """In a forked child: the parent's event loops (and their sessions) do not run here."""
+    global _clients
+    _clients = weakref.WeakKeyDictionary()
+
+
+os.register_at_fork(after_in_child=_forget)

@@ -1,0 +1,98 @@
+"""A batch job's sends as coroutines on one event loop: ``SendPool``'s interface, no threads.
+
+For a provider with an asynchronous send (``send_async``: the Twilio messaging channels)
+the job's sends run on an event loop in a thread of its own, one loop per process shared
+by every job the process runs; the job's thread submits sends and collects their
+outcomes exactly as with ``campaigns.sendpool.SendPool``. At most ``size`` sends of a pool
+run at once (the others wait, in order, as sends wait for a free thread); a send raising
+instead of returning an outcome is handed to the job when collected.
+
+A forked process starts without the parent's loop (its thread does not exist there).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, ClassVar, TypeVar
+
+from campaigns.sendpool import Failed, Outcomes
+
+T = TypeVar("T")
+
+
+class _Loop:
+    """The process's event loop, run by a daemon thread started on first use."""
+
+    _current: ClassVar[_Loop | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="async-sends", daemon=True)
+        self.thread.start()
+
+    @classmethod
+    def get(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._current is None:
+                cls._current = cls()
+            return cls._current.loop
+
+    @classmethod
+    def forget(cls) -> None:
+        cls._current = None
+        cls._lock = threading.Lock()
+
+
+class AsyncSendPool(Outcomes[T]):
+    """Up to ``size`` sends at once, each a coroutine on the process's event loop."""
+
+    def __init__(self, size: int, name: str) -> None:
+        super().__init__()
+        self.size = size
+        self.name = name
+        self._loop = _Loop.get()
+        self._limit: asyncio.Semaphore | None = None  # made on the loop
+        self._tasks: set[asyncio.Task[None]] = set()  # held while they run (the loop keeps weak ones)
+
+    def submit(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> None:
+        """Run ``await fn(*args)`` on the loop once fewer than ``size`` of this pool's sends run."""
+        self._submitted += 1
+        self._loop.call_soon_threadsafe(self._start, fn, args)
+
+    def _start(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> None:
+        task = self._loop.create_task(self._run(fn, args), name=self.name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> None:
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(self.size)
+        async with self._limit:
+            try:
+                result: T | Failed = await fn(*args)
+            except BaseException as exc:  # noqa: BLE001 - handed to the job, which raises it
+                result = Failed(exc)
+        self._done.put(result)
+
+    def close(self) -> None:
+        """Wait for the sends submitted to finish (a job's end never leaves one running unseen)."""
+        while not self.wait_all(timeout=1.0):
+            pass
+
+    @classmethod
+    def lend(cls, size: int, name: str) -> AsyncSendPool[T]:
+        """A pool for one job (``SendPool.lend``'s signature; nothing to keep between jobs here)."""
+        return cls(size, name)
+
+    def __enter__(self) -> AsyncSendPool[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+os.register_at_fork(after_in_child=_Loop.forget)
