@@ -91,7 +91,8 @@ def run(args: argparse.Namespace, reply_worker: bool) -> dict[str, float]:
             progress = db.scalar(
                 select(Recipient.id).where(Recipient.campaign_id == campaign_id, Recipient.status == "pending").limit(1)
             )
-        operations.stop(world.rt, campaign_id, operations.S.ABORTED)
+        if progress is not None:
+            operations.stop(world.rt, campaign_id, operations.S.ABORTED)
     finally:
         for group in (bulk, replies):
             if group:
@@ -102,11 +103,16 @@ def run(args: argparse.Namespace, reply_worker: bool) -> dict[str, float]:
     for at, to, template in recorded["arrivals"]:
         if not template and to in asked and at >= asked[to] and to not in first_reply:
             first_reply[to] = at
-    waits = [first_reply[p] - t for p, t in asked.items() if p in first_reply]
-    missing = len(asked) - len(waits)
+    # Only the replies asked while templates still went out count: a blast that ended
+    # before the last of them leaves the rest waiting for nothing.
+    blast_end = max((at for at, _, template in recorded["arrivals"] if template), default=0.0)
+    during = {p: t for p, t in asked.items() if t <= blast_end}
+    waits = [first_reply[p] - t for p, t in during.items() if p in first_reply]
+    missing = len(during) - len(waits)
     figures = {"p50": _p(waits, 0.5), "p95": _p(waits, 0.95), "p99": _p(waits, 0.99), "max": max(waits or [0.0])}
     print(
-        f"{label}: {len(asked)} replies at {args.rate:g}/s during the blast (still sending: {progress is not None}), "
+        f"{label}: {len(asked)} replies at {args.rate:g}/s, {len(during)} of them during the blast (still sending "
+        f"at the end: {progress is not None}), "
         f"{missing} never reached the provider; receive() p50 {_p(handled, 0.5) * 1000:.0f} ms, "
         f"p99 {_p(handled, 0.99) * 1000:.0f} ms; inbound -> reply at the provider: p50 {figures['p50'] * 1000:.0f} ms, "
         f"p95 {figures['p95'] * 1000:.0f} ms, p99 {figures['p99'] * 1000:.0f} ms, max {figures['max'] * 1000:.0f} ms; "
