@@ -34,15 +34,24 @@ class _Loop:
         self.thread = threading.Thread(target=self.loop.run_forever, name="async-sends", daemon=True)
         self.thread.start()
 
+    # A forked child's copy of the parent's loop: kept, never run nor collected (closing it
+    # would take the parent's sockets out of the epoll set the two processes share).
+    _inherited: ClassVar[list[_Loop]] = []
+
     @classmethod
-    def get(cls) -> asyncio.AbstractEventLoop:
+    def get(cls) -> _Loop:
+        """The running loop, started now if there is none (or if its thread died)."""
         with cls._lock:
-            if cls._current is None:
+            if cls._current is None or not cls._current.thread.is_alive():
+                if cls._current is not None:
+                    cls._inherited.append(cls._current)  # stopped; its sends were answered or lost
                 cls._current = cls()
-            return cls._current.loop
+            return cls._current
 
     @classmethod
     def forget(cls) -> None:
+        if cls._current is not None:
+            cls._inherited.append(cls._current)
         cls._current = None
         cls._lock = threading.Lock()
 
@@ -54,7 +63,8 @@ class AsyncSendPool(Outcomes[T]):
         super().__init__()
         self.size = size
         self.name = name
-        self._loop = _Loop.get()
+        self._runner = _Loop.get()
+        self._loop = self._runner.loop
         self._limit: asyncio.Semaphore | None = None  # made on the loop
         self._tasks: set[asyncio.Task[None]] = set()  # held while they run (the loop keeps weak ones)
 
@@ -77,6 +87,12 @@ class AsyncSendPool(Outcomes[T]):
             except BaseException as exc:  # noqa: BLE001 - handed to the job, which raises it
                 result = Failed(exc)
         self._done.put(result)
+
+    def wait_all(self, timeout: float) -> bool:
+        """``Outcomes.wait_all``; raises if the loop's thread died with sends of this pool unfinished."""
+        if self.finished() < self.in_flight and not self._runner.thread.is_alive():
+            raise RuntimeError("the sends' event loop stopped: the rows in flight are left to the reconciler")
+        return super().wait_all(timeout)
 
     def close(self) -> None:
         """Wait for the sends submitted to finish (a job's end never leaves one running unseen)."""

@@ -89,28 +89,35 @@ class Caller:
             assert message is not None
             sent = provider.send(message)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the send's outcome
-            return self._failed(campaign, item, exc)
+            return self._failed(campaign, item, exc, self._attempts(item) if _retryable(exc) else 0)
         return _sent(item, sent)
 
     async def send_async(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
-        """``send`` as a coroutine, through ``provider.send_async``."""
+        """``send`` as a coroutine, through ``provider.send_async``.
+
+        What may block on Redis or the database off the common path (a new slot, listing a
+        row again, counting attempts) runs in a thread: the loop carries every other send.
+        """
         message = step.outbound(item, self.settings.public_base_url)
         while True:
             await asyncio.sleep(max(0.0, moment - time.time()))
             if time.time() - moment > self.late_after_s:
-                moment = self._late()
+                moment = await asyncio.to_thread(self._late)
                 continue
             taken = self.still_active() and await self._take(item.recipient_id)
-            verdict = self._verdict(item, moment, taken)
+            if taken and time.time() - moment <= self.held_after_s:
+                break
+            verdict = await asyncio.to_thread(self._verdict, item, moment, taken)
             if verdict is _GO:
                 break
             if isinstance(verdict, Outcome):
                 return verdict
-            moment = self._late()
+            moment = await asyncio.to_thread(self._late)
         try:
             sent = await provider.send_async(message)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the send's outcome
-            return self._failed(campaign, item, exc)
+            attempts = await asyncio.to_thread(self._attempts, item) if _retryable(exc) else 0
+            return self._failed(campaign, item, exc, attempts)
         return _sent(item, sent)
 
     def _verdict(self, item: Claimed, moment: float, taken: bool) -> str | Outcome:
@@ -138,13 +145,17 @@ class Caller:
 
     def _take_round(self) -> None:
         asks, self._asks = self._asks, []
+        taken: set[int] = set()
         try:
             taken = self.uncalled.take_many([rid for rid, _ in asks])
         except redis.RedisError:
             log.warning("%s: Redis unreachable before %d sends; back to pending", self.uncalled.key, len(asks))
-            taken = set()
-        for rid, answer in asks:
-            answer.set_result(rid in taken)
+        except Exception:  # not taken, so not sent: every send of the round is answered
+            log.exception("%s: taking %d rows off the list failed; back to pending", self.uncalled.key, len(asks))
+        finally:
+            for rid, answer in asks:
+                if not answer.done():  # a send cancelled meanwhile
+                    answer.set_result(rid in taken)
 
     def _late(self) -> float:
         """Count a send too late for its slot and return the next free one."""
@@ -152,7 +163,8 @@ class Caller:
             self.late += 1
         return self.limiter.reserve(self.paces, 1)[0]
 
-    def _failed(self, campaign: Campaign, item: Claimed, exc: Exception) -> Outcome:
+    def _failed(self, campaign: Campaign, item: Claimed, exc: Exception, attempts: int) -> Outcome:
+        """The outcome of a send that raised (``attempts``: the row's, read when it may be retried)."""
         if not isinstance(exc, SendError):
             log.error(
                 "campaign %s: provider error sending to recipient %s", campaign.id, item.recipient_id, exc_info=exc
@@ -161,12 +173,17 @@ class Caller:
         if exc.maybe_taken:
             # The provider may have taken it: never send twice; the callback settles it.
             return Outcome(item, "unknown", error_code=exc.code or "timeout", error_msg=exc.message)
-        retry = exc.retryable and self._attempts(item) < MAX_ATTEMPTS
+        retry = exc.retryable and attempts < MAX_ATTEMPTS
         return Outcome(item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message)
 
     def _attempts(self, item: Claimed) -> int:
         with self.db.session() as db:
             return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
+
+
+def _retryable(exc: Exception) -> bool:
+    """A failure retried unless the row ran out of attempts (so they are worth reading)."""
+    return isinstance(exc, SendError) and exc.retryable and not exc.maybe_taken
 
 
 def _sent(item: Claimed, sent: Sent) -> Outcome:

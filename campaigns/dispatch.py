@@ -2,14 +2,16 @@
 
 Provider calls take 100–300 ms, so a batch keeps many in flight: it reserves about a
 second of send slots from the shared pace (``campaigns.ratelimit``), claims that many
-rows, and hands each to a thread that waits for its slot and calls the provider. The
+rows, and hands each to a send that waits for its slot and calls the provider
+(``campaigns.caller``: a coroutine on the process's event loop for a provider that sends
+asynchronously, the Twilio messaging channels; a thread otherwise). The
 campaign's status is read at least every half second and checked again right before
 each call, so a pause or an abort holds within a second; rows stopped that way go back
 to ``pending`` untouched. Retryable failures put the row back to ``pending`` and the
 batch is queued again later; permanent ones fail with the provider's code. A send whose
 answer was lost (a timeout, a reset once the request went) may have been taken: it is
 ``unknown``, never sent again, until its status callback settles it. Claimed rows are
-listed as not yet called (``campaigns.uncalled``) until their thread calls the provider, so
+listed as not yet called (``campaigns.uncalled``) until their send calls the provider, so
 the rows of a worker that died before calling go back to ``pending`` rather than ``unknown``.
 """
 

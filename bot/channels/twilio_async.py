@@ -64,12 +64,11 @@ class AioHttpClient(AsyncHttpClient):
         proxies = requests.utils.get_environ_proxies(account.api_base)
         scheme = urllib.parse.urlsplit(account.api_base).scheme
         self.proxy = proxies.get(scheme) or proxies.get("all") or None
-        bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-        self.ssl = ssl.create_default_context(cafile=bundle or certifi.where()) if scheme == "https" else None
+        self.ssl = _ssl_context() if scheme == "https" else None
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
-            timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.timeout, sock_read=self.timeout)
+            timeout = _timeout(self.timeout)
             connector = aiohttp.TCPConnector(limit=POOL_SIZE, ssl=self.ssl if self.ssl is not None else True)
             self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
         return self.session
@@ -97,7 +96,7 @@ class AioHttpClient(AsyncHttpClient):
             url = f"{url}?{urllib.parse.urlencode(_pairs(params), doseq=True)}"
         options: dict[str, Any] = {"allow_redirects": allow_redirects, "proxy": self.proxy}
         if timeout is not None:
-            options["timeout"] = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+            options["timeout"] = _timeout(timeout)
         async with self._session().request(method.upper(), url, data=body, headers=sent, **options) as answer:
             text = (await answer.read()).decode(answer.charset or "utf-8", errors="replace")
             return Response(answer.status, text, answer.headers)
@@ -114,6 +113,19 @@ class AioHttpClient(AsyncHttpClient):
         if self.session is not None:
             await self.session.close()
             self.session = None
+
+
+def _ssl_context() -> ssl.SSLContext:
+    """Certificates checked against ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (file or directory), else certifi's."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle and os.path.isdir(bundle):
+        return ssl.create_default_context(capath=bundle)
+    return ssl.create_default_context(cafile=bundle or certifi.where())
+
+
+def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
+    """At most ``seconds`` to get a connection (name lookup and pool included), and between two reads."""
+    return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
 
 
 def _pairs(fields: Mapping[str, object]) -> list[tuple[str, object]]:
@@ -160,6 +172,8 @@ async def create_async(account: TwilioAccount, params: Mapping[str, Any], http: 
         raise send_error(exc) from exc
     except aiohttp.ClientError as exc:
         raise aiohttp_error(exc) from exc
+    except OSError as exc:  # a socket error aiohttp did not wrap: the request may have gone
+        raise connection_lost(exc) from exc
     except TimeoutError as exc:
         raise unanswered(exc) from exc
     except ValueError as exc:
@@ -170,19 +184,31 @@ async def create_async(account: TwilioAccount, params: Mapping[str, Any], http: 
 
 
 def aiohttp_error(exc: aiohttp.ClientError) -> SendError:
-    """An aiohttp failure as ``send_error`` reads the same failure of ``requests``."""
-    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError):
+    """An aiohttp failure as ``send_error`` reads the same failure of ``requests``.
+
+    Nothing went: no connection (refused, unresolvable, a connect timeout, a proxy that
+    refused the tunnel) or a URL that cannot be requested. Anything else happened once
+    the request may have gone (a read timeout; a reset, a closed connection, a cut or
+    garbled answer): Twilio may have taken it.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError | aiohttp.ClientHttpProxyError):
         return unreachable(exc)
+    if isinstance(exc, aiohttp.InvalidURL):
+        return SendError(f"could not send the message to Twilio: {type(exc).__name__}: {exc}", retryable=False)
     if isinstance(exc, aiohttp.ServerTimeoutError):
         return unanswered(exc)
-    if isinstance(exc, aiohttp.ClientConnectionError | aiohttp.ClientPayloadError):
-        return connection_lost(exc)
-    return SendError(f"could not send the message to Twilio: {type(exc).__name__}: {exc}", retryable=False)
+    return connection_lost(exc)
+
+
+# A forked child's copies of the parent's clients: kept, never used nor collected (closing
+# their sockets in the child would take them out of the epoll set it shares with the parent).
+_inherited: list[Any] = []
 
 
 def _forget() -> None:
     """In a forked child: the parent's event loops (and their sessions) do not run here."""
     global _clients
+    _inherited.append(dict(_clients.items()))
     _clients = weakref.WeakKeyDictionary()
 
 

@@ -17,12 +17,15 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import aiohttp
 import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
 from twilio.request_validator import RequestValidator
+from yarl import URL
 
 from bot.channels import REGISTRY
 from bot.channels.base import Outbound, ParseError, SendError, Sent
-from bot.channels.twilio_async import close_clients
+from bot.channels.twilio_async import aiohttp_error, close_clients
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
@@ -292,7 +295,10 @@ def test_send_through_the_fake(fake: FakeTwilioMessages, fake_sms: TwilioSMS, se
 
 @pytest.mark.parametrize("case", sorted(SHAPES))
 def test_an_async_send_makes_the_request_a_blocking_one_makes(fake: FakeTwilioMessages, case: str) -> None:
-    """``send_async`` encodes its own request: the same path, form and answer as ``send`` (checked by Prism)."""
+    """``send_async`` encodes its own request: the same path, form and answer as ``send``.
+
+    (Prism checks the asynchronous requests against Twilio's schema in tests/campaigns/test_twilio_schema.py.)
+    """
     kind, message = SHAPES[case]
     provider = kind(account(fake.url, timeout_s=1.0))
     loop = asyncio.new_event_loop()
@@ -394,6 +400,33 @@ def test_a_refused_connection_is_retryable(sending: Send) -> None:
         provider.close()
     # No connection, no request: nothing can have been taken.
     assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (True, "connection", False)
+
+
+_INFO = aiohttp.RequestInfo(
+    URL("https://api.twilio.com/x"), "POST", CIMultiDictProxy(CIMultiDict()), URL("https://api.twilio.com/x")
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "code", "retryable", "maybe_taken"),
+    [
+        # Nothing went: retried, never "unknown".
+        (aiohttp.ConnectionTimeoutError("connect timeout"), "connection", True, False),
+        (aiohttp.ClientHttpProxyError(_INFO, (), status=407), "connection", True, False),
+        (aiohttp.InvalidURL("not a url"), None, False, False),
+        # The request may have gone: "unknown" until a callback says.
+        (aiohttp.SocketTimeoutError("read timeout"), "timeout", True, True),
+        (aiohttp.ServerDisconnectedError(), "connection_lost", True, True),
+        (aiohttp.ClientOSError(104, "Connection reset by peer"), "connection_lost", True, True),
+        (aiohttp.ClientPayloadError("the answer was cut"), "connection_lost", True, True),
+        (aiohttp.ClientResponseError(_INFO, (), message="garbled status line"), "connection_lost", True, True),
+    ],
+)
+def test_aiohttp_failures_mean_what_the_same_requests_failures_mean(
+    error: aiohttp.ClientError, code: str | None, retryable: bool, maybe_taken: bool
+) -> None:
+    mapped = aiohttp_error(error)
+    assert (mapped.code, mapped.retryable, mapped.maybe_taken) == (code, retryable, maybe_taken)
 
 
 # --- Webhooks -----------------------------------------------------------------------------

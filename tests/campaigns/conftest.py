@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator
@@ -143,10 +144,27 @@ class Scripted:
         return self.answer(message)
 
 
-@pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> Callable[[Callable[[Outbound], Sent]], Scripted]:
+class ScriptedAsync(Scripted):
+    """``Scripted`` that also sends asynchronously: the batch job then sends from its event loop.
+
+    The answer runs in a thread (a scripted answer may sleep, as a slow provider would).
+    """
+
+    async def send_async(self, message: Outbound) -> Sent:
+        with self.lock:
+            self.sent.append(message)
+        return await asyncio.to_thread(self.answer, message)
+
+
+@pytest.fixture(params=["threads", "coroutines"])
+def scripted(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Callable[[Outbound], Sent]], Scripted]:
+    """Install a scripted provider; every test runs twice: sends on threads, then on the event loop."""
+    kind = ScriptedAsync if request.param == "coroutines" else Scripted
+
     def install(answer: Callable[[Outbound], Sent]) -> Scripted:
-        provider = Scripted(answer)
+        provider = kind(answer)
         monkeypatch.setattr(dispatch, "provider_for", lambda settings, sender: provider)
         return provider
 

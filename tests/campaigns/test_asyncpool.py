@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import signal
 import threading
 
 import pytest
@@ -106,7 +108,7 @@ def test_a_forked_process_runs_its_sends_on_a_loop_of_its_own() -> None:
     with AsyncSendPool[int](2, "parent") as pool:
         pool.submit(pid)
         assert pool.wait_all(timeout=5) and pool.collect() == [os.getpid()]
-    parent_loop = _Loop.get()
+    parent_loop = _Loop.get().loop
     read, write = os.pipe()
     child = os.fork()
     if child == 0:  # pragma: no cover - the child reports through the pipe
@@ -115,12 +117,33 @@ def test_a_forked_process_runs_its_sends_on_a_loop_of_its_own() -> None:
             with AsyncSendPool[int](2, "child") as mine:
                 mine.submit(pid)
                 ok = int(
-                    mine.wait_all(timeout=5) and mine.collect() == [os.getpid()] and _Loop.get() is not parent_loop
+                    mine.wait_all(timeout=5) and mine.collect() == [os.getpid()] and _Loop.get().loop is not parent_loop
                 )
         finally:
             os.write(write, str(ok).encode())
             os._exit(0)
     os.close(write)
-    answer = os.read(read, 8)
+    ready, _, _ = select.select([read], [], [], 10)
+    answer = os.read(read, 8) if ready else b"the child hung"
+    if not ready:
+        os.kill(child, signal.SIGKILL)
     os.waitpid(child, 0)
     assert answer == b"1"
+
+
+def test_a_loop_whose_thread_died_is_replaced_and_its_pool_raises_instead_of_waiting_forever() -> None:
+    async def never() -> int:
+        await asyncio.sleep(3600)
+        return 0
+
+    pool = AsyncSendPool[int](2, "doomed")
+    pool.submit(never)
+    dead = _Loop.get()
+    dead.loop.call_soon_threadsafe(dead.loop.stop)
+    dead.thread.join(timeout=5)
+    with pytest.raises(RuntimeError, match="event loop stopped"):
+        pool.close()
+    with AsyncSendPool[int](2, "next") as fresh:  # the next job gets a loop that runs
+        fresh.submit(asyncio.sleep, 0, 7)
+        assert fresh.wait_all(timeout=5) and fresh.collect() == [7]
+    assert _Loop.get() is not dead
