@@ -11,13 +11,15 @@ through an ``AsyncHttpClient`` of our own on aiohttp:
   ``requests`` encodes it (a list is a repeated field);
 - the timeout is per connect and per read, as with ``TwilioHttpClient``; nothing is ever
   retried below us (a resent create could message the voter twice);
-- proxies and the CA bundle come from the environment once, as ``make_client`` reads them;
+- proxies and the CA bundle come from the environment once, as ``make_client`` reads them
+  (HTTP and HTTPS proxies: aiohttp does not speak SOCKS, which ``requests`` can with PySocks);
 - a failure means what it means on the blocking path (``send_error``): no connection
   (refused, unresolvable, connect timeout) sent nothing; a read timeout or a connection
   lost once the request went may have been taken (``maybe_taken``).
 
 One client (one aiohttp session, its pooled connections) per account and event loop,
-kept for the process's life; a forked process starts without any.
+kept for the process's life (not closed at exit: the connections die with the process); a
+forked process starts without any.
 """
 
 from __future__ import annotations
