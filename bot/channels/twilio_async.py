@@ -35,7 +35,6 @@ from typing import Any
 
 import aiohttp
 import certifi
-import requests.utils
 from twilio.base.exceptions import TwilioRestException, TwilioServiceException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -44,12 +43,14 @@ from twilio.rest import Client
 from bot.channels.base import SendError, Sent
 from bot.channels.twilio_base import (
     POOL_SIZE,
-    STATUSES,
     TwilioAccount,
     connection_lost,
+    environment,
     send_error,
+    sent_from,
     unanswered,
     unreachable,
+    unreadable,
 )
 
 FORM = "application/x-www-form-urlencoded"
@@ -60,13 +61,12 @@ class AioHttpClient(AsyncHttpClient):
 
     def __init__(self, account: TwilioAccount) -> None:
         super().__init__(None, True, account.timeout_s)  # type: ignore[arg-type]
-        self.account = account
         self.session: aiohttp.ClientSession | None = None
         self._auth: dict[tuple[str, str], str] = {}
-        proxies = requests.utils.get_environ_proxies(account.api_base)
+        proxies, bundle = environment(account.api_base)
         scheme = urllib.parse.urlsplit(account.api_base).scheme
         self.proxy = proxies.get(scheme) or proxies.get("all") or None
-        self.ssl = _ssl_context() if scheme == "https" else None
+        self.ssl = _ssl_context(bundle) if scheme == "https" else None
 
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
@@ -117,9 +117,8 @@ class AioHttpClient(AsyncHttpClient):
             self.session = None
 
 
-def _ssl_context() -> ssl.SSLContext:
-    """Certificates checked against ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` (file or directory), else certifi's."""
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+def _ssl_context(bundle: str | None) -> ssl.SSLContext:
+    """Certificates checked against the environment's CA bundle (a file or a directory), else certifi's."""
     if bundle and os.path.isdir(bundle):
         return ssl.create_default_context(capath=bundle)
     return ssl.create_default_context(cafile=bundle or certifi.where())
@@ -174,15 +173,13 @@ async def create_async(account: TwilioAccount, params: Mapping[str, Any], http: 
         raise send_error(exc) from exc
     except aiohttp.ClientError as exc:
         raise aiohttp_error(exc) from exc
+    except TimeoutError as exc:  # before OSError, its base class
+        raise unanswered(exc) from exc
     except OSError as exc:  # a socket error aiohttp did not wrap: the request may have gone
         raise connection_lost(exc) from exc
-    except TimeoutError as exc:
-        raise unanswered(exc) from exc
     except ValueError as exc:
-        raise SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response") from exc
-    if not created.sid:
-        raise SendError("Twilio's answer has no message SID", retryable=False, code="bad_response")
-    return Sent(provider_id=created.sid, status=STATUSES.get(str(created.status or ""), "sending"))
+        raise unreadable(exc) from exc
+    return sent_from(created)
 
 
 def aiohttp_error(exc: aiohttp.ClientError) -> SendError:

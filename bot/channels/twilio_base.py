@@ -111,11 +111,17 @@ def _environment_read_once(session: requests.Session, api_base: str) -> None:
     life: ``HTTPS_PROXY`` / ``HTTP_PROXY`` (unless ``NO_PROXY`` covers the API's host) and
     ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE``.
     """
-    session.proxies.update(requests.utils.get_environ_proxies(api_base))
-    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    proxies, bundle = environment(api_base)
+    session.proxies.update(proxies)
     if bundle:
         session.verify = bundle
     session.trust_env = False
+
+
+def environment(api_base: str) -> tuple[dict[str, str], str | None]:
+    """The proxies for ``api_base`` (``NO_PROXY`` applied) and the CA bundle the environment names, if any."""
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    return requests.utils.get_environ_proxies(api_base), bundle or None
 
 
 def _never_connected(exc: Exception) -> bool:
@@ -187,7 +193,19 @@ def call_twilio(request: Callable[[], T], subject: str = "the message") -> T:
     except (TwilioRestException, TwilioServiceException, requests.RequestException) as exc:
         raise send_error(exc, subject) from exc
     except ValueError as exc:
-        raise SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response") from exc
+        raise unreadable(exc) from exc
+
+
+def unreadable(exc: Exception) -> SendError:
+    """A 2xx answer that is not JSON: Twilio may have taken the request; never retried."""
+    return SendError(f"Twilio's answer could not be read: {exc}", retryable=False, code="bad_response")
+
+
+def sent_from(created: Any) -> Sent:
+    """What a created message resource says (``bad_response`` without a SID)."""
+    if not created.sid:
+        raise SendError("Twilio's answer has no message SID", retryable=False, code="bad_response")
+    return Sent(provider_id=created.sid, status=STATUSES.get(str(created.status or ""), "sending"))
 
 
 def verify_signature(validator: RequestValidator, url: str, form: Mapping[str, str], signature: str | None) -> bool:
@@ -281,10 +299,7 @@ class TwilioMessaging(TwilioApi, Provider):
 
     def create(self, params: Mapping[str, Any]) -> Sent:
         """Call ``client.messages.create(**params)``; raise ``SendError`` when that fails."""
-        created = call_twilio(lambda: self.client.messages.create(**params))
-        if not created.sid:
-            raise SendError("Twilio's answer has no message SID", retryable=False, code="bad_response")
-        return Sent(provider_id=created.sid, status=STATUSES.get(str(created.status or ""), "sending"))
+        return sent_from(call_twilio(lambda: self.client.messages.create(**params)))
 
     def send(self, message: Outbound) -> Sent:
         """Hand ``message`` to Twilio; raise ``SendError`` when it is refused."""

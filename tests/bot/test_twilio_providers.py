@@ -25,7 +25,7 @@ from yarl import URL
 
 from bot.channels import REGISTRY
 from bot.channels.base import Outbound, ParseError, SendError, Sent
-from bot.channels.twilio_async import aiohttp_error, close_clients
+from bot.channels.twilio_async import AioHttpClient, aiohttp_error, close_clients, create_async
 from bot.channels.twilio_base import STATUSES, TwilioAccount, TwilioMessaging, make_client
 from bot.channels.twilio_sms import TwilioSMS
 from bot.channels.twilio_whatsapp import TwilioWhatsApp
@@ -427,6 +427,24 @@ def test_aiohttp_failures_mean_what_the_same_requests_failures_mean(
 ) -> None:
     mapped = aiohttp_error(error)
     assert (mapped.code, mapped.retryable, mapped.maybe_taken) == (code, retryable, maybe_taken)
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), [(TimeoutError("no answer"), "timeout"), (ConnectionResetError(104, "reset"), "connection_lost")]
+)
+def test_socket_errors_aiohttp_did_not_wrap_may_have_been_taken(error: OSError, code: str) -> None:
+    class Failing(AioHttpClient):
+        async def request(self, *args: Any, **kwargs: Any) -> Any:
+            raise error
+
+    loop = asyncio.new_event_loop()
+    try:
+        with pytest.raises(SendError) as caught:
+            loop.run_until_complete(create_async(account("http://127.0.0.1:9"), {"to": VOTER, "body": "hi"}, Failing))
+        loop.run_until_complete(close_clients())
+    finally:
+        loop.close()
+    assert (caught.value.code, caught.value.retryable, caught.value.maybe_taken) == (code, True, True)
 
 
 # --- Webhooks -----------------------------------------------------------------------------
