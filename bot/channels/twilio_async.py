@@ -57,11 +57,18 @@ FORM = "application/x-www-form-urlencoded"
 
 
 class AioHttpClient(AsyncHttpClient):
-    """The SDK's asynchronous transport on one aiohttp session (made in its event loop on first use)."""
+    """The SDK's asynchronous transport on one aiohttp session (made in its event loop on first use).
+
+    At most ``pool_size`` requests at once, one per pooled connection; the others wait
+    their turn before their timeout starts.
+    """
+
+    pool_size = POOL_SIZE
 
     def __init__(self, account: TwilioAccount) -> None:
         super().__init__(None, True, account.timeout_s)  # type: ignore[arg-type]
         self.session: aiohttp.ClientSession | None = None
+        self._free: asyncio.Semaphore | None = None
         self._auth: dict[tuple[str, str], str] = {}
         proxies, bundle = environment(account.api_base)
         scheme = urllib.parse.urlsplit(account.api_base).scheme
@@ -71,8 +78,9 @@ class AioHttpClient(AsyncHttpClient):
     def _session(self) -> aiohttp.ClientSession:
         if self.session is None:
             timeout = _timeout(self.timeout)
-            connector = aiohttp.TCPConnector(limit=POOL_SIZE, ssl=self.ssl if self.ssl is not None else True)
+            connector = aiohttp.TCPConnector(limit=self.pool_size, ssl=self.ssl if self.ssl is not None else True)
             self.session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
+            self._free = asyncio.Semaphore(self.pool_size)
         return self.session
 
     async def request(  # type: ignore[override]
@@ -99,7 +107,12 @@ class AioHttpClient(AsyncHttpClient):
         options: dict[str, Any] = {"allow_redirects": allow_redirects, "proxy": self.proxy}
         if timeout is not None:
             options["timeout"] = _timeout(timeout)
-        async with self._session().request(method.upper(), url, data=body, headers=sent, **options) as answer:
+        session = self._session()
+        assert self._free is not None
+        # More requests than pooled connections wait here, off the clock: the connect timeout
+        # is for reaching Twilio, not for waiting our turn (a send that timed out in the
+        # pool's queue would be retried for nothing).
+        async with self._free, session.request(method.upper(), url, data=body, headers=sent, **options) as answer:
             text = (await answer.read()).decode(answer.charset or "utf-8", errors="replace")
             return Response(answer.status, text, answer.headers)
 
@@ -114,7 +127,7 @@ class AioHttpClient(AsyncHttpClient):
         """Close the session and its connections."""
         if self.session is not None:
             await self.session.close()
-            self.session = None
+            self.session = self._free = None
 
 
 def _ssl_context(bundle: str | None) -> ssl.SSLContext:
@@ -125,7 +138,7 @@ def _ssl_context(bundle: str | None) -> ssl.SSLContext:
 
 
 def _timeout(seconds: float | None) -> aiohttp.ClientTimeout:
-    """At most ``seconds`` to get a connection (name lookup and pool included), and between two reads."""
+    """At most ``seconds`` to connect (name lookup included), and between two reads."""
     return aiohttp.ClientTimeout(total=None, connect=seconds, sock_connect=seconds, sock_read=seconds)
 
 

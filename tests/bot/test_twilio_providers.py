@@ -402,6 +402,36 @@ def test_a_refused_connection_is_retryable(sending: Send) -> None:
     assert (caught.value.retryable, caught.value.code, caught.value.maybe_taken) == (True, "connection", False)
 
 
+def test_async_sends_waiting_for_a_pooled_connection_do_not_time_out(fake: FakeTwilioMessages) -> None:
+    """Three times as many sends as connections, each answer taking most of the timeout.
+
+    Waiting for a connection of our own pool is not a failure to reach Twilio: counted
+    against the connect timeout, the last four failed and were retried for nothing.
+    """
+
+    class Small(AioHttpClient):
+        pool_size = 4
+
+    fake.next_requests(*(Answer(latency_s=0.3) for _ in range(12)))
+    provider = TwilioSMS(account(fake.url, timeout_s=0.5))
+    provider.async_http = Small
+
+    async def send_all() -> list[Sent | BaseException]:
+        try:
+            return await asyncio.gather(
+                *(provider.send_async(sms(text="hi")) for _ in range(12)), return_exceptions=True
+            )
+        finally:
+            await close_clients()
+
+    started = time.monotonic()
+    results = asyncio.run(send_all())
+    provider.close()
+    assert [r for r in results if not isinstance(r, Sent)] == []
+    assert len({r.provider_id for r in results if isinstance(r, Sent)}) == 12
+    assert time.monotonic() - started >= 0.9  # three rounds of four: the pool held them back
+
+
 _INFO = aiohttp.RequestInfo(
     URL("https://api.twilio.com/x"), "POST", CIMultiDictProxy(CIMultiDict()), URL("https://api.twilio.com/x")
 )
