@@ -5,7 +5,7 @@ the job's sends run on an event loop in a thread of its own, one loop per proces
 by every job the process runs; the job's thread submits sends and collects their
 outcomes exactly as with ``campaigns.sendpool.SendPool``. At most ``size`` sends of a pool
 run at once (the others wait, in order, as sends wait for a free thread); a send raising
-instead of returning an outcome is handed to the job when collected.
+instead of returning an outcome is handed to the job (``raise_failure``) once collected.
 
 A forked process starts without the parent's loop (its thread does not exist there).
 """
@@ -70,8 +70,8 @@ class AsyncSendPool(Outcomes[T]):
 
     def submit(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> None:
         """Run ``await fn(*args)`` on the loop once fewer than ``size`` of this pool's sends run."""
-        self._submitted += 1
         self._loop.call_soon_threadsafe(self._start, fn, args)
+        self._submitted += 1  # after: a job timeout between the two never leaves a send counted that never runs
 
     def _start(self, fn: Callable[..., Coroutine[Any, Any, T]], args: tuple[Any, ...]) -> None:
         task = self._loop.create_task(self._run(fn, args), name=self.name)
@@ -94,9 +94,13 @@ class AsyncSendPool(Outcomes[T]):
             raise RuntimeError("the sends' event loop stopped: the rows in flight are left to the reconciler")
         return super().wait_all(timeout)
 
-    def close(self) -> None:
-        """Wait for the sends submitted to finish (a job's end never leaves one running unseen)."""
-        while not self.wait_all(timeout=1.0):
+    def close(self, wait: bool = True) -> None:
+        """Wait for the sends submitted to finish (a job's end never leaves one running unseen).
+
+        Not when the job failed (``wait`` false, ``__exit__`` with an exception): the job
+        already waited as long as a send may take; the rest finish on the loop unseen.
+        """
+        while wait and not self.wait_all(timeout=1.0):
             pass
 
     @classmethod
@@ -107,8 +111,8 @@ class AsyncSendPool(Outcomes[T]):
     def __enter__(self) -> AsyncSendPool[T]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        self.close(wait=failed is None)
 
 
 os.register_at_fork(after_in_child=_Loop.forget)

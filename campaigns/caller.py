@@ -75,6 +75,8 @@ class Caller:
             ratelimit.wait_until(moment)
             if time.time() - moment > self.late_after_s:
                 moment = self._late()
+                if moment is None:
+                    return Outcome(item, "not_sent")
                 continue
             taken = self.still_active() and self.uncalled.take_or_refuse(item.recipient_id)
             verdict = self._verdict(item, moment, taken)
@@ -83,6 +85,8 @@ class Caller:
             if isinstance(verdict, Outcome):
                 return verdict
             moment = self._late()
+            if moment is None:
+                return Outcome(item, "not_sent")
         try:
             if self.slots is not None:
                 return call_dispatch.place(provider, self.settings, campaign, step.sender, item, self.slots)
@@ -103,6 +107,8 @@ class Caller:
             await asyncio.sleep(max(0.0, moment - time.time()))
             if time.time() - moment > self.late_after_s:
                 moment = await asyncio.to_thread(self._late)
+                if moment is None:
+                    return Outcome(item, "not_sent")
                 continue
             taken = self.still_active() and await self._take(item.recipient_id)
             if taken and time.time() - moment <= self.held_after_s:
@@ -113,6 +119,8 @@ class Caller:
             if isinstance(verdict, Outcome):
                 return verdict
             moment = await asyncio.to_thread(self._late)
+            if moment is None:
+                return Outcome(item, "not_sent")
         try:
             sent = await provider.send_async(message)
         except Exception as exc:  # noqa: BLE001 - every failure becomes the send's outcome
@@ -157,11 +165,19 @@ class Caller:
                 if not answer.done():  # a send cancelled meanwhile
                     answer.set_result(rid in taken)
 
-    def _late(self) -> float:
-        """Count a send too late for its slot and return the next free one."""
+    def _late(self) -> float | None:
+        """Count a send too late for its slot and return the next free one.
+
+        None when Redis cannot give one: the send goes back to pending unsent (its row is
+        on the not-yet-called list, never taken or listed again), not lost with the batch.
+        """
         with self._late_lock:
             self.late += 1
-        return self.limiter.reserve(self.paces, 1)[0]
+        try:
+            return self.limiter.reserve(self.paces, 1)[0]
+        except redis.RedisError as exc:
+            log.warning("%s: no new slot for a late send (%s); back to pending", self.uncalled.key, exc)
+            return None
 
     def _failed(self, campaign: Campaign, item: Claimed, exc: Exception, attempts: int) -> Outcome:
         """The outcome of a send that raised (``attempts``: the row's, read when it may be retried)."""
@@ -177,8 +193,13 @@ class Caller:
         return Outcome(item, "retry" if retry else "failed", error_code=exc.code or "send_error", error_msg=exc.message)
 
     def _attempts(self, item: Claimed) -> int:
-        with self.db.session() as db:
-            return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
+        """The row's attempts so far; 0 when the database cannot say (one retry too many at worst)."""
+        try:
+            with self.db.session() as db:
+                return db.scalar(select(Recipient.attempts).where(Recipient.id == item.recipient_id)) or 0
+        except Exception:  # the send's outcome matters more than its count
+            log.warning("recipient %s: its attempts could not be read", item.recipient_id, exc_info=True)
+            return 0
 
 
 def _retryable(exc: Exception) -> bool:

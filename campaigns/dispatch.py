@@ -54,6 +54,9 @@ STATUS_EVERY_S = 0.5
 YIELD_EVERY_S = 0.1  # how often a job that makes way for replies looks at their queue
 SETTLE_EVERY_S = 0.2  # finished sends are stored together (one transaction), at most this often
 SLOTS_RETRY_S = 10
+# The longest a batch waits at its end for its sends in flight (each waits at most for its
+# slot, a second or so ahead, and for the provider's timeout).
+FINISH_WAIT_S = 300
 # What a job keeps of its time limit beyond two waves of provider timeouts, and the least
 # time it claims for (a job's limit is never below planner.JOB_MARGIN_S).
 STOP_MARGIN_S = 20
@@ -178,7 +181,7 @@ class BatchSender:
                         self._collect(pool, every_s=SETTLE_EVERY_S, room=pool.in_flight - most)
                         self.active()
                         if pool.in_flight > most:
-                            time.sleep(0.005)
+                            pool.wait_all(timeout=0.005)  # a short wait that notices a dead event loop
                     room = min(chunk, MAX_IN_FLIGHT + ahead - pool.in_flight)
                     if self.slots is not None:
                         # A call campaign never has more than max_concurrent calls live.
@@ -205,11 +208,28 @@ class BatchSender:
                 # Whatever stopped the batch (Redis lost, the job's timeout), what the
                 # provider said about the sends in flight is stored: the rows never sent go
                 # back to pending, instead of being left "sending" (then unknown) for good.
-                while not pool.wait_all(timeout=0.1):
-                    self.active()  # the sends still waiting for their slots see a pause
-                self._store_done(pool)
+                try:
+                    self._wait_sends(pool)
+                finally:
+                    self._store_done(pool)
         self._finish(campaign)
         return self.counts
+
+    def _wait_sends(self, pool: Outcomes[Outcome]) -> None:
+        """Wait for the sends in flight to finish, at most ``FINISH_WAIT_S``.
+
+        After that (a send stuck past every timeout it has), the job fails: its rows
+        still in flight are the reconciler's, rather than a worker waiting forever.
+        """
+        deadline = time.monotonic() + FINISH_WAIT_S
+        while not pool.wait_all(timeout=0.1):
+            self.active()  # the sends still waiting for their slots see a pause
+            if time.monotonic() > deadline:
+                unfinished = pool.in_flight - pool.finished()
+                raise RuntimeError(
+                    f"campaign {self.campaign_id} batch {self.batch}: {unfinished} sends unfinished "
+                    f"after {FINISH_WAIT_S} s; their rows are left to the reconciler"
+                )
 
     def active(self) -> bool:
         """True while the campaign is active (read from the database at most every 0.5 s).
@@ -267,13 +287,23 @@ class BatchSender:
         return (ids[-1][0], claimed) if ids else None
 
     def _store_done(self, pool: Outcomes[Outcome], *, every_s: float = 0.0) -> None:
-        """Settle the finished sends (with ``every_s``: only that long after the last time)."""
-        self._collect(pool, every_s=every_s)
-        stored, self._collected = self._collected, []
-        if stored:
-            with self.db.session(write=True) as db:
-                self._store(db, stored)
-            self._count(stored)
+        """Settle the finished sends (with ``every_s``: only that long after the last time).
+
+        Stored even when a send raised (raised after); kept for the batch's last store
+        when the transaction fails, as ``_claim_next`` keeps them.
+        """
+        try:
+            self._collect(pool, every_s=every_s)
+        finally:
+            stored, self._collected = self._collected, []
+            if stored:
+                try:
+                    with self.db.session(write=True) as db:
+                        self._store(db, stored)
+                except BaseException:
+                    self._collected[:0] = stored
+                    raise
+                self._count(stored)
 
     def _collect(self, pool: Outcomes[Outcome], *, every_s: float = 0.0, room: int = 0) -> None:
         """Take the finished sends out of the pool, to be stored by the next ``_store``.
@@ -286,6 +316,7 @@ class BatchSender:
             return
         self._stored_at = time.monotonic()
         self._collected += pool.collect()
+        pool.raise_failure()  # a send that raised: its job fails, once the others are kept to store
 
     def _store(self, db: Any, outcomes: list[Outcome]) -> None:
         """Settle ``outcomes`` in ``db``'s transaction."""

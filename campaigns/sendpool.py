@@ -6,8 +6,9 @@ whether it was done, several times a chunk: at several hundred sends a second th
 few per cent of the job's CPU, spent on bookkeeping. Here a thread puts each outcome on
 one queue as it finishes, and the job takes what is there.
 
-An exception raised by a send is handed to the job as it is collected (``collect`` raises
-it), as ``Future.result`` did: a send is expected to turn every error into an outcome.
+An exception raised by a send is handed to the job once collected (``raise_failure``
+raises it), as ``Future.result`` did: a send is expected to turn every error into an
+outcome, and the outcomes collected with it are stored first.
 
 A worker runs batch job after batch job in one process: ``SendPool.lend`` hands each job
 the threads the last one left idle (a pool is given back only when every send was
@@ -52,6 +53,7 @@ class Outcomes(Generic[T]):
         self._done: queue.SimpleQueue[T | Failed] = queue.SimpleQueue()
         self._submitted = 0  # by the job's thread only
         self._collected = 0
+        self._failures: list[BaseException] = []
 
     @property
     def in_flight(self) -> int:
@@ -63,9 +65,12 @@ class Outcomes(Generic[T]):
         return self._done.qsize()
 
     def collect(self) -> list[T]:
-        """The outcomes finished so far (raises the first send that raised, like ``Future.result``)."""
+        """The outcomes finished so far; a send that raised is kept for ``raise_failure``.
+
+        Never raises: the outcomes finished beside a send that raised are the job's to
+        store (the rows they settle must not be left "sending").
+        """
         out: list[T] = []
-        failed: Failed | None = None
         while True:
             try:
                 item = self._done.get_nowait()
@@ -73,12 +78,16 @@ class Outcomes(Generic[T]):
                 break
             self._collected += 1
             if isinstance(item, Failed):
-                failed = failed or item
+                self._failures.append(item.error)
             else:
                 out.append(item)
-        if failed is not None:
-            raise failed.error
         return out
+
+    def raise_failure(self) -> None:
+        """Raise the first send collected that raised (once), as ``Future.result`` would."""
+        if self._failures:
+            first, self._failures = self._failures[0], []
+            raise first
 
     def wait_all(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for every send submitted to finish; True when they have.
@@ -115,8 +124,8 @@ class SendPool(Outcomes[T]):
 
     def submit(self, fn: Callable[..., T], *args: Any) -> None:
         """Queue ``fn(*args)``; a thread is started when none is free (up to ``size``)."""
-        self._submitted += 1
         self._tasks.put((fn, args))
+        self._submitted += 1  # after: a job timeout between the two never leaves a send counted that never runs
         if self._idle.acquire(timeout=0):
             return
         if len(self._threads) < self.size:
@@ -124,12 +133,13 @@ class SendPool(Outcomes[T]):
             thread.start()
             self._threads.append(thread)
 
-    def close(self) -> None:
-        """Stop the threads once the sends queued have run; wait for them."""
+    def close(self, wait: bool = True) -> None:
+        """Stop the threads once the sends queued have run; wait for them (if ``wait``)."""
         for _ in self._threads:
             self._tasks.put(_STOP)
-        for thread in self._threads:
-            thread.join()
+        if wait:
+            for thread in self._threads:
+                thread.join()
         self._threads.clear()
 
     @classmethod
@@ -154,7 +164,11 @@ class SendPool(Outcomes[T]):
     def __enter__(self) -> SendPool[T]:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
+        # A job failing does not wait for its sends (one may be stuck): they stop once done.
+        if failed is not None:
+            self.close(wait=False)
+            return
         if self._lent and self.in_flight == 0 and all(t.is_alive() for t in self._threads):
             self._lent = False
             with self._spare_lock:

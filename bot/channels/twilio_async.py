@@ -180,8 +180,11 @@ async def close_clients() -> None:
 
 async def create_async(account: TwilioAccount, params: Mapping[str, Any], http: HttpMaker = AioHttpClient) -> Sent:
     """``messages.create_async(**params)`` on ``account``; ``SendError`` as ``call_twilio`` raises it."""
+    # Made outside the try: a client that cannot be made (a CA bundle that is missing or
+    # unreadable) sent nothing, and is no connection lost; it fails as on the blocking path.
+    client = async_client(account, http)
     try:
-        created = await async_client(account, http).messages.create_async(**params)
+        created = await client.messages.create_async(**params)
     except (TwilioRestException, TwilioServiceException) as exc:
         raise send_error(exc) from exc
     except aiohttp.ClientError as exc:

@@ -37,6 +37,8 @@ MAX_VALIDITY_S = 36_000  # Twilio accepts ValidityPeriod 1..36000 seconds
 MAX_MEDIA = 10  # Twilio's limit of media per message
 # HTTP connections kept per client: at least as many as a batch job's sends in flight.
 POOL_SIZE = 128
+# Bad Gateway, Gateway Timeout: what stood between us and Twilio lost its answer.
+GATEWAY_ANSWERS = (502, 504)
 T = TypeVar("T")
 
 STATUSES = {
@@ -135,7 +137,8 @@ def send_error(exc: Exception, subject: str = "the message") -> SendError:
     """Translate an SDK or ``requests`` error into a ``SendError``.
 
     Retryable: HTTP 429 (Twilio 20429), 5xx, timeouts and connection failures. Permanent:
-    every other refusal, keeping Twilio's error code (21211, 21610, 63016, ...).
+    every other refusal, keeping Twilio's error code (21211, 21610, 63016, ...). A 502 or
+    504 is a gateway's answer, not Twilio's refusal: ``maybe_taken``, as a read timeout.
     A read timeout (``timeout``) or a connection lost once the request was written
     (``connection_lost``) may have been taken by Twilio (``maybe_taken``); only a
     connection that never opened (``connection``: refused, unresolvable, connect
@@ -148,6 +151,11 @@ def send_error(exc: Exception, subject: str = "the message") -> SendError:
         code = str(exc.code) if exc.code is not None and exc.code != status else None
         text = exc.msg if isinstance(exc, TwilioRestException) else (exc.detail or exc.title)
         retryable = status == 429 or code == "20429" or status >= 500
+        if status in GATEWAY_ANSWERS:
+            # A gateway (Twilio's edge, a proxy) gave up on what was behind it: the request
+            # may have been taken there, as after a read timeout.
+            message = f"a gateway answered for Twilio about {subject} (HTTP {status}): {text}"
+            return SendError(message, retryable=True, code=code or "gateway", status=status, maybe_taken=True)
         message = f"Twilio refused {subject} (HTTP {status}): {text}"
         return SendError(message, retryable=retryable, code=code, status=status)
     if isinstance(exc, requests.ConnectTimeout) or _never_connected(exc):

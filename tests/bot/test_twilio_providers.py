@@ -255,6 +255,15 @@ def test_make_client_reads_proxy_and_ca_bundle_variables_once(monkeypatch) -> No
     assert "https" not in make_client(account("https://api.twilio.com")).http_client.session.proxies
 
 
+def test_an_async_client_that_cannot_be_made_is_no_lost_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CA bundle that is not there: nothing went, so the send must not end "unknown"."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/corporate.pem")
+    provider = TwilioSMS(account("https://api.twilio.com"))
+    with pytest.raises(OSError) as caught:
+        asyncio.run(provider.send_async(sms(text="hi")))
+    assert not isinstance(caught.value, SendError)  # a provider error of the campaign, as on the blocking path
+
+
 # --- Behaviour against a fake of Twilio's REST API ----------------------------------------
 
 
@@ -359,6 +368,17 @@ def test_refusals_map_to_send_errors(
     with pytest.raises(SendError) as caught:
         sending(fake_sms, sms(text="hi"))
     assert (caught.value.retryable, caught.value.code, caught.value.status) == (retryable, code, status)
+
+
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_answer_may_have_been_taken(
+    fake: FakeTwilioMessages, fake_sms: TwilioSMS, sending: Send, status: int
+) -> None:
+    # The edge or a proxy gave up waiting for what was behind it: never resent blindly.
+    fake.next_requests(Answer(status=status, body="<html>Bad Gateway</html>"))
+    with pytest.raises(SendError) as caught:
+        sending(fake_sms, sms(text="hi"))
+    assert (caught.value.code, caught.value.status, caught.value.maybe_taken) == ("gateway", status, True)
 
 
 def test_an_answer_that_is_not_json_is_not_retried(

@@ -58,7 +58,7 @@ def test_wait_all_times_out_while_a_send_runs() -> None:
         assert pool.collect() == ["done"]
 
 
-def test_a_send_that_raises_is_raised_when_collected_after_the_others_are_counted() -> None:
+def test_a_send_that_raises_is_raised_after_the_outcomes_collected_with_it() -> None:
     def boom() -> int:
         raise RuntimeError("bug in a send")
 
@@ -66,8 +66,10 @@ def test_a_send_that_raises_is_raised_when_collected_after_the_others_are_counte
         pool.submit(lambda: 1)
         pool.submit(boom)
         assert pool.wait_all(timeout=5)
+        assert pool.collect() == [1]  # the outcome beside it is not lost
         with pytest.raises(RuntimeError, match="bug in a send"):
-            pool.collect()
+            pool.raise_failure()
+        pool.raise_failure()  # raised once
         assert pool.in_flight == 0
 
 
