@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.contacts import normalize_tag_name
 from bot.models import PolicyBlackout, PolicyWindow
 from bot.sendwindows import PRESETS, Blackout, Policy, PolicyError, SendWindow, parse_windows
 
@@ -128,8 +129,11 @@ def add_blackout(
         raise PolicyError("value", f"give the value of {tag!r} whose voters are silenced (e.g. pune-central)")
     if value and not tag:
         raise PolicyError("tag", "give the tag the value belongs to (e.g. constituency)")
-    if len(tag) > 64:
-        raise PolicyError("tag", "at most 64 characters")
+    if tag:
+        try:
+            tag = normalize_tag_name(tag)  # as contacts' tags are stored: the blackout finds them
+        except ValueError as exc:
+            raise PolicyError("tag", str(exc)) from None
     if len(value) > 200 or len(reason) > 200:
         raise PolicyError("value" if len(value) > 200 else "reason", "at most 200 characters")
     row = PolicyBlackout(

@@ -126,6 +126,11 @@ PRESETS = {
 }
 
 
+def tag_key(name: str) -> str:
+    """A tag name as contacts' tags are stored (``bot.contacts.normalize_tag_name``, unchecked)."""
+    return name.strip().lower().replace(" ", "_")
+
+
 @dataclasses.dataclass(frozen=True)
 class Blackout:
     """No sending from ``starts`` to ``ends``, to everyone or to voters with ``tag`` = ``value``."""
@@ -143,10 +148,18 @@ class Blackout:
             raise PolicyError("blackouts", "a blackout must end after it starts")
         if (self.tag is None) != (self.value is None):
             raise PolicyError("blackouts", "give both tag and value (e.g. tag: constituency, value: pune-central)")
+        if self.tag is not None and self.value is not None:
+            # As contacts' tag names are stored (``Constituency`` is ``constituency``); the
+            # value is matched whatever its case: a silence must not miss a voter over a capital.
+            object.__setattr__(self, "tag", tag_key(self.tag))
+            object.__setattr__(self, "value", self.value.strip())
 
     def applies(self, tags: Mapping[str, str | None]) -> bool:
-        """True when the blackout concerns a voter with these valued tags."""
-        return self.tag is None or tags.get(self.tag) == self.value
+        """True when the blackout concerns a voter with these valued tags (the value in any case)."""
+        if self.tag is None or self.value is None:
+            return True
+        value = tags.get(self.tag)
+        return value is not None and value.strip().lower() == self.value.lower()
 
     def covers(self, when: dt.datetime) -> bool:
         """True when ``when`` is inside the blackout."""
@@ -185,6 +198,10 @@ class Policy:
         ends = [w.closes(when, voter_zone) for w in self.windows]
         ends += [b.starts for b in self.blackouts if b.applies(tags) and b.starts > when]
         return min(ends) if ends else None
+
+    def blacked_out_at(self, moment: dt.datetime, tags: Mapping[str, str | None]) -> bool:
+        """True when a blackout for this voter covers ``moment`` (its end included)."""
+        return any(b.applies(tags) and b.starts <= moment <= b.ends for b in self.blackouts)
 
     def outlasting(self, start: dt.datetime, deadline: dt.datetime) -> list[Blackout]:
         """Blackouts covering the whole of ``start``..``deadline``: their voters cannot be reached in time."""

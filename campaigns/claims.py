@@ -196,7 +196,12 @@ def claim(
         zone, tags = voter.timezone or FALLBACK_ZONE, voter.tags
         allowed_at = policy.next_allowed(now, zone, tags)
         if allowed_at > now:
-            deferred[rid] = allowed_at
+            deadline = campaign.deadline
+            if deadline is not None and allowed_at >= deadline and policy.blacked_out_at(deadline, tags):
+                # A silence begun (or added) since the launch outlasts the deadline.
+                skipped.append({"rid": rid, "code": SkipCode.OUTSIDE_BLACKOUT.value})
+            else:
+                deferred[rid] = allowed_at
             continue
         bound = values.for_contact(cid)
         if voter.consent == ConsentStatus.OPTED_OUT or bound is None:

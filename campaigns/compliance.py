@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ColumnElement, exists, false, or_, true
+from sqlalchemy import ColumnElement, exists, false, func, or_, true
 from sqlalchemy.orm import Session
 
 from bot import sendpolicy
@@ -45,6 +45,9 @@ def blacked_out_until_deadline(policy: Policy, campaign: Campaign, now: dt.datet
 def _concerns(blackout: Blackout) -> ColumnElement[bool]:
     if blackout.tag is None:
         return true()
+    value = (blackout.value or "").lower()
     return exists().where(
-        ContactTag.contact_id == Contact.id, ContactTag.name == blackout.tag, ContactTag.value == blackout.value
+        ContactTag.contact_id == Contact.id,
+        ContactTag.name == blackout.tag,
+        func.lower(func.trim(ContactTag.value)) == value,
     )

@@ -111,6 +111,7 @@ class BatchSender:
         # row is claimed (the job ends when its sends in flight do, the rest queued again).
         self.yield_key = Queue(yield_to, connection=conn).key if yield_to else None
         self.cut_short = False
+        self.stopped = False  # the job failed or gave up waiting: no send of it goes any more
 
     def run(self) -> dict[str, Any]:
         """Send every pending row of the batch; return counts by outcome."""
@@ -204,6 +205,9 @@ class BatchSender:
                         self._store_done(pool, every_s=SETTLE_EVERY_S)
                         self.active()
                         time.sleep(min(0.05, max(0.0, moments[-1] - time.time())))
+            except BaseException:
+                self.stopped = True  # a failing job sends nothing more: waiting sends end not_sent
+                raise
             finally:
                 # Whatever stopped the batch (Redis lost, the job's timeout), what the
                 # provider said about the sends in flight is stored: the rows never sent go
@@ -225,6 +229,8 @@ class BatchSender:
         while not pool.wait_all(timeout=0.1):
             self.active()  # the sends still waiting for their slots see a pause
             if time.monotonic() > deadline:
+                # Given up on: no send of this job may go later, once its rows may be another's.
+                self.stopped = True
                 unfinished = pool.in_flight - pool.finished()
                 raise RuntimeError(
                     f"campaign {self.campaign_id} batch {self.batch}: {unfinished} sends unfinished "
@@ -251,8 +257,8 @@ class BatchSender:
         return self._status == CampaignStatus.ACTIVE
 
     def _still_active(self) -> bool:
-        """The last status read, at most about half a second old (see ``active``)."""
-        return self._status == CampaignStatus.ACTIVE
+        """The last status read, at most about half a second old (see ``active``); false once the job failed."""
+        return not self.stopped and self._status == CampaignStatus.ACTIVE
 
     def _claim_next(
         self,

@@ -15,7 +15,8 @@ same recipient row, back to ``pending`` with the new channel, in a batch of its 
 (numbers from ``FALLBACK_BASE``), sent by the same batch jobs. The export shows it in the
 ``attempts`` and ``channel`` columns; the first attempt's message stays on the timeline.
 The scheduler's reconciler moves the recipients every minute; a campaign with fallbacks
-still possible is not completed yet.
+still possible is not completed yet (without ``after``: until ``FAILURE_GRACE`` after its
+last send, as failures are reported by status callbacks, after the send).
 
 A fallback costs money too. With a budget, a fallback attempt is given only while its
 price fits, in recipient order, both what is left of the total (the campaign's spend and
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, func, or_, select, true, update
 from sqlalchemy.orm import Session
 
+from bot.db import utcnow
 from bot.models import ConsentStatus, Contact, Sender
 from bot.phones import MOBILE_KINDS
 from campaigns import budgets, pricing, templates
@@ -43,6 +45,9 @@ from campaigns.claims import Step
 from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
 
 FALLBACK_BASE = 1_000_000
+# How long after a send its failure may still come (a status callback) and fall back,
+# when the fallback has no ``after``: the campaign stays active that long after its last send.
+FAILURE_GRACE = dt.timedelta(minutes=15)
 DURATION = re.compile(r"^\s*(\d+)\s*(s|m|min|h|d)\s*$")
 SECONDS = {"s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
@@ -129,7 +134,8 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
     table = Recipient.__table__
     db.execute(
         update(table)
-        .where(table.c.id == bindparam("rid"), table.c.channel == campaign.channel)
+        # Still as read: a "sent" row delivered meanwhile (its callback) keeps its delivery.
+        .where(table.c.id == bindparam("rid"), table.c.channel == campaign.channel, table.c.status == bindparam("st"))
         .values(
             status="pending",
             channel=step["channel"],
@@ -167,7 +173,7 @@ def _within_budget(db: Session, campaign: Campaign, channel: str, candidates: Se
         if room is not None:
             room -= extra
         charged = int(cost or 0) if status in pricing.CHARGED else 0
-        fits.append({"rid": rid, "cost": charged + extra, "extra": extra})
+        fits.append({"rid": rid, "st": status, "cost": charged + extra, "extra": extra})
     if over:
         table = Recipient.__table__
         db.execute(
@@ -181,11 +187,13 @@ def _reachable(step: dict[str, Any]) -> Any:
     return true() if step["channel"] == "voice" else Contact.phone_kind.in_(sorted(MOBILE_KINDS))
 
 
-def waiting(db: Session, campaign: Campaign) -> int:
+def waiting(db: Session, campaign: Campaign, now: dt.datetime | None = None) -> int:
     """Recipients a fallback may still reach (the campaign is not complete while there are).
 
-    Failed and undelivered first attempts (the reconciler moves them within a minute), and
-    with ``after`` the sent ones not yet delivered (they fall back once it has passed).
+    Failed and undelivered first attempts (the reconciler moves them within a minute);
+    with ``after`` the sent ones not yet delivered (they fall back once it has passed),
+    else those sent (or unknown) less than ``FAILURE_GRACE`` ago, whose failure may
+    still be reported.
     """
     step = campaign.fallback
     if not step:
@@ -193,6 +201,12 @@ def waiting(db: Session, campaign: Campaign) -> int:
     could = Recipient.status.in_(("failed", "undelivered"))
     if step.get("after_s"):
         could = or_(could, Recipient.status == "sent")
+    else:
+        # Failures come by status callback, after the send: the last ones sent (or left
+        # unknown) may still fail for a while.
+        since = func.coalesce(Recipient.sent_at, Recipient.sending_at)
+        recent = and_(Recipient.status.in_(("sent", "unknown")), since >= (now or utcnow()) - FAILURE_GRACE)
+        could = or_(could, recent)
     count = db.scalar(
         select(func.count())
         .select_from(Recipient)

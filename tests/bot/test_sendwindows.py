@@ -107,3 +107,14 @@ def test_parsing_names_the_field() -> None:
         parse_blackouts([{"from": "2026-11-18T18:00:00", "to": "2026-11-20T18:00:00+05:30"}])
     with pytest.raises(PolicyError, match="give both tag and value"):
         parse_blackouts([{"from": "2026-11-18T18:00:00Z", "to": "2026-11-20T18:00:00Z", "tag": "constituency"}])
+
+
+def test_a_blackout_tag_is_matched_as_contacts_tags_are_stored() -> None:
+    starts = dt.datetime(2026, 11, 18, 12, 30, tzinfo=dt.UTC)
+    blackout = Blackout(starts, starts + dt.timedelta(hours=48), "Constituency", " Kothrud")
+    assert (blackout.tag, blackout.value) == ("constituency", "Kothrud")
+    policy = Policy(blackouts=(blackout,))
+    during = starts + dt.timedelta(hours=1)
+    assert not policy.allows(during, "Asia/Kolkata", {"constituency": "kothrud"})
+    assert policy.allows(during, "Asia/Kolkata", {"constituency": "baner"})
+    assert policy.blacked_out_at(starts + dt.timedelta(hours=48), {"constituency": "KOTHRUD"})  # its end included

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from rq import Queue
@@ -156,3 +157,54 @@ def test_policy_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path.write_text("- {from: tomorrow, to: '2026-11-20T18:00:00+05:30'}\n")
     with pytest.raises(SettingsError, match=r"CANVASS_BLACKOUTS: .*not an ISO-8601 time"):
         Settings.from_env({"SECRET_KEY": "x", "CANVASS_BLACKOUTS": str(path)}, var_dir=tmp_path)
+
+
+def test_a_blackout_finds_its_voters_whatever_the_case_of_its_tag(world: World) -> None:
+    now = utcnow()
+    silenced = world.voter("+919800000001", "ward=3", "constituency=kothrud")
+    delayed = world.voter("+919800000002", "ward=3", "constituency=baner")
+    blackouts = [
+        {
+            "from": (now - dt.timedelta(hours=1)).isoformat(),
+            "to": (now + dt.timedelta(days=3)).isoformat(),
+            "tag": "Constituency",  # contacts' tag names are stored lower-case
+            "value": "Kothrud ",
+        },
+        {
+            "from": (now - dt.timedelta(hours=1)).isoformat(),
+            "to": (now + dt.timedelta(hours=2)).isoformat(),
+            "tag": "CONSTITUENCY",
+            "value": "BANER",
+        },
+    ]
+    campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1))
+    assert operations.launch(world.rt, campaign.id).skipped == {"outside_blackout": 1}  # in SQL, at launch
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    got = statuses(world, campaign.id)
+    assert got[silenced] == ("skipped", "outside_blackout")
+    assert got[delayed] == ("pending", None)  # at send time: waits for its silence to end
+
+
+def test_a_silence_begun_since_the_launch_that_outlasts_the_deadline_skips_its_voters(world: World) -> None:
+    now = utcnow()
+    silenced = world.voter("+919800000001", "ward=3", "constituency=kothrud")
+    elsewhere = world.voter("+919800000002", "ward=3", "constituency=baner")
+    starts = now + dt.timedelta(seconds=1)
+    blackouts = [
+        {
+            "from": starts.isoformat(),
+            "to": (now + dt.timedelta(days=2)).isoformat(),
+            "tag": "constituency",
+            "value": "kothrud",
+        }
+    ]
+    campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1))
+    assert operations.launch(world.rt, campaign.id).skipped == {}  # it could still be sent before the silence
+    while utcnow() <= starts:
+        time.sleep(0.05)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    got = statuses(world, campaign.id)
+    # Sent after the deadline otherwise (when the silence ends): skipped, with the reason.
+    assert got[silenced] == ("skipped", "outside_blackout")
+    assert got[elsewhere][0] == "delivered"
+    assert world.get(campaign.id).status == "completed"

@@ -334,7 +334,7 @@ def test_a_reply_queue_that_cannot_be_read_does_not_stop_the_batch(world: World,
 def test_a_send_that_raises_fails_its_job_and_the_sends_beside_it_are_stored(
     world: World, scripted, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
-    scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="queued"))
+    provider = scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="queued"))
     ids = [world.voter(f"+91980000000{i}", "ward=3") for i in range(1, 6)]
     campaign = world.campaign(BOOTH_SPEC)
     operations.launch(world.rt, campaign.id)
@@ -351,9 +351,11 @@ def test_a_send_that_raises_fails_its_job_and_the_sends_beside_it_are_stored(
     with pytest.raises(RuntimeError, match="bug in a send"):
         send(world, campaign.id)
     got = {r.id: r.status for r in recipients(world, campaign.id)}
-    # Its row is the reconciler's (it may have gone); the four sent with it are stored.
+    # Its row is the reconciler's (it may have gone); the others sent are stored, and those
+    # still waiting for their slots when the job failed went back to pending unsent.
     assert got.pop(buggy) == "sending"
-    assert sorted(got.values()) == ["sent"] * 4
+    called = len(provider.sent) - 1
+    assert sorted(got.values()) == ["pending"] * (4 - called) + ["sent"] * called, (called, got)
 
 
 def test_a_send_stuck_past_every_timeout_fails_its_job_in_time(
@@ -411,3 +413,27 @@ def test_a_late_send_without_a_new_slot_goes_back_to_pending_unsent(asynchronous
     else:
         outcome = caller.send(provider, None, step, item, moment)  # type: ignore[arg-type]
     assert (outcome.status, provider.called, caller.late) == ("not_sent", False, 1)
+
+
+def test_a_failing_job_sends_nothing_more_and_its_waiting_rows_go_back_to_pending(
+    world: World, scripted, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    calls, campaign = one_batch_at_ten_a_second(world, scripted, 30)
+    active = dispatch.BatchSender.active
+    started = time.monotonic()
+    failed: list[bool] = []
+
+    def flaky(self: dispatch.BatchSender) -> bool:  # the database lost once, 0.3 s in
+        if not failed and time.monotonic() - started > 0.3:
+            failed.append(True)
+            raise RuntimeError("database connection lost")
+        return active(self)
+
+    monkeypatch.setattr(dispatch.BatchSender, "active", flaky)
+    with pytest.raises(RuntimeError, match="database connection lost"):
+        send(world, campaign.id)
+    time.sleep(1.2)  # past every slot the first chunk had
+    statuses = [r.status for r in recipients(world, campaign.id)]
+    # The sends whose slots had come went; the rest of the chunk, waiting, never will.
+    assert 1 <= len(calls) <= 6, calls
+    assert statuses.count("sent") == len(calls) and statuses.count("pending") == 30 - len(calls), statuses

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from bot.channels.base import Outbound, SendError, Sent
 from bot.db import utcnow
 from bot.models import Message
-from campaigns import dispatch, operations, reconciler
+from campaigns import dispatch, fallback, operations, reconciler
 from campaigns.fallback import FALLBACK_BASE
 from campaigns.models import Recipient
 from tests.campaigns.conftest import BOOTH_SPEC, World
@@ -112,9 +112,64 @@ def test_fallbacks_stay_within_the_budget(world: World, scripted) -> None:  # ty
     ]
     dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, FALLBACK_BASE)
     assert sorted(m.to for m in provider.sent if m.channel == "sms") == ["+919800000001", "+919800000002"]
+    reconciler.reconcile(world.rt)
+    assert world.get(campaign.id).status == "active"  # the WhatsApp message sent may still fail
+    with world.rt.db.session() as db:
+        stale = utcnow() - fallback.FAILURE_GRACE - dt.timedelta(minutes=1)
+        db.execute(update(Recipient).where(Recipient.campaign_id == campaign.id).values(sent_at=stale))
     reconciler.reconcile(world.rt)  # nothing more can fall back: completed
     assert world.get(campaign.id).status == "completed"
     with world.rt.db.session() as db:
         spent = budgets.spent(db, world.get(campaign.id))
     # 0.50 + 2 x 0.60, within 2.00: the failed WhatsApp attempts were not charged.
     assert spent == {"whatsapp": pricing.money(500_000), "sms": pricing.money(1_200_000)}
+
+
+def test_a_failure_reported_after_the_last_send_still_falls_back(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    """Without ``after``: WhatsApp accepts every message, a callback reports a failure later."""
+    provider = scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="sent"))
+    late = world.voter("+919800000001", "ward=3", name="Asha")
+    world.voter("+919800000002", "ward=3", name="Ravi")
+    campaign = world.campaign(BOOTH_SPEC + FALLBACK.replace("  after: 1h\n", ""))
+    assert campaign.status == "ready", campaign.problems
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    reconciler.reconcile(world.rt)
+    assert world.get(campaign.id).status == "active"  # its failures may still be reported
+    # A minute later Twilio reports Asha's message undelivered (63016).
+    with world.rt.db.session() as db:
+        db.execute(update(Recipient).where(Recipient.contact_id == late).values(status="undelivered"))
+    reconciler.reconcile(world.rt)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, FALLBACK_BASE)
+    assert [(m.channel, m.to) for m in provider.sent if m.channel == "sms"] == [("sms", "+919800000001")]
+    reconciler.reconcile(world.rt)
+    assert world.get(campaign.id).status == "active"  # Ravi's may still fail
+    with world.rt.db.session() as db:  # past the grace: nothing more can fall back
+        stale = utcnow() - fallback.FAILURE_GRACE - dt.timedelta(minutes=1)
+        db.execute(update(Recipient).where(Recipient.campaign_id == campaign.id).values(sent_at=stale))
+    reconciler.reconcile(world.rt)
+    assert world.get(campaign.id).status == "completed"
+
+
+def test_a_message_delivered_while_its_fallback_is_given_keeps_its_delivery(
+    world: World, scripted, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    scripted(lambda m: Sent(provider_id=f"SM{m.message_id:032d}", status="sent"))
+    voter = world.voter("+919800000001", "ward=3", name="Asha")
+    campaign = world.campaign(BOOTH_SPEC + FALLBACK)  # after: 1h
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    with world.rt.db.session() as db:
+        db.execute(update(Recipient).values(sent_at=utcnow() - dt.timedelta(hours=2)))
+    within = fallback._within_budget
+
+    def delivered_meanwhile(db, campaign, channel, candidates):  # type: ignore[no-untyped-def]
+        # The "delivered" callback lands between the fallback's read and its update.
+        db.execute(update(Recipient).where(Recipient.contact_id == voter).values(status="delivered"))
+        return within(db, campaign, channel, candidates)
+
+    monkeypatch.setattr(fallback, "_within_budget", delivered_meanwhile)
+    reconciler.reconcile(world.rt)
+    with world.rt.db.session() as db:
+        row = db.scalar(select(Recipient).where(Recipient.contact_id == voter))
+        assert row is not None and (row.channel, row.status) == ("whatsapp", "delivered")

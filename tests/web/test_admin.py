@@ -299,6 +299,12 @@ def test_send_policy_windows_and_blackouts(app: Flask) -> None:
             "value",
             "give the value",
         ),
+        (
+            "blackouts",
+            {"from": "2030-01-01T00:00", "to": "2030-01-02T00:00", "timezone": "UTC", "tag": "ward!", "value": "3"},
+            "tag",
+            "use 1-64 letters",
+        ),
     ]
     for kind, data, field, words in cases:
         bad = post(admin, f"{path}/{kind}", data, page=path)
@@ -315,7 +321,7 @@ def test_send_policy_windows_and_blackouts(app: Flask) -> None:
             "from": "2030-11-18T18:00",
             "to": "2030-11-20T18:00",
             "timezone": "Asia/Kolkata",
-            "tag": "constituency",
+            "tag": "Constituency",  # stored as contacts' tag names are
             "value": "kothrud",
             "reason": "48 h silence",
         },
