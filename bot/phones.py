@@ -185,6 +185,33 @@ def _zone_for(number: phonenumbers.PhoneNumber) -> str | None:
     return zones[0] if zones else None
 
 
+def area_zones(e164: str, stored: str | None = None) -> tuple[str, ...]:
+    """The time zones a voter with this number may be in, ``stored`` (the contact's own) first.
+
+    A number whose area spans zones (+1 605: Mountain and Central; +7 ...) has one zone
+    stored, the first of them; a send window must be open in every zone of its area.
+    Only an area's zones (a prefix longer than the country code) count: a country's
+    whole list (+1: Guam to Newfoundland) says nothing of the voter. A stored zone not
+    among the area's was set on purpose (the contact's own): it alone counts.
+    """
+    digits = e164.lstrip("+")
+    zones: tuple[str, ...] = ()
+    for n in range(min(len(digits), _LONGEST_PREFIX), 0, -1):
+        found = TIMEZONE_DATA.get(digits[:n])
+        if found:
+            if int(digits[:n]) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+                zones = tuple(z for z in found if z != "Etc/Unknown")
+            break
+    if stored is None:
+        return zones
+    if zones and stored not in zones:
+        return (stored,)
+    return (stored, *(z for z in zones if z != stored))
+
+
+_LONGEST_PREFIX = max(map(len, TIMEZONE_DATA))
+
+
 @functools.cache
 def _region_zones() -> dict[str, tuple[str, ...]]:
     text = importlib.resources.files("tzdata").joinpath("zoneinfo/zone.tab").read_text("utf-8")

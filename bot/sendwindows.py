@@ -203,6 +203,26 @@ class Policy:
         """True when a blackout for this voter covers ``moment`` (its end included)."""
         return any(b.applies(tags) and b.starts <= moment <= b.ends for b in self.blackouts)
 
+    def next_allowed_in(self, when: dt.datetime, zones: tuple[str, ...], tags: Mapping[str, str | None]) -> dt.datetime:
+        """``next_allowed`` in every one of ``zones`` (a number whose area spans zones) at once.
+
+        When their windows never meet, the first zone (the contact's stored one) alone.
+        """
+        moment = when
+        for _ in range(MAX_STEPS):
+            later = max(self.next_allowed(moment, zone, tags) for zone in zones)
+            if later == moment:
+                return moment
+            moment = later
+        return self.next_allowed(when, zones[0], tags)
+
+    def open_until_in(
+        self, when: dt.datetime, zones: tuple[str, ...], tags: Mapping[str, str | None]
+    ) -> dt.datetime | None:
+        """``open_until`` in every one of ``zones``: the first of their ends."""
+        ends = [end for zone in zones if (end := self.open_until(when, zone, tags)) is not None]
+        return min(ends) if ends else None
+
     def outlasting(self, start: dt.datetime, deadline: dt.datetime) -> list[Blackout]:
         """Blackouts covering the whole of ``start``..``deadline``: their voters cannot be reached in time."""
         return [b for b in self.blackouts if b.starts <= start and b.ends >= deadline]

@@ -27,6 +27,7 @@ from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
 from bot.models import ConsentStatus, Contact, ContactTag, FlowSession, FunnelEvent, Message, Sender
+from bot.phones import area_zones
 from bot.router import view_of
 from bot.sendwindows import Policy
 from campaigns import templates, variables
@@ -193,8 +194,8 @@ def claim(
     deferred: dict[int, dt.datetime] = {}
     for rid, cid in sorted(rows):
         voter = voters[cid]
-        zone, tags = voter.timezone or FALLBACK_ZONE, voter.tags
-        allowed_at = policy.next_allowed(now, zone, tags)
+        zones, tags = area_zones(voter.phone, voter.timezone) or (FALLBACK_ZONE,), voter.tags
+        allowed_at = policy.next_allowed_in(now, zones, tags)
         if allowed_at > now:
             deadline = campaign.deadline
             if deadline is not None and allowed_at >= deadline and policy.blacked_out_at(deadline, tags):
@@ -210,7 +211,7 @@ def claim(
             code = SkipCode.OPTED_OUT if voter.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
             skipped.append({"rid": rid, "code": code.value})
             continue
-        until = policy.open_until(now, zone, tags)
+        until = policy.open_until_in(now, zones, tags)
         validity = max(1, int((until - now).total_seconds())) if until is not None else None
         ready.append((rid, voter, bound, validity))
     out = (prepare or prepare_messages)(db, campaign, step, flow, ready, now)

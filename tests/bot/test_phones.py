@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.phone_types import NumberTypes
-from bot.phones import InvalidPhone, PhoneParser
+from bot.phones import InvalidPhone, PhoneParser, area_zones
 
 IN = PhoneParser("IN")
 
@@ -127,3 +127,28 @@ def test_number_types_agree_on_real_example_numbers(region: str) -> None:
             candidate = national[:-1] + last
             number = phonenumbers.PhoneNumber(country_code=example.country_code, national_number=int(candidate))
             assert _TYPES.number_type(example.country_code, candidate) == phonenumbers.number_type(number)
+
+
+@pytest.mark.parametrize(
+    ("phone", "stored", "zones"),
+    [
+        # An area code split between zones: every one of them, the stored one first.
+        ("+16055551234", "America/Denver", ("America/Denver", "America/North_Dakota/Center")),
+        ("+12085551234", "America/Boise", ("America/Boise", "America/Los_Angeles")),
+        ("+16055551234", None, ("America/Denver", "America/North_Dakota/Center")),
+        # One zone for the area (or the country): the stored one.
+        ("+12125551234", "America/New_York", ("America/New_York",)),
+        ("+919876543210", "Asia/Kolkata", ("Asia/Kolkata",)),
+        # A zone set on purpose, not one of the area's: it alone.
+        ("+16055551234", "America/Chicago", ("America/Chicago",)),
+        # Only the country's list is known (+1 800: Guam to Newfoundland): the stored zone.
+        ("+18005551234", "America/New_York", ("America/New_York",)),
+    ],
+)
+def test_area_zones(phone: str, stored: str | None, zones: tuple[str, ...]) -> None:
+    assert area_zones(phone, stored) == zones
+
+
+def test_a_number_of_a_split_area_is_parsed_with_the_first_of_its_zones() -> None:
+    parsed = PhoneParser("US").parse("+1 605 555 1234")
+    assert parsed.timezone == area_zones(parsed.e164)[0]

@@ -118,3 +118,20 @@ def test_a_blackout_tag_is_matched_as_contacts_tags_are_stored() -> None:
     assert not policy.allows(during, "Asia/Kolkata", {"constituency": "kothrud"})
     assert policy.allows(during, "Asia/Kolkata", {"constituency": "baner"})
     assert policy.blacked_out_at(starts + dt.timedelta(hours=48), {"constituency": "KOTHRUD"})  # its end included
+
+
+def test_a_window_holds_in_every_zone_of_a_split_area() -> None:
+    tcpa = Policy(windows=(PRESETS["us_tcpa"],))
+    dakota = ("America/Denver", "America/North_Dakota/Center")  # +1 605: Mountain and Central
+    # 14:30 UTC in January: 08:30 in Chicago's zone, 07:30 in Denver's. Not yet for both.
+    morning = dt.datetime(2026, 1, 15, 14, 30, tzinfo=dt.UTC)
+    assert tcpa.allows(morning, "America/North_Dakota/Center", {})
+    assert tcpa.next_allowed_in(morning, dakota, {}) == dt.datetime(2026, 1, 15, 15, 0, tzinfo=dt.UTC)
+    # 02:30 UTC: 20:30 Central, 19:30 Mountain; closes at 21:00 Central.
+    evening = dt.datetime(2026, 1, 16, 2, 30, tzinfo=dt.UTC)
+    assert tcpa.next_allowed_in(evening, dakota, {}) == evening
+    assert tcpa.open_until_in(evening, dakota, {}) == dt.datetime(2026, 1, 16, 3, 0, tzinfo=dt.UTC)
+    # Zones whose windows never meet (09:00-12:00, half a day apart): the first (stored) zone alone.
+    short = Policy(windows=(SendWindow(dt.time(9), dt.time(12)),))
+    apart = ("Asia/Kolkata", "America/Los_Angeles")
+    assert short.next_allowed_in(morning, apart, {}) == short.next_allowed(morning, "Asia/Kolkata", {})

@@ -208,3 +208,25 @@ def test_a_silence_begun_since_the_launch_that_outlasts_the_deadline_skips_its_v
     assert got[silenced] == ("skipped", "outside_blackout")
     assert got[elsewhere][0] == "delivered"
     assert world.get(campaign.id).status == "completed"
+
+
+def test_a_voter_of_an_area_split_between_zones_waits_for_the_window_in_both(world: World) -> None:
+    """+1 605 is on Mountain and Central time: the window must be open in both."""
+    from zoneinfo import ZoneInfo
+
+    split = world.voter("+16055550101", "ward=3")
+    central = world.voter("+13125550101", "ward=3")  # Chicago only
+    now = utcnow()
+    start = (now.astimezone(ZoneInfo("America/Chicago")) - dt.timedelta(minutes=30)).replace(second=0, microsecond=0)
+    end = start + dt.timedelta(hours=4)
+    # Open for half an hour in Central time; opens in half an hour in Mountain time.
+    window = {"start": start.strftime("%H:%M"), "end": end.strftime("%H:%M")}
+    campaign = world.campaign(BOOTH_SPEC, send_windows=[window])
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    got = statuses(world, campaign.id)
+    assert got[central][0] == "delivered"
+    assert got[split] == ("pending", None)
+    opens = start.replace(tzinfo=None).replace(tzinfo=ZoneInfo("America/Denver"))  # the same time, in Mountain
+    scheduled = Queue("sends", connection=world.rt.redis).scheduled_job_registry.get_job_ids()
+    assert scheduled == [f"batch-{campaign.id}-0-w{int(opens.timestamp())}"]
