@@ -203,16 +203,27 @@ class Policy:
         """True when a blackout for this voter covers ``moment`` (its end included)."""
         return any(b.applies(tags) and b.starts <= moment <= b.ends for b in self.blackouts)
 
-    def next_allowed_in(self, when: dt.datetime, zones: tuple[str, ...], tags: Mapping[str, str | None]) -> dt.datetime:
+    def next_allowed_in(
+        self,
+        when: dt.datetime,
+        zones: tuple[str, ...],
+        tags: Mapping[str, str | None],
+        lead: dt.timedelta = dt.timedelta(0),
+    ) -> dt.datetime:
         """``next_allowed`` in every one of ``zones`` (a number whose area spans zones) at once.
 
-        When their windows never meet, the first zone (the contact's stored one) alone.
+        With ``lead``: a moment whose allowed stretch ends sooner than that after it does not
+        count (a send claimed then may go out a little later: never after the window).
+        When the zones' windows never meet, the first zone (the contact's stored one) alone.
         """
         moment = when
         for _ in range(MAX_STEPS):
             later = max(self.next_allowed(moment, zone, tags) for zone in zones)
             if later == moment:
-                return moment
+                until = self.open_until_in(moment, zones, tags) if lead else None
+                if until is None or until - moment >= lead:
+                    return moment
+                later = until
             moment = later
         return self.next_allowed(when, zones[0], tags)
 

@@ -31,7 +31,7 @@ from bot.phones import area_zones
 from bot.router import view_of
 from bot.sendwindows import Policy
 from campaigns import templates, variables
-from campaigns.compliance import FALLBACK_ZONE
+from campaigns.compliance import FALLBACK_ZONE, SEND_LEAD
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode, TemplateVersion
 
 R = Recipient.__table__
@@ -195,7 +195,7 @@ def claim(
     for rid, cid in sorted(rows):
         voter = voters[cid]
         zones, tags = area_zones(voter.phone, voter.timezone) or (FALLBACK_ZONE,), voter.tags
-        allowed_at = policy.next_allowed_in(now, zones, tags)
+        allowed_at = policy.next_allowed_in(now, zones, tags, lead=SEND_LEAD)
         if allowed_at > now:
             deadline = campaign.deadline
             if deadline is not None and allowed_at >= deadline and policy.blacked_out_at(deadline, tags):

@@ -23,6 +23,9 @@ from campaigns.models import Campaign
 
 # Voters whose contact has no time zone are held to this one (imports derive it from the number).
 FALLBACK_ZONE = "UTC"
+# A send is claimed before it goes (its slot of the pace, other campaigns' on a shared
+# sender): none is claimed less than this before its window closes or a blackout begins.
+SEND_LEAD = dt.timedelta(seconds=60)
 
 
 def policy_for(settings: Settings, campaign: Campaign, db: Session) -> Policy:

@@ -135,3 +135,17 @@ def test_a_window_holds_in_every_zone_of_a_split_area() -> None:
     short = Policy(windows=(SendWindow(dt.time(9), dt.time(12)),))
     apart = ("Asia/Kolkata", "America/Los_Angeles")
     assert short.next_allowed_in(morning, apart, {}) == short.next_allowed(morning, "Asia/Kolkata", {})
+
+
+def test_no_send_is_claimed_in_the_last_moments_of_a_window_or_before_a_silence() -> None:
+    tcpa = Policy(windows=(PRESETS["us_tcpa"],))
+    ny = ("America/New_York",)
+    lead = dt.timedelta(seconds=60)
+    late = dt.datetime(2026, 7, 1, 0, 59, 30, tzinfo=dt.UTC)  # 20:59:30 EDT
+    assert tcpa.next_allowed_in(late, ny, {}) == late
+    assert tcpa.next_allowed_in(late, ny, {}, lead) == dt.datetime(2026, 7, 1, 12, 0, tzinfo=dt.UTC)  # 08:00 EDT
+    starts = dt.datetime(2026, 7, 1, 15, 0, 30, tzinfo=dt.UTC)
+    silence = Policy(windows=tcpa.windows, blackouts=(Blackout(starts, starts + dt.timedelta(hours=2)),))
+    before = dt.datetime(2026, 7, 1, 15, 0, tzinfo=dt.UTC)  # 30 s before the silence
+    assert silence.next_allowed_in(before, ny, {}, lead) == starts + dt.timedelta(hours=2)
+    assert silence.next_allowed_in(before - lead, ny, {}, lead) == before - lead
