@@ -41,11 +41,12 @@ def blacked_out_until_deadline(policy: Policy, campaign: Campaign, now: dt.datet
     """SQL: the voter is in a blackout that lasts past the campaign's deadline (skip: outside_blackout)."""
     if campaign.deadline is None:
         return false()
-    conditions = [_concerns(b) for b in policy.outlasting(now, campaign.deadline)]
+    conditions = [concerns(b) for b in policy.outlasting(now, campaign.deadline)]
     return or_(false(), *conditions)
 
 
-def _concerns(blackout: Blackout) -> ColumnElement[bool]:
+def concerns(blackout: Blackout) -> ColumnElement[bool]:
+    """SQL: the voter (``Contact``) is one the blackout silences."""
     if blackout.tag is None:
         return true()
     value = (blackout.value or "").lower()

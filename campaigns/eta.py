@@ -25,6 +25,9 @@ class Eta:
     remaining: int
     rate_per_s: float
     deadline: dt.datetime | None = None
+    # Waiting voters a tagged blackout silences from its start past the deadline:
+    # ("constituency=kothrud", how many, when it starts).
+    silenced: tuple[tuple[str, int, dt.datetime], ...] = ()
 
     @property
     def late(self) -> bool:
@@ -34,14 +37,25 @@ class Eta:
         return self.finishes_at is None or self.finishes_at > self.deadline
 
     def warning(self) -> str | None:
-        """A sentence for the operator when the deadline will be missed."""
-        if not self.late or self.deadline is None:
-            return None
-        at = self.finishes_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.finishes_at else "never"
-        return (
-            f"cannot finish before the deadline {self.deadline.strftime('%Y-%m-%dT%H:%M:%SZ')}: "
-            f"{self.remaining} left at {self.rate_per_s:g}/s finish at {at}; raise the pace or narrow the audience"
-        )
+        """Sentences for the operator when the deadline will be missed, for all or for a blackout's voters."""
+        found = []
+        if self.late and self.deadline is not None:
+            at = _iso(self.finishes_at) if self.finishes_at else "never"
+            found.append(
+                f"cannot finish before the deadline {_iso(self.deadline)}: {self.remaining} left at "
+                f"{self.rate_per_s:g}/s finish at {at}; raise the pace or narrow the audience"
+            )
+        for label, count, starts in self.silenced:
+            if self.finishes_at is None or self.finishes_at > starts:
+                found.append(
+                    f"{count} waiting voter(s) with {label} are silenced from {_iso(starts)} until past the "
+                    f"deadline: those not sent by then will be skipped (outside_blackout)"
+                )
+        return "; ".join(found) or None
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def estimate(
@@ -51,12 +65,13 @@ def estimate(
     policy: Policy,
     zone: str,
     deadline: dt.datetime | None = None,
+    silenced: tuple[tuple[str, int, dt.datetime], ...] = (),
 ) -> Eta:
     """When ``remaining`` sends at ``rate_per_s`` are done, counting only the allowed stretches."""
     if remaining <= 0:
         return Eta(now, 0, rate_per_s, deadline)
     if rate_per_s <= 0:
-        return Eta(None, remaining, rate_per_s, deadline)
+        return Eta(None, remaining, rate_per_s, deadline, silenced)
     left = float(remaining)
     moment = now
     for _ in range(MAX_STRETCHES):
@@ -66,10 +81,10 @@ def estimate(
             break
         closes = policy.open_until(opens, zone, {})
         if closes is None:
-            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline)
+            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline, silenced)
         room = (closes - opens).total_seconds() * rate_per_s
         if room >= left:
-            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline)
+            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline, silenced)
         left -= room
         moment = closes
-    return Eta(None, remaining, rate_per_s, deadline)
+    return Eta(None, remaining, rate_per_s, deadline, silenced)

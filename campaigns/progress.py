@@ -9,6 +9,7 @@ messages handed to the provider.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import any_, func, select
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.flowlibrary import FlowLibrary
 from bot.models import Contact, FlowSession, FunnelEvent, Sender
+from bot.sendwindows import Policy
 from bot.settings import Settings
 from campaigns import budgets, compliance, eta, pricing
 from campaigns.models import Campaign, Price, Recipient
@@ -204,9 +206,33 @@ def eta_for(db: Session, settings: Settings, campaign: Campaign, numbers: Progre
         .limit(1)
     )
     policy = compliance.policy_for(settings, campaign, db)
+    now = utcnow()
     return eta.estimate(
-        utcnow(), numbers.group("pending"), rate, policy, zone or compliance.FALLBACK_ZONE, campaign.deadline
+        now,
+        numbers.group("pending"),
+        rate,
+        policy,
+        zone or compliance.FALLBACK_ZONE,
+        campaign.deadline,
+        _silenced(db, campaign, policy, now),
     )
+
+
+def _silenced(db: Session, campaign: Campaign, policy: Policy, now: dt.datetime) -> tuple[Any, ...]:
+    """Per tagged blackout that lasts past the deadline: its waiting voters, and when it starts."""
+    deadline, found = campaign.deadline, []
+    for b in policy.blackouts:
+        if deadline is None or b.tag is None or not (b.starts < deadline <= b.ends) or b.ends <= now:
+            continue
+        count = db.scalar(
+            select(func.count())
+            .select_from(Recipient)
+            .join(Contact, Contact.id == Recipient.contact_id)
+            .where(Recipient.campaign_id == campaign.id, Recipient.status == "pending", compliance.concerns(b))
+        )
+        if count:
+            found.append((f"{b.tag}={b.value}", int(count), b.starts))
+    return tuple(found)
 
 
 def eta_json(found: eta.Eta) -> dict[str, Any]:

@@ -230,3 +230,28 @@ def test_a_voter_of_an_area_split_between_zones_waits_for_the_window_in_both(wor
     opens = start.replace(tzinfo=None).replace(tzinfo=ZoneInfo("America/Denver"))  # the same time, in Mountain
     scheduled = Queue("sends", connection=world.rt.redis).scheduled_job_registry.get_job_ids()
     assert scheduled == [f"batch-{campaign.id}-0-w{int(opens.timestamp())}"]
+
+
+def test_the_eta_warns_of_voters_a_coming_silence_holds_past_the_deadline(world: World) -> None:
+    from campaigns import progress
+
+    now = utcnow()
+    for i in range(3):
+        world.voter(f"+91980000000{i}", "ward=3", "constituency=Kothrud")
+    world.voter("+919800000009", "ward=3", "constituency=baner")
+    starts = now + dt.timedelta(hours=1)
+    blackouts = [
+        {
+            "from": starts.isoformat(),
+            "to": (now + dt.timedelta(days=3)).isoformat(),
+            "tag": "constituency",
+            "value": "kothrud",
+        }
+    ]
+    campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1), pace_per_s=0.0005)
+    operations.launch(world.rt, campaign.id)
+    with world.rt.db.session() as db:
+        found = progress.eta_for(
+            db, world.rt.settings, world.get(campaign.id), progress.measure(db, world.get(campaign.id))
+        )
+    assert "3 waiting voter(s) with constituency=kothrud are silenced from" in (found.warning() or "")

@@ -46,3 +46,16 @@ def test_windows_that_never_open_have_no_eta() -> None:
     eta = estimate(ist(1, 12), 10, 1.0, policy, "UTC", deadline=ist(2, 12))
     assert eta.finishes_at is None and eta.late and "finish at never" in (eta.warning() or "")
     assert estimate(ist(1, 12), 0, 1.0, policy, "UTC").finishes_at == ist(1, 12)
+
+
+def test_voters_a_tagged_silence_holds_past_the_deadline_are_a_warning() -> None:
+    silenced = (("constituency=kothrud", 420, ist(18, 18)),)
+    # Not done before the silence starts: its voters may be left out.
+    slow = estimate(ist(18, 12), 30_000, 1.0, Policy(), "UTC", deadline=ist(20, 18), silenced=silenced)
+    assert not slow.late
+    assert slow.warning() == (
+        "420 waiting voter(s) with constituency=kothrud are silenced from 2026-11-18T12:30:00Z until past the "
+        "deadline: those not sent by then will be skipped (outside_blackout)"
+    )
+    # Done well before it: nothing to say.
+    assert estimate(ist(18, 12), 600, 1.0, Policy(), "UTC", deadline=ist(20, 18), silenced=silenced).warning() is None

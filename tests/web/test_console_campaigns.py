@@ -179,3 +179,24 @@ def test_unknown_campaign_is_404(world: World, path: str) -> None:
     client = world.app.test_client()
     sign_in(world.app, client)
     assert client.get(path).status_code == 404
+
+
+def test_the_page_shows_the_eta_inside_the_windows_and_warns_of_a_missed_deadline(world: World) -> None:
+    import datetime as dt
+
+    from bot.db import utcnow
+
+    for i in range(3):
+        world.voter(f"+91980000{i:04d}", "ward=3", name=f"V{i}")
+    # Three voters at one an hour, polls closing in an hour: it cannot make it.
+    campaign = world.campaign(BOOTH_SPEC, pace_per_s=1 / 3600, deadline=utcnow() + dt.timedelta(hours=1))
+    operations.launch(world.rt, campaign.id)
+    client = world.app.test_client()
+    sign_in(world.app, client)
+    live = client.get(f"/campaigns/{campaign.id}/progress.json").get_json()
+    assert 3 * 3600 - 60 <= live["seconds_left"] <= 3 * 3600
+    assert live["eta_warning"].startswith("cannot finish before the deadline")
+    page = client.get(f"/campaigns/{campaign.id}").get_data(as_text=True)
+    assert "left at this pace, inside the send windows" in page
+    warning = re.search(r"<p class=\"warnings\" role=\"status\" data-eta-warning>([^<]*)</p>", page)
+    assert warning and "cannot finish before the deadline" in warning.group(1)

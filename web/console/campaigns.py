@@ -16,6 +16,7 @@ from typing import Any
 from flask import jsonify, render_template, request
 from sqlalchemy import func, select
 
+from bot.db import utcnow
 from bot.models import Sender
 from bot.segments import SegmentError
 from bot.segments import count as segment_count
@@ -24,7 +25,7 @@ from campaigns.models import Campaign, CampaignStatus, Recipient, Template, Temp
 from web.auth.access import requires
 from web.console import bp
 from web.console.campaign_actions import ACTIONS, FORMS
-from web.context import db_session
+from web.context import db_session, runtime
 from web.downloads import csv_download, floip_download
 from web.errors import BadInput, NotFound
 from web.figures import remembered
@@ -164,9 +165,14 @@ def live_numbers(c: Campaign) -> dict[str, Any]:
         g: round(100 * measured.group(g) / measured.total, 1) if measured.total else 0.0 for g in GROUPS
     }
     numbers["funnel"] = [{"step": step, "count": n} for step, n in progress.funnel_counts(s, c)]
-    pending = measured.group("pending")
-    # Seconds left at the campaign's pace: a floor (the sender's own pace may be lower).
-    numbers["seconds_left"] = round(pending / c.pace_per_s) if pending and c.pace_per_s else 0
+    # The ETA: at the campaign's (or its sender's lower) pace, inside its send windows and
+    # blackouts; a warning when it cannot finish before its deadline.
+    found = None
+    if c.status == CampaignStatus.ACTIVE and measured.group("pending"):
+        found = progress.eta_for(s, runtime().settings, c, measured)
+    ends = found.finishes_at if found else None
+    numbers["seconds_left"] = max(1, round((ends - utcnow()).total_seconds())) if ends else 0
+    numbers["eta_warning"] = found.warning() if found else None
     if c.channel == "voice":
         numbers["calls"] = call_analytics.measure(s, c).to_dict()
     return numbers

@@ -138,7 +138,11 @@
     fillReasons("failed", data.not_sent.failed);
     fillFunnel(data.funnel);
     setText("[data-eta]", data.status === "active" && data.seconds_left
-      ? "about " + duration(data.seconds_left) + " left at this pace ·" : "");
+      ? "about " + duration(data.seconds_left) + " left at this pace, inside the send windows ·" : "");
+    document.querySelectorAll("[data-eta-warning]").forEach(function (el) {
+      el.textContent = data.eta_warning || "";
+      el.hidden = !data.eta_warning;
+    });
     setText("[data-updated]", "updated " + new Date().toLocaleTimeString());
     showStatus(data.status);
     return FINAL.indexOf(data.status) < 0;
