@@ -195,12 +195,13 @@ def area_zones(e164: str, stored: str | None = None) -> tuple[str, ...]:
     among the area's was set on purpose (the contact's own): it alone counts.
     """
     digits = e164.lstrip("+")
+    codes = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+    country = next((n for n in (1, 2, 3) if digits[:n].isdigit() and int(digits[:n]) in codes), len(digits))
     zones: tuple[str, ...] = ()
-    for n in range(min(len(digits), _LONGEST_PREFIX), 0, -1):
+    for n in range(min(len(digits), _LONGEST_PREFIX), country, -1):  # longer than the country code
         found = TIMEZONE_DATA.get(digits[:n])
         if found:
-            if int(digits[:n]) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
-                zones = tuple(z for z in found if z != "Etc/Unknown")
+            zones = tuple(z for z in found if z != "Etc/Unknown")
             break
     if stored is None:
         return zones

@@ -185,19 +185,17 @@ def test_a_blackout_finds_its_voters_whatever_the_case_of_its_tag(world: World) 
     assert got[delayed] == ("pending", None)  # at send time: waits for its silence to end
 
 
+def kothrud_silence(starts: dt.datetime, ends: dt.datetime) -> dict[str, str]:
+    """A campaign's blackout for the voters tagged constituency=kothrud."""
+    return {"from": starts.isoformat(), "to": ends.isoformat(), "tag": "constituency", "value": "kothrud"}
+
+
 def test_a_silence_begun_since_the_launch_that_outlasts_the_deadline_skips_its_voters(world: World) -> None:
     now = utcnow()
     silenced = world.voter("+919800000001", "ward=3", "constituency=kothrud")
     elsewhere = world.voter("+919800000002", "ward=3", "constituency=baner")
     starts = now + dt.timedelta(seconds=1)
-    blackouts = [
-        {
-            "from": starts.isoformat(),
-            "to": (now + dt.timedelta(days=2)).isoformat(),
-            "tag": "constituency",
-            "value": "kothrud",
-        }
-    ]
+    blackouts = [kothrud_silence(starts, now + dt.timedelta(days=2))]
     campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1))
     assert operations.launch(world.rt, campaign.id).skipped == {}  # it could still be sent before the silence
     while utcnow() <= starts:
@@ -240,14 +238,7 @@ def test_the_eta_warns_of_voters_a_coming_silence_holds_past_the_deadline(world:
         world.voter(f"+91980000000{i}", "ward=3", "constituency=Kothrud")
     world.voter("+919800000009", "ward=3", "constituency=baner")
     starts = now + dt.timedelta(hours=1)
-    blackouts = [
-        {
-            "from": starts.isoformat(),
-            "to": (now + dt.timedelta(days=3)).isoformat(),
-            "tag": "constituency",
-            "value": "kothrud",
-        }
-    ]
+    blackouts = [kothrud_silence(starts, now + dt.timedelta(days=3))]
     campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1), pace_per_s=0.0005)
     operations.launch(world.rt, campaign.id)
     with world.rt.db.session() as db:
