@@ -121,6 +121,21 @@ def committed(db: Session, campaign: Campaign) -> tuple[int, int]:
     return int(row[0] or 0), int(row[1] or 0)
 
 
+def room(db: Session, campaign: Campaign, channel: str) -> int | None:
+    """Millionths ``channel`` may still commit (None: no cap holds it).
+
+    The least of what is left of the total and of its own cap, after everything spent or promised.
+    """
+    budget = Budget.of(campaign)
+    if budget.total is None and channel not in budget.by_channel:
+        return None
+    first, fallback = committed(db, campaign)
+    rooms = [] if budget.total is None else [budget.total - first - fallback]
+    if (own := budget.by_channel.get(channel)) is not None:
+        rooms.append(own - by_channel(campaign, first, fallback).get(channel, 0))
+    return min(rooms)
+
+
 def spent(db: Session, campaign: Campaign) -> dict[str, Money]:
     """What the messages the provider took cost, by channel."""
     first, fallback = parts(pricing.CHARGED)

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, or_, select, update
+from sqlalchemy import bindparam, update
 from sqlalchemy.orm import Session
 
 from bot import bulk
@@ -26,17 +25,15 @@ from bot.channels.base import Outbound
 from bot.db import utcnow
 from bot.engine import Flow, start
 from bot.engine.events import FunnelReached
-from bot.models import ConsentStatus, Contact, ContactTag, FlowSession, FunnelEvent, Message, Sender
+from bot.models import ConsentStatus, FunnelEvent, Sender
 from bot.phones import area_zones
 from bot.router import view_of
 from bot.sendwindows import Policy
-from campaigns import templates, variables
+from campaigns import claim_sql, sms_costs, templates, variables
 from campaigns.compliance import FALLBACK_ZONE, SEND_LEAD
-from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode, TemplateVersion
+from campaigns.models import Campaign, RecipientStatus, SkipCode, TemplateVersion
 
-R = Recipient.__table__
-M = Message.__table__
-S = FlowSession.__table__
+R, M, S = claim_sql.R, claim_sql.M, claim_sql.S
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +106,7 @@ class Voter:
     def load(cls, db: Session, contact_ids: Sequence[int]) -> dict[int, Voter]:
         """The voters of ``contact_ids``, by id."""
         pg = bulk.postgresql(db)
-        statements, params = _statements(pg), {"ids": bulk.ids(pg, contact_ids)}
+        statements, params = claim_sql.statements(pg), {"ids": bulk.ids(pg, contact_ids)}
         tags: dict[int, dict[str, str | None]] = {cid: {} for cid in contact_ids}
         # All rows at once (iterating a result fetches them one by one).
         for cid, name, value in db.execute(statements.tags, params).all():
@@ -133,16 +130,6 @@ class Outcome:
     error_msg: str | None = None
 
 
-_NEXT_PENDING = (
-    select(R.c.id, R.c.contact_id)
-    .where(R.c.campaign_id == bindparam("campaign"), R.c.batch == bindparam("batch"), R.c.status == "pending")
-    .where(or_(R.c.retry_at.is_(None), R.c.retry_at <= bindparam("now")))
-    .where(R.c.id > bindparam("after"))
-    .order_by(R.c.id)
-    .limit(bindparam("n"))
-)
-
-
 def next_pending(
     db: Session,
     campaign_id: int,
@@ -159,7 +146,7 @@ def next_pending(
     (read again and again, claimed rows would make each read longer than the last).
     """
     params = {"campaign": campaign_id, "batch": batch, "now": now or utcnow(), "after": after}
-    found = db.execute(_NEXT_PENDING, params | {"n": limit + len(exclude)}).all()
+    found = db.execute(claim_sql.NEXT_PENDING, params | {"n": limit + len(exclude)}).all()
     return [(rid, cid) for rid, cid in found if rid not in exclude][:limit]
 
 
@@ -236,7 +223,7 @@ def take(
     if not ready:
         return []
     pg = bulk.postgresql(db)
-    statements = _statements(pg)
+    statements = claim_sql.statements(pg)
     if ids is None:
         params = {"ids": bulk.ids(pg, [rid for rid, _, _, _ in ready])}
         won = set(db.scalars(statements.claim, params | {"now": now}))
@@ -263,15 +250,45 @@ def prepare_messages(
     A statement per table for the whole chunk (not per voter): at a few hundred sends a
     second, per-row round trips to the database were the batch's main cost. On PostgreSQL
     the ids are drawn first and the claim writes them (one UPDATE of the recipients, not
-    two); a row lost to another job leaves its ids unused.
+    two); a row lost to another job leaves its ids unused. An SMS whose text takes another
+    number of segments than the template's sample is priced again (``campaigns.sms_costs``).
     """
     if not ready:
         return []
+    texts = {rid: templates.render(step.version, bound) for rid, _, bound, _ in ready}
+    costs = [(rid, voter.phone, texts[rid]) for rid, voter, _, _ in ready]
+    deltas = sms_costs.corrections(db, step.channel, step.version, costs)
+    if not deltas or not sms_costs.capped(campaign, step.channel):
+        return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
+    try:
+        with db.begin_nested():
+            return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
+    except sms_costs.NoRoom:
+        # Near the cap: count what is left (locked till commit) and send the voters who fit.
+        kept = set(sms_costs.fit(db, campaign, step.channel, [rid for rid, _, _, _ in ready], deltas))
+        ready = [row for row in ready if row[0] in kept]
+        return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
+
+
+def _store_attempts(
+    db: Session,
+    campaign: Campaign,
+    step: Step,
+    flow: Flow,
+    ready: Sequence[Ready],
+    now: dt.datetime,
+    texts: Mapping[int, str],
+    deltas: Mapping[int, int],
+) -> list[Claimed]:
+    """``prepare_messages`` once the texts are rendered and priced: claim, store, correct the costs."""
+    if not ready:
+        return []
     version, sender, channel = step.version, step.sender, step.channel
+    assert version is not None
     choices = tuple((b, b) for b in version.buttons or [])
     at = campaign.flow_node or flow.start
     pg = bulk.postgresql(db)
-    statements = _statements(pg)
+    statements = claim_sql.statements(pg)
     drawn = bulk.draw_ids(db, [(M, len(ready)), (S, len(ready))])
     ids = dict(zip([rid for rid, _, _, _ in ready], zip(*drawn, strict=True), strict=True)) if drawn else None
     ready = take(db, ready, now, ids)
@@ -314,7 +331,6 @@ def prepare_messages(
         if isinstance(event, FunnelReached)
     ]
     bulk.copy_rows(db, FunnelEvent.__table__, funnel)
-    texts = [templates.render(version, bound) for _, _, bound, _ in ready]
     media = [{"url": version.media_url, "type": version.media_kind}] if version.media_url else []
     buttons = [{"key": k, "label": label} for k, label in choices]  # one list: converted once (bulk)
     message_ids = bulk.insert_ids(
@@ -330,7 +346,7 @@ def prepare_messages(
                 "direction": "out",
                 "purpose": "campaign",
                 "channel": channel,
-                "body": text,
+                "body": texts[rid],
                 "media": media,
                 "choices": buttons,
                 "node": at,
@@ -338,7 +354,7 @@ def prepare_messages(
                 "attempts": 1,
                 "created_at": now,
             }
-            for (rid, contact, _, _), sid, text in zip(ready, session_ids, texts, strict=True)
+            for (rid, contact, _, _), sid in zip(ready, session_ids, strict=True)
         ],
         ids=mids,
     )
@@ -351,53 +367,12 @@ def prepare_messages(
                 for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
             ],
         )
+    # Last: the budget's room row stays locked from here to the commit. May raise NoRoom.
+    sms_costs.apply(db, campaign, channel, {rid: deltas[rid] for rid, _, _, _ in ready if rid in deltas})
     return [
-        Claimed(rid, mid, sid, contact.id, contact.phone, text, choices, bound, validity)
-        for (rid, contact, bound, validity), mid, sid, text in zip(ready, message_ids, session_ids, texts, strict=True)
+        Claimed(rid, mid, sid, contact.id, contact.phone, texts[rid], choices, bound, validity)
+        for (rid, contact, bound, validity), mid, sid in zip(ready, message_ids, session_ids, strict=True)
     ]
-
-
-@dataclasses.dataclass(frozen=True)
-class _Statements:
-    """The statements every claim runs, built once per backend (see ``bulk.any_of``)."""
-
-    claim: Any
-    claim_with_ids: Any
-    tags: Any
-    voters: Any
-    supersede: Any
-    claimed: bulk.Rows
-    give_ids: Any
-
-
-@functools.cache
-def _statements(pg: bool) -> _Statements:
-    C, T = Contact.__table__, ContactTag.__table__
-    claimed = bulk.Rows(pg, "claimed", rid=BigInteger(), mid=BigInteger(), sid=BigInteger())
-    sending = {"status": "sending", "sending_at": bindparam("now"), "attempts": R.c.attempts + 1}
-    return _Statements(
-        claim=update(R)
-        .where(bulk.any_of(R.c.id, "ids", pg), R.c.status == "pending")
-        .values(sending)
-        .returning(R.c.id),
-        claim_with_ids=update(R)
-        .where(claimed.match(R.c.id, "rid"), R.c.status == "pending")
-        .values({**sending, "message_id": claimed.c.mid, "session_id": claimed.c.sid})
-        .returning(R.c.id),
-        tags=select(T.c.contact_id, T.c.name, T.c.value)
-        .where(bulk.any_of(T.c.contact_id, "ids", pg))
-        .order_by(T.c.contact_id, T.c.name),
-        voters=select(C.c.id, C.c.phone, C.c.name, C.c.language, C.c.timezone, C.c.fields, C.c.consent).where(
-            bulk.any_of(C.c.id, "ids", pg)
-        ),
-        supersede=update(S)
-        .where(bulk.any_of(S.c.contact_id, "ids", pg), S.c.channel == bindparam("on_channel"), S.c.status != "ended")
-        .values(status="ended", end_reason="superseded", ended_at=bindparam("now"), timeout_at=None),
-        claimed=claimed,
-        give_ids=update(R)
-        .where(claimed.match(R.c.id, "rid"))
-        .values(message_id=claimed.c.mid, session_id=claimed.c.sid),
-    )
 
 
 def _iso(now: dt.datetime) -> str:

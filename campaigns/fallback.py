@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from bot.db import utcnow
 from bot.models import ConsentStatus, Contact, Sender
 from bot.phones import MOBILE_KINDS
-from campaigns import budgets, pricing, templates
+from campaigns import budgets, pricing, sms_costs, templates
 from campaigns.claims import Step
 from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
 
@@ -106,6 +106,10 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
     step = campaign.fallback
     if not step:
         return []
+    capped = sms_costs.capped(campaign, step["channel"])
+    if capped:
+        # Counted with every cost a claim corrected and reserved (their claims commit first).
+        sms_costs.lock(db, campaign)
     price, joins = pricing.unit_price(
         step["channel"], templates.price_units(db, step["channel"], step.get("template_version_id"))
     )
@@ -146,6 +150,8 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
         ),
         rows,
     )
+    if capped:
+        sms_costs.forget(db, campaign)  # committed outside a reservation: counted again when next needed
     return sorted({r["b"] for r in rows})
 
 
@@ -157,12 +163,7 @@ def _within_budget(db: Session, campaign: Campaign, channel: str, candidates: Se
     total. A moved row's cost becomes its first attempt's (when the provider took it, else
     0) plus the fallback's price, which is also kept apart: spend is counted per channel.
     """
-    budget = budgets.Budget.of(campaign)
-    spent_first, spent_fallback = budgets.committed(db, campaign) if budget else (0, 0)
-    rooms = [] if budget.total is None else [budget.total - spent_first - spent_fallback]
-    if (own := budget.by_channel.get(channel)) is not None:
-        rooms.append(own - spent_fallback)
-    room = min(rooms) if rooms else None
+    room = budgets.room(db, campaign, channel)
     fits: list[dict[str, int]] = []
     over: list[dict[str, int]] = []
     for rid, status, cost, fallback_price in candidates:

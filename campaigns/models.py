@@ -220,3 +220,20 @@ class Price(Base):
     micros: Mapped[int] = mapped_column(BigId)  # millionths of the currency
     currency: Mapped[str] = mapped_column(String(3))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class BudgetRoom(Base):
+    """What is left of a campaign's SMS budget for the costs found only at send time.
+
+    An SMS is priced at launch from its template's sample text; a voter's own text (a name
+    in Devanagari turns a GSM-7 SMS into UCS-2) may take more segments. The batch job that
+    sends it reserves the difference here (``campaigns.sms_costs``), in the claim's own
+    transaction; ``micros`` is NULL until counted from the recipients' costs, and is counted
+    again (the row locked) when a reservation does not fit.
+    """
+
+    __tablename__ = "campaign_budget_rooms"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    micros: Mapped[int | None] = mapped_column(BigId)
+    counted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
