@@ -189,6 +189,14 @@ class Policy:
                 return moment
         raise PolicyError("send_window", "the windows never overlap: no moment allows sending")
 
+    def ever_allows(self, when: dt.datetime, voter_zone: str) -> bool:
+        """False when the windows never overlap in ``voter_zone``: no moment from ``when`` on allows sending."""
+        try:
+            self.next_allowed(when, voter_zone, {})
+        except PolicyError:
+            return False
+        return True
+
     def allows(self, when: dt.datetime, voter_zone: str, tags: Mapping[str, str | None]) -> bool:
         """True when the voter may be sent at ``when``."""
         return self.next_allowed(when, voter_zone, tags) == when

@@ -131,12 +131,12 @@ def after_commit(rt: Runtime, followed: Followed | None) -> None:
     """Free the ended call's slot, queue the retry, complete the campaign — once the transaction committed."""
     if followed is None:
         return
-    from campaigns import call_dispatch, operations
+    from campaigns import call_dispatch, operations, planner
 
     if followed.ended:
         call_dispatch.live_calls(rt.redis, followed.campaign).give_back(followed.call_id)
     if followed.retry_at is not None and followed.batch is not None:
-        operations.requeue_at(rt.redis, followed.campaign, followed.batch, followed.retry_at)
+        planner.requeue_at(rt.redis, followed.campaign, followed.batch, followed.retry_at)
     if followed.complete:
         with rt.db.session(write=True) as db:
             operations.complete_if_done(db, followed.campaign.id)

@@ -28,7 +28,7 @@ from bot.engine.events import FunnelReached
 from bot.models import ConsentStatus, FunnelEvent, Sender
 from bot.phones import area_zones
 from bot.router import view_of
-from bot.sendwindows import Policy
+from bot.sendwindows import Policy, PolicyError
 from campaigns import claim_sql, sms_costs, templates, variables
 from campaigns.compliance import FALLBACK_ZONE, SEND_LEAD
 from campaigns.models import Campaign, RecipientStatus, SkipCode, TemplateVersion
@@ -182,12 +182,18 @@ def claim(
     for rid, cid in sorted(rows):
         voter = voters[cid]
         zones, tags = area_zones(voter.phone, voter.timezone) or (FALLBACK_ZONE,), voter.tags
-        allowed_at = policy.next_allowed_in(now, zones, tags, lead=SEND_LEAD)
+        try:
+            allowed_at = policy.next_allowed_in(now, zones, tags, lead=SEND_LEAD)
+        except PolicyError:
+            # The windows never overlap in the voter's zone (changed since the launch, which
+            # skips such voters): no moment will ever allow it.
+            skipped.append({"rid": rid, "code": SkipCode.OUTSIDE_BLACKOUT.value, "why": never(zones[0])})
+            continue
         if allowed_at > now:
             deadline = campaign.deadline
             if deadline is not None and allowed_at >= deadline and policy.blacked_out_at(deadline, tags):
                 # A silence begun (or added) since the launch outlasts the deadline.
-                skipped.append({"rid": rid, "code": SkipCode.OUTSIDE_BLACKOUT.value})
+                skipped.append({"rid": rid, "code": SkipCode.OUTSIDE_BLACKOUT.value, "why": None})
             else:
                 deferred[rid] = allowed_at
             continue
@@ -196,7 +202,7 @@ def claim(
             # Consent (and the voter's data) are checked again at send time: a voter who
             # opted out since the launch is not sent the campaign.
             code = SkipCode.OPTED_OUT if voter.consent == ConsentStatus.OPTED_OUT else SkipCode.MISSING_VARIABLE
-            skipped.append({"rid": rid, "code": code.value})
+            skipped.append({"rid": rid, "code": code.value, "why": None})
             continue
         until = policy.open_until_in(now, zones, tags)
         validity = max(1, int((until - now).total_seconds())) if until is not None else None
@@ -206,10 +212,20 @@ def claim(
         db.execute(
             update(R)
             .where(R.c.id == bindparam("rid"), R.c.status == "pending")
-            .values(status=RecipientStatus.SKIPPED.value, skip_code=bindparam("code"), batch=None),
+            .values(
+                status=RecipientStatus.SKIPPED.value,
+                skip_code=bindparam("code"),
+                error_msg=bindparam("why"),
+                batch=None,
+            ),
             skipped,
         )
     return out, deferred
+
+
+def never(zone: str) -> str:
+    """Why a voter was skipped whom no moment may be sent: the windows never overlap in ``zone``."""
+    return f"the send windows never overlap in {zone}: no moment allows sending"
 
 
 def take(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ColumnElement, exists, false, func, or_, true
+from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot import sendpolicy
@@ -55,3 +55,34 @@ def concerns(blackout: Blackout) -> ColumnElement[bool]:
         ContactTag.name == blackout.tag,
         func.lower(func.trim(ContactTag.value)) == value,
     )
+
+
+def voter_zone() -> ColumnElement[str]:
+    """SQL: the time zone a voter's windows are read in (their contact's, else ``FALLBACK_ZONE``)."""
+    return func.coalesce(Contact.timezone, FALLBACK_ZONE)
+
+
+def closed_zones(
+    db: Session, policy: Policy, audience: ColumnElement[bool], now: dt.datetime
+) -> tuple[dict[str, int], int]:
+    """The audience's time zones where the windows never overlap (with their voters), and how many zones it has.
+
+    Windows all apply at once: the deployment's 09:00-21:00 IST and a campaign's
+    08:00-09:00 in New York never meet, and no moment would ever allow sending those voters.
+    """
+    if not policy.windows:
+        return {}, 0
+    zone = voter_zone().label("zone")
+    rows = db.execute(select(zone, func.count()).select_from(Contact).where(audience).group_by(zone)).all()
+    return {zone: n for zone, n in rows if not policy.ever_allows(now, zone)}, len(rows)
+
+
+def never_open(zones: dict[str, int] | list[str]) -> ColumnElement[bool]:
+    """SQL: the voter is in one of ``zones`` (where no moment allows sending: skip ``outside_blackout``)."""
+    return voter_zone().in_(sorted(zones)) if zones else false()
+
+
+def closed_message(zones: dict[str, int]) -> str:
+    """``send_window: ...`` naming the zones where the windows never overlap, and their voters."""
+    listed = ", ".join(f"{zone} ({n} voter{'s' if n != 1 else ''})" for zone, n in sorted(zones.items()))
+    return f"send_window: the windows never overlap for voters in {listed}: no moment allows sending them"

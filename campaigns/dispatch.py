@@ -35,7 +35,7 @@ from bot.flowlibrary import FlowLibrary
 from bot.outbox import NoProvider, provider_for
 from bot.sendwindows import Policy
 from bot.settings import Settings
-from campaigns import call_dispatch, compliance, lanes, ratelimit
+from campaigns import call_dispatch, compliance, lanes, planner, ratelimit
 from campaigns.asyncpool import AsyncSendPool
 from campaigns.call_claims import prepare_calls, settle_calls
 from campaigns.caller import Caller
@@ -350,14 +350,14 @@ class BatchSender:
         from campaigns import operations
 
         if self.retried:
-            operations.requeue_later(self.conn, campaign, self.batch)
+            planner.requeue_later(self.conn, campaign, self.batch)
         if self.deferred:
-            operations.requeue_at(self.conn, campaign, self.batch, min(self.deferred.values()))
+            planner.requeue_at(self.conn, campaign, self.batch, min(self.deferred.values()))
         if self.slots_full:
             # Calls still live took every slot: look again once some may have ended.
-            operations.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
+            planner.requeue_at(self.conn, campaign, self.batch, utcnow() + dt.timedelta(seconds=SLOTS_RETRY_S))
         if self.cut_short:
-            operations.requeue_at(self.conn, campaign, self.batch, utcnow())
+            planner.requeue_at(self.conn, campaign, self.batch, utcnow())
         following: list[int] = []
         if self.first_run:
             # At the back of the queue: other campaigns' batches queued meanwhile go first.

@@ -88,14 +88,13 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
     warnings += _over_budget(campaign, by_channel, found.currency or "")
     zone = audience_zone(db, campaign, region)
     start = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
-    expected = eta.estimate(
-        start,
-        voters,
-        progress.send_rate(db, campaign),
-        compliance.policy_for(settings, campaign, db),
-        zone,
-        campaign.deadline,
-    )
+    policy = compliance.policy_for(settings, campaign, db)
+    who = planner.audience(db, campaign, operations.phones_for_test(campaign, region))
+    closed, zones = compliance.closed_zones(db, policy, who, start)
+    if closed:
+        ending = "it cannot be launched" if len(closed) == zones else "they will be skipped (outside_blackout)"
+        warnings.append(f"{compliance.closed_message(closed)}; {ending}")
+    expected = eta.estimate(start, voters, progress.send_rate(db, campaign), policy, zone, campaign.deadline)
     if expected.warning():
         warnings.append(expected.warning() or "")
     elif voters and expected.finishes_at is None:

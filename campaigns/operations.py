@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import time
 from typing import Any
 
-from rq import Queue
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -22,6 +20,7 @@ from bot.models import FlowSession, Sender
 from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
+from bot.sendwindows import Policy
 from campaigns import call_dispatch, compliance, fallback, lanes, lifecycle, planner, pricing, readiness, templates
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
@@ -148,22 +147,20 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
     region = rt.settings.default_region
     with rt.db.session(write=True) as db:
         campaign = find(db, campaign_id)
+        policy, closed = compliance.policy_for(rt.settings, campaign, db), {}
         if campaign.status not in (S.ACTIVE, S.PAUSED):
             _check_launchable(db, campaign, region)
+            closed = _closed_zones(db, campaign, policy, region, now)
             _pin(db, campaign, now)
             lifecycle.move(db, campaign, S.ACTIVE, now=now)
         elif campaign.status == S.PAUSED:
             raise CampaignError(
                 f"campaign {campaign.id} is paused: resume it instead (canvass campaigns resume {campaign.id})"
             )
-        policy = compliance.policy_for(rt.settings, campaign, db)
+        test_phones = phones_for_test(campaign, region)
+        segments = _segments(db, campaign)
         plan = planner.plan(
-            db,
-            campaign,
-            test_phones=phones_for_test(campaign, region),
-            now=now,
-            policy=policy,
-            segments=_segments(db, campaign),
+            db, campaign, test_phones=test_phones, now=now, policy=policy, segments=segments, closed=closed
         )
         campaign.planned = plan.total
         if not plan.pending:
@@ -201,6 +198,15 @@ def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
         raise CampaignError(f"campaign {campaign.id} cannot be launched:\n  " + "\n  ".join(found))
     if not campaign.is_test and not segment_count(db, campaign.segment):
         raise CampaignError(f"campaign {campaign.id} cannot be launched: its audience is empty")
+
+
+def _closed_zones(db: Session, campaign: Campaign, policy: Policy, region: str, now: dt.datetime) -> dict[str, int]:
+    """The audience's zones where the windows never overlap; refused when that is all of them."""
+    who = planner.audience(db, campaign, phones_for_test(campaign, region))
+    closed, zones = compliance.closed_zones(db, policy, who, now)
+    if closed and len(closed) == zones:
+        raise CampaignError(f"campaign {campaign.id} cannot be launched: {compliance.closed_message(closed)}")
+    return closed
 
 
 def _pin(db: Session, campaign: Campaign, now: dt.datetime) -> None:
@@ -366,35 +372,3 @@ def complete_if_done(db: Session, campaign_id: int) -> bool:
         .execution_options(synchronize_session=False)
     ).rowcount
     return bool(done)
-
-
-def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> None:
-    """Queue a batch for ``when``: its waiting voters' send window opens (or their blackout ends).
-
-    A moment already come puts it at the back of the queue at once: the rest of a batch whose
-    job ran short of time or made way for replies.
-    """
-    queue = Queue(planner.SEND_QUEUE, connection=conn)
-    timeout = planner.job_timeout(campaign)
-    if when > utcnow():
-        job = f"{planner.job_id(campaign.id, batch)}-w{int(when.timestamp())}"
-        queue.enqueue_at(when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
-        return
-    # Milliseconds: a job that hands over at once may be queued again within the second.
-    job = f"{planner.job_id(campaign.id, batch)}-w{time.time_ns() // 1_000_000}"
-    queue.enqueue("campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
-
-
-def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:
-    """Queue a batch again after a back-off (its retryable failures are pending again)."""
-    attempt = int(conn.incr(f"canvass:batch-retries:{campaign.id}:{batch}"))
-    conn.expire(f"canvass:batch-retries:{campaign.id}:{batch}", 7 * 24 * 3600)
-    delay = dt.timedelta(seconds=min(600, 30 * 2 ** (attempt - 1)))
-    Queue(planner.SEND_QUEUE, connection=conn).enqueue_in(
-        delay,
-        "campaigns.tasks.send_batch",
-        campaign.id,
-        batch,
-        job_id=f"{planner.job_id(campaign.id, batch)}-r{attempt}",
-        job_timeout=planner.job_timeout(campaign),
-    )

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
+from typing import Any
 
 from rq import Queue
-from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, literal, not_, null, select, text
+from sqlalchemy import ColumnElement, and_, case, exists, false, func, insert, literal, not_, null, or_, select, text
 from sqlalchemy.orm import Session, aliased
 
 from bot.db import utcnow
@@ -35,7 +37,7 @@ from bot.phones import MOBILE_KINDS
 from bot.segments import condition
 from bot.sendwindows import Policy
 from campaigns import budgets, pricing, variables
-from campaigns.compliance import blacked_out_until_deadline
+from campaigns.compliance import blacked_out_until_deadline, never_open
 from campaigns.lifecycle import ENGAGING
 from campaigns.models import Campaign, Recipient, RecipientStatus, SkipCode
 
@@ -72,14 +74,25 @@ def batch_size(pace_per_s: float) -> int:
 
 
 def skip_checks(
-    campaign: Campaign, dialect: str, policy: Policy | None = None, now: dt.datetime | None = None
+    campaign: Campaign,
+    dialect: str,
+    policy: Policy | None = None,
+    now: dt.datetime | None = None,
+    closed: dict[str, int] | None = None,
 ) -> list[tuple[SkipCode, ColumnElement[bool]]]:
-    """The SQL test of every skip code, in the order they are applied."""
+    """The SQL test of every skip code, in the order they are applied.
+
+    ``closed``: time zones where the windows never overlap (``compliance.closed_zones``):
+    their voters can never be sent within the law, like those a blackout holds past the deadline.
+    """
     other = aliased(Recipient)
     others = aliased(Campaign)
     checks: list[tuple[SkipCode, ColumnElement[bool]]] = [
         (SkipCode.OPTED_OUT, Contact.consent == ConsentStatus.OPTED_OUT.value),
-        (SkipCode.OUTSIDE_BLACKOUT, blacked_out_until_deadline(policy or Policy(), campaign, now or utcnow())),
+        (
+            SkipCode.OUTSIDE_BLACKOUT,
+            or_(blacked_out_until_deadline(policy or Policy(), campaign, now or utcnow()), never_open(closed or {})),
+        ),
         (SkipCode.INVALID_NUMBER, Contact.phone_kind.in_(("unknown", "invalid"))),
     ]
     if campaign.channel in ("whatsapp", "sms"):
@@ -128,6 +141,7 @@ def plan(
     now: dt.datetime | None = None,
     policy: Policy | None = None,
     segments: int = 1,
+    closed: dict[str, int] | None = None,
 ) -> Plan:
     """Insert the campaign's recipient rows (once) and report what they are.
 
@@ -141,9 +155,8 @@ def plan(
     already = db.scalar(select(func.count()).select_from(Recipient).where(Recipient.campaign_id == campaign.id))
     if not already:
         dialect = db.get_bind().dialect.name
-        skip = case(
-            *[(cond, literal(code.value)) for code, cond in skip_checks(campaign, dialect, policy, now)], else_=null()
-        )
+        checks = skip_checks(campaign, dialect, policy, now, closed)
+        skip = case(*[(cond, literal(code.value)) for code, cond in checks], else_=null())
         price, joins = pricing.unit_price(campaign.channel, segments)
         voters = (
             pricing.with_prices(
@@ -255,3 +268,35 @@ def enqueue(conn: object, campaign: Campaign, batches: list[int]) -> int:
         ]
     )
     return len(batches)
+
+
+def requeue_at(conn: Any, campaign: Campaign, batch: int, when: dt.datetime) -> None:
+    """Queue a batch for ``when``: its waiting voters' send window opens (or their blackout ends).
+
+    A moment already come puts it at the back of the queue at once: the rest of a batch whose
+    job ran short of time or made way for replies.
+    """
+    queue = Queue(SEND_QUEUE, connection=conn)
+    timeout = job_timeout(campaign)
+    if when > utcnow():
+        job = f"{job_id(campaign.id, batch)}-w{int(when.timestamp())}"
+        queue.enqueue_at(when, "campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
+        return
+    # Milliseconds: a job that hands over at once may be queued again within the second.
+    job = f"{job_id(campaign.id, batch)}-w{time.time_ns() // 1_000_000}"
+    queue.enqueue("campaigns.tasks.send_batch", campaign.id, batch, job_id=job, job_timeout=timeout)
+
+
+def requeue_later(conn: Any, campaign: Campaign, batch: int) -> None:
+    """Queue a batch again after a back-off (its retryable failures are pending again)."""
+    attempt = int(conn.incr(f"canvass:batch-retries:{campaign.id}:{batch}"))
+    conn.expire(f"canvass:batch-retries:{campaign.id}:{batch}", 7 * 24 * 3600)
+    delay = dt.timedelta(seconds=min(600, 30 * 2 ** (attempt - 1)))
+    Queue(SEND_QUEUE, connection=conn).enqueue_in(
+        delay,
+        "campaigns.tasks.send_batch",
+        campaign.id,
+        batch,
+        job_id=f"{job_id(campaign.id, batch)}-r{attempt}",
+        job_timeout=job_timeout(campaign),
+    )

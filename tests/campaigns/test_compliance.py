@@ -7,10 +7,12 @@ import time
 
 import pytest
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.channels.base import Outbound, Sent
 from bot.db import utcnow
+from bot.models import Contact
+from bot.sendwindows import parse_windows
 from bot.settings import Settings, SettingsError
 from campaigns import dispatch, operations
 from campaigns.models import Recipient
@@ -246,3 +248,70 @@ def test_the_eta_warns_of_voters_a_coming_silence_holds_past_the_deadline(world:
             db, world.rt.settings, world.get(campaign.id), progress.measure(db, world.get(campaign.id))
         )
     assert "3 waiting voter(s) with constituency=kothrud are silenced from" in (found.warning() or "")
+
+
+def zoned(world: World, phone: str, zone: str) -> int:
+    voter = world.voter(phone, "ward=3")
+    with world.rt.db.session() as db:
+        db.execute(update(Contact).where(Contact.id == voter).values(timezone=zone))
+    return voter
+
+
+# 09:00-10:00 in Kolkata is 22:30-23:30 in New York: never inside the voter's 08:00-21:00 there.
+NIGHT_IN_NEW_YORK = ["us_tcpa", {"start": "09:00", "end": "10:00", "timezone": "Asia/Kolkata"}]
+
+
+def test_windows_that_never_overlap_for_anyone_refuse_the_launch(world: World) -> None:
+    zoned(world, "+919800000001", "Asia/Kolkata")
+    windows = [{"start": "08:00", "end": "09:00", "timezone": "Asia/Kolkata"}, {"start": "20:00", "end": "21:00"}]
+    campaign = world.campaign(BOOTH_SPEC, send_windows=[windows[0], {**windows[1], "timezone": "Asia/Kolkata"}])
+    with pytest.raises(operations.CampaignError) as refused:
+        operations.launch(world.rt, campaign.id)
+    assert str(refused.value) == (
+        f"campaign {campaign.id} cannot be launched: send_window: the windows never overlap for voters in "
+        "Asia/Kolkata (1 voter): no moment allows sending them"
+    )
+    assert world.get(campaign.id).status == "ready"  # nothing was planned
+
+
+def test_voters_where_the_windows_never_overlap_are_skipped_and_forecast(world: World) -> None:
+    from campaigns import forecast
+
+    india = zoned(world, "+919800000001", "Asia/Kolkata")
+    new_york = zoned(world, "+12125550101", "America/New_York")
+    campaign = world.campaign(BOOTH_SPEC, send_windows=NIGHT_IN_NEW_YORK)
+    with world.rt.db.session() as db:
+        found = forecast.forecast(db, world.rt.settings, world.get(campaign.id))
+    assert (
+        "send_window: the windows never overlap for voters in America/New_York (1 voter): no moment allows "
+        "sending them; they will be skipped (outside_blackout)" in found.warnings
+    )
+    plan = operations.launch(world.rt, campaign.id)
+    assert (plan.pending, plan.skipped) == (1, {"outside_blackout": 1})
+    got = statuses(world, campaign.id)
+    assert got[india] == ("pending", None) and got[new_york] == ("skipped", "outside_blackout")
+
+
+def test_a_voter_whose_windows_stopped_overlapping_after_the_launch_is_skipped_with_the_reason(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from campaigns import compliance
+
+    new_york = zoned(world, "+12125550101", "America/New_York")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    # The deployment's windows changed since: the batch job reads them at send time.
+    original = compliance.policy_for
+
+    def narrowed(settings, c, db):  # type: ignore[no-untyped-def]
+        found = original(settings, c, db)
+        return type(found)(windows=found.windows + parse_windows(NIGHT_IN_NEW_YORK), blackouts=found.blackouts)
+
+    monkeypatch.setattr(compliance, "policy_for", narrowed)
+    summary = dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    assert summary == {}  # nothing sent, and the job did not fail
+    assert statuses(world, campaign.id)[new_york] == ("skipped", "outside_blackout")
+    with world.rt.db.session() as db:
+        why = db.scalar(select(Recipient.error_msg).where(Recipient.contact_id == new_york))
+    assert why == "the send windows never overlap in America/New_York: no moment allows sending"
+    assert world.get(campaign.id).status == "completed"

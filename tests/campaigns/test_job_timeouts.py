@@ -36,8 +36,8 @@ def test_every_batch_job_gets_the_batch_timeout(world: World) -> None:
     # A batch at 1/s takes its size in seconds: the job outlasts it and its slowest send.
     assert expected > campaign.batch_size + MAX_TWILIO_TIMEOUT_S
     conn = world.rt.redis
-    operations.requeue_later(conn, campaign, 0)
-    operations.requeue_at(conn, campaign, 0, utcnow() + dt.timedelta(hours=1))
+    planner.requeue_later(conn, campaign, 0)
+    planner.requeue_at(conn, campaign, 0, utcnow() + dt.timedelta(hours=1))
     queue = Queue("sends", connection=conn)
     conn.delete(queue.key)  # the launch's job vanished: the reconciler queues it again
     assert reconciler.reconcile(world.rt)["requeued"] == 0  # the retry and the window's job speak for it
