@@ -71,11 +71,11 @@ def _jobs_alive(rt: Runtime, now: dt.datetime) -> set[str]:
     """Ids of the send jobs queued, scheduled, or running with a live lease at ``now``."""
     queue = Queue(planner.SEND_QUEUE, connection=rt.redis)
     alive = set(queue.job_ids)
-    # A running job holds a lease in RQ's started registry: a forking worker renews it with
-    # every heartbeat (about every 30 s, for 90 s); a simple worker (the default) sets it
-    # once, for the job's timeout and a minute. A worker killed outright (SIGKILL, the
-    # machine lost) renews nothing: once the lease has run out at ``now`` its job is dead,
-    # though RQ only moves it to "failed" at its next cleanup.
+    # A running job holds a lease in RQ's started registry: a batch job keeps it at 90 s,
+    # renewed every 20 s (``campaigns.lease``; RQ alone gives a simple worker's job its
+    # whole timeout and a minute). A worker killed outright (SIGKILL, the machine lost)
+    # renews nothing: once the lease has run out at ``now`` its job is dead, though RQ
+    # only moves it to "failed" at its next cleanup.
     started = StartedJobRegistry(queue=queue)
     leases = rt.redis.zrangebyscore(started.key, now.timestamp(), "+inf")
     alive |= {parse_composite_key(as_text(entry))[0] for entry in leases}

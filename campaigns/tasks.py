@@ -7,7 +7,7 @@ from typing import Any
 from rq import get_current_job
 
 from bot import queues, runtime
-from campaigns import planner
+from campaigns import lease, planner
 from campaigns.dispatch import send_batch as _send_batch
 
 
@@ -21,6 +21,7 @@ def send_batch(campaign_id: int, batch: int) -> dict[str, Any]:
     limit = job.timeout if job is not None and job.timeout and job.timeout > 0 else None
     # A worker that also takes replies is handed over to them when one waits.
     replies = queues.REPLIES if job is not None and queues.serves(queues.REPLIES) else None
-    return _send_batch(
-        rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run, time_limit_s=limit, yield_to=replies
-    )
+    with lease.renewed(rt.redis, job):  # a worker killed outright: its batch is taken back within 90 s
+        return _send_batch(
+            rt.db, rt.settings, rt.redis, campaign_id, batch, first_run=first_run, time_limit_s=limit, yield_to=replies
+        )
