@@ -11,6 +11,8 @@ every window applies, and every blackout.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import ColumnElement, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
@@ -62,22 +64,25 @@ def voter_zone() -> ColumnElement[str]:
     return func.coalesce(Contact.timezone, FALLBACK_ZONE)
 
 
-def closed_zones(
-    db: Session, policy: Policy, audience: ColumnElement[bool], now: dt.datetime
-) -> tuple[dict[str, int], int]:
-    """The audience's time zones where the windows never overlap (with their voters), and how many zones it has.
+def zones_of(db: Session, voters: ColumnElement[bool], *joins: Any) -> dict[str, int]:
+    """How many of the contacts ``voters`` selects are in each time zone (as their windows are read)."""
+    zone = voter_zone().label("zone")
+    stmt = select(zone, func.count()).select_from(Contact)
+    for target, on in joins:
+        stmt = stmt.join(target, on)
+    return {z: int(n) for z, n in db.execute(stmt.where(voters).group_by(zone)).all()}
+
+
+def closed_zones(policy: Policy, zones: Mapping[str, int], now: dt.datetime) -> dict[str, int]:
+    """Of ``zones`` (zone -> voters), those where the windows never overlap.
 
     Windows all apply at once: the deployment's 09:00-21:00 IST and a campaign's
     08:00-09:00 in New York never meet, and no moment would ever allow sending those voters.
     """
-    if not policy.windows:
-        return {}, 0
-    zone = voter_zone().label("zone")
-    rows = db.execute(select(zone, func.count()).select_from(Contact).where(audience).group_by(zone)).all()
-    return {zone: n for zone, n in rows if not policy.ever_allows(now, zone)}, len(rows)
+    return {zone: n for zone, n in zones.items() if policy.windows and not policy.ever_allows(now, zone)}
 
 
-def never_open(zones: dict[str, int] | list[str]) -> ColumnElement[bool]:
+def never_open(zones: Mapping[str, int]) -> ColumnElement[bool]:
     """SQL: the voter is in one of ``zones`` (where no moment allows sending: skip ``outside_blackout``)."""
     return voter_zone().in_(sorted(zones)) if zones else false()
 

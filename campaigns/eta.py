@@ -2,15 +2,17 @@
 
 Pure arithmetic over the policy: starting now, each stretch of time the windows allow
 sends ``rate × seconds`` messages, until what remains is sent. The windows are read in
-the time zone most of the waiting voters are in (a campaign across zones finishes a
-little earlier or later for the others). With a deadline, the caller is told whether
-the campaign makes it.
+each waiting voter's time zone: while some zones are open and others closed, the open
+ones have the whole pace. With a deadline, the caller is told whether the campaign
+makes it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
+from collections.abc import Mapping
 
 from bot.sendwindows import Policy, PolicyError
 
@@ -67,24 +69,77 @@ def estimate(
     deadline: dt.datetime | None = None,
     silenced: tuple[tuple[str, int, dt.datetime], ...] = (),
 ) -> Eta:
-    """When ``remaining`` sends at ``rate_per_s`` are done, counting only the allowed stretches."""
-    if remaining <= 0:
+    """When ``remaining`` sends at ``rate_per_s`` are done, counting only the stretches ``zone``'s windows allow."""
+    return estimate_by_zone(now, {zone: remaining}, rate_per_s, policy, deadline, silenced)
+
+
+def estimate_by_zone(
+    now: dt.datetime,
+    remaining: Mapping[str, int],
+    rate_per_s: float,
+    policy: Policy,
+    deadline: dt.datetime | None = None,
+    silenced: tuple[tuple[str, int, dt.datetime], ...] = (),
+) -> Eta:
+    """When the voters left in each time zone (``remaining``) are sent, at ``rate_per_s`` in all.
+
+    Between two moments when some zone's window opens or closes, the zones open share the
+    pace (in proportion to what each has left: a batch claims its rows in order, whatever
+    their zone), and the closed ones wait. A zone where the windows never overlap is never
+    done: no end in sight.
+    """
+    left = {zone: float(n) for zone, n in remaining.items() if n > 0}
+    total = int(sum(remaining.values()))
+    if not left:
         return Eta(now, 0, rate_per_s, deadline)
     if rate_per_s <= 0:
-        return Eta(None, remaining, rate_per_s, deadline, silenced)
-    left = float(remaining)
+        return Eta(None, total, rate_per_s, deadline, silenced)
     moment = now
-    for _ in range(MAX_STRETCHES):
+    for _ in range(2 * MAX_STRETCHES * len(left)):  # a closed stretch, then an open one
+        open_now, change = _stretch(policy, moment, left)
+        if open_now is None:
+            break
+        if not open_now:
+            if change is None:
+                break
+            moment = change
+            continue
+        waiting = sum(left[z] for z in open_now)
+        span = math.inf if change is None else (change - moment).total_seconds()
+        if waiting <= rate_per_s * span:
+            moment += dt.timedelta(seconds=waiting / rate_per_s)
+            for zone in open_now:
+                del left[zone]
+            if not left:
+                return Eta(moment, total, rate_per_s, deadline, silenced)
+            continue
+        sent = rate_per_s * span
+        for zone in open_now:
+            left[zone] -= sent * left[zone] / waiting
+        assert change is not None
+        moment = change
+    return Eta(None, total, rate_per_s, deadline, silenced)
+
+
+def _stretch(
+    policy: Policy, moment: dt.datetime, left: Mapping[str, float]
+) -> tuple[list[str] | None, dt.datetime | None]:
+    """The zones open at ``moment``, and the next moment one of the zones opens or closes.
+
+    (None, None) when a zone's windows never overlap; a None moment: nothing changes again.
+    """
+    open_now: list[str] = []
+    changes: list[dt.datetime] = []
+    for zone in left:
         try:
             opens = policy.next_allowed(moment, zone, {})
         except PolicyError:
-            break
-        closes = policy.open_until(opens, zone, {})
-        if closes is None:
-            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline, silenced)
-        room = (closes - opens).total_seconds() * rate_per_s
-        if room >= left:
-            return Eta(opens + dt.timedelta(seconds=left / rate_per_s), remaining, rate_per_s, deadline, silenced)
-        left -= room
-        moment = closes
-    return Eta(None, remaining, rate_per_s, deadline, silenced)
+            return None, None
+        if opens > moment:
+            changes.append(opens)
+            continue
+        open_now.append(zone)
+        closes = policy.open_until(moment, zone, {})
+        if closes is not None:
+            changes.append(closes)
+    return open_now, min(changes, default=None)

@@ -89,12 +89,14 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
     zone = audience_zone(db, campaign, region)
     start = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     policy = compliance.policy_for(settings, campaign, db)
-    who = planner.audience(db, campaign, operations.phones_for_test(campaign, region))
-    closed, zones = compliance.closed_zones(db, policy, who, start)
+    zones = compliance.zones_of(db, planner.audience(db, campaign, operations.phones_for_test(campaign, region)))
+    closed = compliance.closed_zones(policy, zones, start)
     if closed:
-        ending = "it cannot be launched" if len(closed) == zones else "they will be skipped (outside_blackout)"
+        ending = "it cannot be launched" if len(closed) == len(zones) else "they will be skipped (outside_blackout)"
         warnings.append(f"{compliance.closed_message(closed)}; {ending}")
-    expected = eta.estimate(start, voters, progress.send_rate(db, campaign), policy, zone, campaign.deadline)
+    # The voters of closed zones will be skipped: the ETA is of the others.
+    sendable = {z: n for z, n in zones.items() if z not in closed} or zones
+    expected = eta.estimate_by_zone(start, sendable, progress.send_rate(db, campaign), policy, campaign.deadline)
     if expected.warning():
         warnings.append(expected.warning() or "")
     elif voters and expected.finishes_at is None:

@@ -202,9 +202,11 @@ def _check_launchable(db: Session, campaign: Campaign, region: str) -> None:
 
 def _closed_zones(db: Session, campaign: Campaign, policy: Policy, region: str, now: dt.datetime) -> dict[str, int]:
     """The audience's zones where the windows never overlap; refused when that is all of them."""
-    who = planner.audience(db, campaign, phones_for_test(campaign, region))
-    closed, zones = compliance.closed_zones(db, policy, who, now)
-    if closed and len(closed) == zones:
+    if not policy.windows:
+        return {}
+    zones = compliance.zones_of(db, planner.audience(db, campaign, phones_for_test(campaign, region)))
+    closed = compliance.closed_zones(policy, zones, now)
+    if closed and len(closed) == len(zones):
         raise CampaignError(f"campaign {campaign.id} cannot be launched: {compliance.closed_message(closed)}")
     return closed
 

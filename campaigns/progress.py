@@ -12,7 +12,7 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import any_, func, select
+from sqlalchemy import and_, any_, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
@@ -194,25 +194,18 @@ def send_rate(db: Session, campaign: Campaign) -> float:
     return min(campaign.pace_per_s, sender.rate_per_s) if sender is not None else campaign.pace_per_s
 
 
-def eta_for(db: Session, settings: Settings, campaign: Campaign, numbers: Progress) -> eta.Eta:
-    """When the campaign's pending voters will have been sent, at its pace, inside its windows."""
+def eta_for(db: Session, settings: Settings, campaign: Campaign) -> eta.Eta:
+    """When the campaign's pending voters will have been sent, at its pace, inside each one's windows."""
     rate = send_rate(db, campaign)
-    zone = db.scalar(
-        select(Contact.timezone)
-        .join(Recipient, Recipient.contact_id == Contact.id)
-        .where(Recipient.campaign_id == campaign.id, Recipient.status == "pending", Contact.timezone.is_not(None))
-        .group_by(Contact.timezone)
-        .order_by(func.count().desc())
-        .limit(1)
-    )
+    waiting = and_(Recipient.campaign_id == campaign.id, Recipient.status.in_(GROUPS["pending"]))
+    zones = compliance.zones_of(db, waiting, (Recipient, Recipient.contact_id == Contact.id))
     policy = compliance.policy_for(settings, campaign, db)
     now = utcnow()
-    return eta.estimate(
+    return eta.estimate_by_zone(
         now,
-        numbers.group("pending"),
+        zones,
         rate,
         policy,
-        zone or compliance.FALLBACK_ZONE,
         campaign.deadline,
         _silenced(db, campaign, policy, now),
     )

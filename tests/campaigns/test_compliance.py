@@ -244,9 +244,7 @@ def test_the_eta_warns_of_voters_a_coming_silence_holds_past_the_deadline(world:
     campaign = world.campaign(BOOTH_SPEC, blackouts=blackouts, deadline=now + dt.timedelta(days=1), pace_per_s=0.0005)
     operations.launch(world.rt, campaign.id)
     with world.rt.db.session() as db:
-        found = progress.eta_for(
-            db, world.rt.settings, world.get(campaign.id), progress.measure(db, world.get(campaign.id))
-        )
+        found = progress.eta_for(db, world.rt.settings, world.get(campaign.id))
     assert "3 waiting voter(s) with constituency=kothrud are silenced from" in (found.warning() or "")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from bot.sendwindows import PRESETS, Blackout, Policy, SendWindow
-from campaigns.eta import estimate
+from campaigns.eta import estimate, estimate_by_zone
 
 IST = dt.timezone(dt.timedelta(hours=5, minutes=30))
 
@@ -59,3 +59,33 @@ def test_voters_a_tagged_silence_holds_past_the_deadline_are_a_warning() -> None
     )
     # Done well before it: nothing to say.
     assert estimate(ist(18, 12), 600, 1.0, Policy(), "UTC", deadline=ist(20, 18), silenced=silenced).warning() is None
+
+
+# 09:00-21:00 in each voter's own time.
+OWN_DAY = Policy((SendWindow(dt.time(9), dt.time(21)),))
+
+
+def test_each_zone_is_sent_inside_its_own_window() -> None:
+    # At noon in India it is 01:30 in New York: India's voters go first, New York's from 09:00 there (19:30 IST).
+    both = {"Asia/Kolkata": 3600, "America/New_York": 3600}
+    eta = estimate_by_zone(ist(1, 12), both, 1.0, OWN_DAY)
+    assert eta.finishes_at == ist(1, 20, 30) and eta.remaining == 7200
+    # Read in the larger zone alone, as before, it said 14:00.
+    assert estimate(ist(1, 12), 7200, 1.0, OWN_DAY, "Asia/Kolkata").finishes_at == ist(1, 14)
+
+
+def test_zones_open_at_once_share_the_pace() -> None:
+    # Dubai is 1 h 30 behind India: both open at noon IST, both done two hours later at 1/s.
+    eta = estimate_by_zone(ist(1, 12), {"Asia/Kolkata": 3600, "Asia/Dubai": 3600}, 1.0, OWN_DAY)
+    assert eta.finishes_at == ist(1, 14)
+    # India closes at 21:00 IST with half of its voters left; Dubai (open until 22:30 IST) goes on alone.
+    eta = estimate_by_zone(ist(1, 20), {"Asia/Kolkata": 7200, "Asia/Dubai": 3600}, 1.0, OWN_DAY)
+    # 20:00-21:00: 3600 sent, 2400 of India's and 1200 of Dubai's; Dubai's other 2400 by 21:40;
+    # India's other 4800 from 09:00 the next day: 10:20.
+    assert eta.finishes_at == ist(2, 10, 20)
+
+
+def test_a_zone_where_the_windows_never_meet_has_no_end() -> None:
+    never = Policy((SendWindow(dt.time(9), dt.time(10), "Asia/Kolkata"), SendWindow(dt.time(9), dt.time(21))))
+    eta = estimate_by_zone(ist(1, 12), {"Asia/Kolkata": 10, "America/New_York": 10}, 1.0, never)
+    assert eta.finishes_at is None and eta.remaining == 20

@@ -123,7 +123,7 @@ def campaign_stats(campaign_id: int) -> Any:
 def _stats(campaign: Campaign) -> dict[str, Any]:
     s = db_session()
     numbers = progress.measure(s, campaign)
-    stats = {**numbers.as_dict(), "eta": progress.eta_json(progress.eta_for(s, runtime().settings, campaign, numbers))}
+    stats = {**numbers.as_dict(), "eta": progress.eta_json(progress.eta_for(s, runtime().settings, campaign))}
     if campaign.channel == "voice":
         stats["calls"] = call_analytics.measure(s, campaign).to_dict()
     return stats

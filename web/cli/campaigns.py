@@ -203,7 +203,7 @@ def status_cmd(campaign_id: int, watch: bool, as_json: bool) -> None:
             numbers = progress.measure(db, campaign)
             name, problems = campaign.name, list(campaign.problems or [])
             calls = call_analytics.measure(db, campaign) if campaign.channel == "voice" else None
-            eta = progress.eta_for(db, rt.settings, campaign, numbers)
+            eta = progress.eta_for(db, rt.settings, campaign)
             if eta.warning():
                 problems.append(f"warning: {eta.warning()}")
             elif eta.remaining and eta.finishes_at is not None:

@@ -169,7 +169,7 @@ def live_numbers(c: Campaign) -> dict[str, Any]:
     # blackouts; a warning when it cannot finish before its deadline.
     found = None
     if c.status == CampaignStatus.ACTIVE and measured.group("pending"):
-        found = progress.eta_for(s, runtime().settings, c, measured)
+        found = progress.eta_for(s, runtime().settings, c)
     ends = found.finishes_at if found else None
     numbers["seconds_left"] = max(1, round((ends - utcnow()).total_seconds())) if ends else 0
     numbers["eta_warning"] = found.warning() if found else None
