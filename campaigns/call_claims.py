@@ -94,7 +94,7 @@ def prepare_calls(
         [{"rid": rid, "cid": cid} for (rid, _, _, _), cid in zip(ready, call_ids, strict=True)],
     )
     return [
-        Claimed(rid, mid, None, contact.id, contact.phone, CALL_BODY, (), {}, validity, call_id=cid)
+        Claimed(rid, mid, None, contact.id, contact.phone, CALL_BODY, (), {}, validity, call_id=cid, claimed_at=now)
         for (rid, contact, _, validity), mid, cid in zip(ready, message_ids, call_ids, strict=True)
     ]
 

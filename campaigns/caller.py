@@ -66,7 +66,7 @@ class Caller:
         self.held_after_s = ratelimit.tolerance(paces, share=ratelimit.HELD_SHARE)
         self.late = 0  # sends that woke too late for their slot and took a new one
         self._late_lock = threading.Lock()
-        self._asks: list[tuple[int, asyncio.Future[bool]]] = []  # rows to take off the list, this loop turn
+        self._asks: list[tuple[str, asyncio.Future[bool]]] = []  # claims to take off the list, this loop turn
 
     def send(self, provider: Any, campaign: Campaign, step: Step, item: Claimed, moment: float) -> Outcome:
         """One send on a thread of its own (a call campaign's call, or a provider without ``send_async``)."""
@@ -78,7 +78,7 @@ class Caller:
                 if moment is None:
                     return Outcome(item, "not_sent")
                 continue
-            taken = self.still_active() and self.uncalled.take_or_refuse(item.recipient_id)
+            taken = self.still_active() and self.uncalled.take_or_refuse(item.listed)
             verdict = self._verdict(item, moment, taken)
             if verdict is _GO:
                 break
@@ -110,7 +110,7 @@ class Caller:
                 if moment is None:
                     return Outcome(item, "not_sent")
                 continue
-            taken = self.still_active() and await self._take(item.recipient_id)
+            taken = self.still_active() and await self._take(item.listed)
             if taken and time.time() - moment <= self.held_after_s:
                 break
             verdict = await asyncio.to_thread(self._verdict, item, moment, taken)
@@ -138,32 +138,32 @@ class Caller:
         # most of an interval; the row is listed as not called while it waits again.
         if time.time() - moment <= self.held_after_s:
             return _GO
-        if not self.uncalled.list_again(item.recipient_id):
+        if not self.uncalled.list_again(item.listed):
             return Outcome(item, "not_sent")
         return _AGAIN
 
-    async def _take(self, recipient_id: int) -> bool:
-        """``Uncalled.take_or_refuse`` on the loop: the rows asked for in one turn share a round trip."""
+    async def _take(self, claim: str) -> bool:
+        """``Uncalled.take_or_refuse`` on the loop: the claims asked for in one turn share a round trip."""
         loop = asyncio.get_running_loop()
         answer: asyncio.Future[bool] = loop.create_future()
-        self._asks.append((recipient_id, answer))
+        self._asks.append((claim, answer))
         if len(self._asks) == 1:
             loop.call_soon(self._take_round)
         return await answer
 
     def _take_round(self) -> None:
         asks, self._asks = self._asks, []
-        taken: set[int] = set()
+        taken: set[str] = set()
         try:
-            taken = self.uncalled.take_many([rid for rid, _ in asks])
+            taken = self.uncalled.take_many([claim for claim, _ in asks])
         except redis.RedisError:
             log.warning("%s: Redis unreachable before %d sends; back to pending", self.uncalled.key, len(asks))
         except Exception:  # not taken, so not sent: every send of the round is answered
             log.exception("%s: taking %d rows off the list failed; back to pending", self.uncalled.key, len(asks))
         finally:
-            for rid, answer in asks:
+            for claim, answer in asks:
                 if not answer.done():  # a send cancelled meanwhile
-                    answer.set_result(rid in taken)
+                    answer.set_result(claim in taken)
 
     def _late(self) -> float | None:
         """Count a send too late for its slot and return the next free one.

@@ -32,6 +32,7 @@ from bot.sendwindows import Policy, PolicyError
 from campaigns import claim_sql, sms_costs, templates, variables
 from campaigns.compliance import FALLBACK_ZONE, SEND_LEAD
 from campaigns.models import Campaign, RecipientStatus, SkipCode, TemplateVersion
+from campaigns.uncalled import entry
 
 R, M, S = claim_sql.R, claim_sql.M, claim_sql.S
 
@@ -84,6 +85,13 @@ class Claimed:
     validity_s: int | None = None
     # A call campaign's call (``ivr.models.Call``); the message is then the attempt's record.
     call_id: int | None = None
+    # When it was claimed (the row's ``sending_at``): with the ids, its not-yet-called entry.
+    claimed_at: dt.datetime | None = None
+
+    @property
+    def listed(self) -> str:
+        """This claim's entry in the not-yet-called list (``campaigns.uncalled``)."""
+        return entry(self.recipient_id, self.message_id, self.claimed_at)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -386,7 +394,7 @@ def _store_attempts(
     # Last: the budget's room row stays locked from here to the commit. May raise NoRoom.
     sms_costs.apply(db, campaign, channel, {rid: deltas[rid] for rid, _, _, _ in ready if rid in deltas})
     return [
-        Claimed(rid, mid, sid, contact.id, contact.phone, texts[rid], choices, bound, validity)
+        Claimed(rid, mid, sid, contact.id, contact.phone, texts[rid], choices, bound, validity, claimed_at=now)
         for (rid, contact, bound, validity), mid, sid in zip(ready, message_ids, session_ids, strict=True)
     ]
 

@@ -284,7 +284,7 @@ class BatchSender:
                 claimed, deferred = claim(db, campaign, step, flow, ids, utcnow(), policy, prepare)
                 # Listed before the claim commits: a worker that dies from here on leaves
                 # rows the reconciler can tell were never sent.
-                self.uncalled.add([c.recipient_id for c in claimed])
+                self.uncalled.add([c.listed for c in claimed])
         except BaseException:
             self._collected[:0] = stored  # rolled back: stored when the batch ends
             raise

@@ -29,7 +29,7 @@ from bot.runtime import Runtime
 from campaigns import call_sweep, fallback, lanes, operations, planner
 from campaigns.models import Campaign, CampaignStatus, Recipient
 from campaigns.settlement import release
-from campaigns.uncalled import Uncalled
+from campaigns.uncalled import Uncalled, entry
 
 log = logging.getLogger(__name__)
 # A send takes at most the twilio client's timeout (10 s); a row "sending" for longer
@@ -104,20 +104,22 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
     for campaign in campaigns:
         with rt.db.session(write=True) as db:
             rows = db.execute(
-                select(Recipient.id, Recipient.batch, Recipient.message_id).where(
+                select(Recipient.id, Recipient.batch, Recipient.message_id, Recipient.sending_at).where(
                     Recipient.campaign_id == campaign.id,
                     Recipient.status == "sending",
                     Recipient.sending_at < now - STALE_SENDING,
                 )
             ).all()
-            stale = [(rid, mid) for rid, batch, mid in rows if planner.job_id(campaign.id, batch or 0) not in alive]
+            listed = {rid: entry(rid, mid, at) for rid, _, mid, at in rows}
+            stale = [(rid, mid) for rid, batch, mid, _ in rows if planner.job_id(campaign.id, batch or 0) not in alive]
             if stale:
                 # Rows still listed as not yet called were never sent: taking them off the
                 # list (atomically, against a sending thread) makes them ours to release.
-                taken = Uncalled(rt.redis, campaign.id).take_many([rid for rid, _ in stale])
-                back = release(db, [(rid, mid) for rid, mid in stale if rid in taken and mid is not None])
+                taken = Uncalled(rt.redis, campaign.id).take_many([listed[rid] for rid, _ in stale])
+                ours = [(rid, mid) for rid, mid in stale if listed[rid] in taken]
+                back = release(db, [(rid, mid) for rid, mid in ours if mid is not None])
                 released += len(back)
-                stale = [(rid, mid) for rid, mid in stale if rid not in taken]
+                stale = [(rid, mid) for rid, mid in stale if listed[rid] not in taken]
                 if back:
                     log.warning(
                         "campaign %s: %d row(s) claimed by a lost worker but never sent are pending again",

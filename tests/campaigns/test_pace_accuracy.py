@@ -73,22 +73,25 @@ def test_a_send_held_up_after_its_slot_takes_a_new_one(world: World, scripted, m
     """
     calls = record_calls(scripted)
     take = Uncalled.take_or_refuse
-    held: set[int] = set()
+    held: set[str] = set()
 
-    def slow_take(self, recipient_id):  # type: ignore[no-untyped-def]
-        if recipient_id % 10 == 0 and recipient_id not in held:
-            held.add(recipient_id)
+    def tenth(claim: str) -> bool:  # a claim's entry starts with its row's id
+        return int(claim.split(":")[0]) % 10 == 0
+
+    def slow_take(self, claim):  # type: ignore[no-untyped-def]
+        if tenth(claim) and claim not in held:
+            held.add(claim)
             time.sleep(0.06)
-        return take(self, recipient_id)
+        return take(self, claim)
 
     take_many = Uncalled.take_many
 
-    def slow_take_many(self, recipient_ids):  # type: ignore[no-untyped-def]
+    def slow_take_many(self, claims):  # type: ignore[no-untyped-def]
         # The event loop's round for every send due together (one held up holds them all).
-        if any(rid % 10 == 0 and rid not in held for rid in recipient_ids):
-            held.update(rid for rid in recipient_ids if rid % 10 == 0)
+        if any(tenth(c) and c not in held for c in claims):
+            held.update(c for c in claims if tenth(c))
             time.sleep(0.06)
-        return take_many(self, recipient_ids)
+        return take_many(self, claims)
 
     monkeypatch.setattr(Uncalled, "take_or_refuse", slow_take)
     monkeypatch.setattr(Uncalled, "take_many", slow_take_many)

@@ -120,7 +120,7 @@ def _claim(rt, campaign_id: int, at: dt.datetime, *, listed: bool):  # type: ign
         ids = next_pending(db, c.id, 0, 10, set())
         claimed, _ = claim(db, c, Step(c.channel, sender, version, c.variables), found[0], ids, at)
         if listed:
-            Uncalled(rt.redis, c.id).add([item.recipient_id for item in claimed])
+            Uncalled(rt.redis, c.id).add([item.listed for item in claimed])
     return claimed
 
 
@@ -131,7 +131,7 @@ def test_rows_a_dead_worker_claimed_but_never_sent_go_back_to_pending_and_are_se
     operations.launch(world.rt, campaign.id)
     claimed = _claim(world.rt, campaign.id, utcnow() - dt.timedelta(minutes=5), listed=True)
     # The dead worker's thread had taken the first row off the list: it may have called Twilio.
-    assert Uncalled(world.rt.redis, campaign.id).take(claimed[0].recipient_id)
+    assert Uncalled(world.rt.redis, campaign.id).take(claimed[0].listed)
     world.rt.redis.delete("rq:queue:sends")  # its job is gone too
     assert reconciler.reconcile(world.rt) == {"requeued": 1, "unknown": 1, "released": 2, "completed": 0, "calls": 0}
     with world.rt.db.session() as db:
@@ -141,6 +141,22 @@ def test_rows_a_dead_worker_claimed_but_never_sent_go_back_to_pending_and_are_se
     assert [rows[c.recipient_id].attempts for c in claimed] == [1, 0, 0]
     counts = dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
     assert counts == {"delivered": 2}
+
+
+def test_a_late_thread_of_a_released_claim_cannot_take_the_next_claim_of_its_row(world: World) -> None:
+    """A worker stalled, not dead: its row was released and claimed again before its thread asked."""
+    world.voter("+919800000001", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC)
+    operations.launch(world.rt, campaign.id)
+    (first,) = _claim(world.rt, campaign.id, utcnow() - dt.timedelta(minutes=5), listed=True)
+    world.rt.redis.delete("rq:queue:sends")
+    assert reconciler.reconcile(world.rt)["released"] == 1
+    (second,) = _claim(world.rt, campaign.id, utcnow(), listed=True)
+    assert second.recipient_id == first.recipient_id  # (on SQLite, even the same message id)
+    uncalled = Uncalled(world.rt.redis, campaign.id)
+    # The stalled thread asks now: the entry listed is the second claim's, not its own.
+    assert not uncalled.take(first.listed)
+    assert uncalled.take(second.listed)
 
 
 def test_a_job_whose_worker_stopped_renewing_its_lease_is_dead(world: World) -> None:

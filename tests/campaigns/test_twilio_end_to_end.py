@@ -261,9 +261,9 @@ def test_a_blast_goes_from_one_event_loop_and_takes_its_rows_off_the_list_togeth
     rounds: list[int] = []
     take_many = Uncalled.take_many
 
-    def counted(self: Uncalled, recipient_ids: Any) -> set[int]:
-        rounds.append(len(recipient_ids))
-        return take_many(self, recipient_ids)
+    def counted(self: Uncalled, claims: Any) -> set[str]:
+        rounds.append(len(claims))
+        return take_many(self, claims)
 
     callers: set[str] = set()
     send_async = TwilioMessaging.send_async
