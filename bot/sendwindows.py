@@ -98,13 +98,18 @@ class SendWindow:
         raise AssertionError("a daily window opens within two days")
 
     def closes(self, when: dt.datetime, voter_zone: str) -> dt.datetime:
-        """When the window that is open at ``when`` closes (UTC)."""
+        """When the window that is open at ``when`` closes (UTC).
+
+        An end in the hour the clocks repeat in autumn comes twice: inside the repeat (the
+        second 01:10), the window closes at the end's second coming, not a day later.
+        """
         local = self._local(when, voter_zone)
         zone = local.tzinfo
         for days in range(0, 3):
             closing = _wall(local.date() + dt.timedelta(days=days), self.end, zone)  # type: ignore[arg-type]
-            if closing > when:
-                return closing.astimezone(dt.UTC)
+            for moment in (closing, closing.replace(fold=1)):
+                if moment > when:
+                    return moment.astimezone(dt.UTC)
         raise AssertionError("a daily window closes within two days")
 
 

@@ -42,7 +42,7 @@ from bot.models import ConsentStatus, Contact, Sender
 from bot.phones import MOBILE_KINDS
 from campaigns import budgets, pricing, sms_costs, templates
 from campaigns.claims import Step
-from campaigns.models import Campaign, Recipient, SkipCode, TemplateVersion
+from campaigns.models import Campaign, CampaignStatus, Recipient, SkipCode, TemplateVersion
 
 FALLBACK_BASE = 1_000_000
 # How long after a send its failure may still come (a status callback) and fall back,
@@ -105,6 +105,11 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
     """Give every recipient the first attempt did not reach a fallback attempt; return the new batches."""
     step = campaign.fallback
     if not step:
+        return []
+    # Locked as the completion check locks it: a campaign completed meanwhile gets no new
+    # pending rows, and one is not completed while its fallbacks are being given.
+    status = db.scalar(select(Campaign.status).where(Campaign.id == campaign.id).with_for_update())
+    if status != CampaignStatus.ACTIVE:
         return []
     capped = sms_costs.capped(campaign, step["channel"])
     if capped:

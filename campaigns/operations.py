@@ -356,8 +356,11 @@ def complete_if_done(db: Session, campaign_id: int) -> bool:
     """Active -> completed once no row is pending or sending, and no fallback can still come.
 
     A call campaign's ``sent`` rows are calls still ringing or unanswered: a retry may
-    follow, so they keep it going too.
+    follow, so they keep it going too. The campaign's row is locked first, as a fallback
+    move locks it: a move under way (or a pause) is not waited for, the next pass decides.
     """
+    if db.scalar(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(skip_locked=True)) is None:
+        return False
     campaign = db.get(Campaign, campaign_id)
     unsettled = Recipient.status.in_(("pending", "sending"))
     if campaign is not None and campaign.channel == "voice":

@@ -18,6 +18,7 @@ import dataclasses
 import decimal
 from typing import Any
 
+import phonenumbers
 from sqlalchemy import ColumnElement, Select, and_, case, func, literal, select
 from sqlalchemy.orm import Session, aliased
 
@@ -77,6 +78,9 @@ def set_price(db: Session, channel: str, calling_code: str, amount: str, currenc
     code = calling_code.strip().lstrip("+")
     if not code.isdigit() or not 1 <= len(code) <= 3:
         raise PriceError(f"calling code: 1 to 3 digits such as 91 or 1, got {calling_code!r}")
+    if code.startswith("0") or int(code) not in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+        # A code no country has would price nobody, or a prefix of real ones (+9 of +91).
+        raise PriceError(f"calling code: +{code} is not a country's calling code (91 for India, 1 for the US)")
     if channel not in ("whatsapp", "sms", "voice"):
         raise PriceError(f"channel: whatsapp, sms or voice, got {channel!r}")
     micros = to_micros(amount)

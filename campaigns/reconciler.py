@@ -103,6 +103,11 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
         campaigns = list(db.scalars(select(Campaign).where(Campaign.status == CampaignStatus.ACTIVE)))
     for campaign in campaigns:
         with rt.db.session(write=True) as db:
+            # The campaign's row first (as an abort takes it, then its sessions): a fallback
+            # move and the completion check below are not raced by another completion check.
+            status = db.scalar(select(Campaign.status).where(Campaign.id == campaign.id).with_for_update())
+            if status != CampaignStatus.ACTIVE:
+                continue
             rows = db.execute(
                 select(Recipient.id, Recipient.batch, Recipient.message_id, Recipient.sending_at).where(
                     Recipient.campaign_id == campaign.id,

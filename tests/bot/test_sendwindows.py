@@ -149,3 +149,14 @@ def test_no_send_is_claimed_in_the_last_moments_of_a_window_or_before_a_silence(
     before = dt.datetime(2026, 7, 1, 15, 0, tzinfo=dt.UTC)  # 30 s before the silence
     assert silence.next_allowed_in(before, ny, {}, lead) == starts + dt.timedelta(hours=2)
     assert silence.next_allowed_in(before - lead, ny, {}, lead) == before - lead
+
+
+def test_a_window_ending_in_the_repeated_autumn_hour_closes_at_its_second_coming() -> None:
+    """New York, 1 Nov 2026: 01:00-02:00 comes twice (EDT, then EST)."""
+    window = SendWindow(dt.time(18), dt.time(1, 30))  # evening to 01:30, the voter's own time
+    second_pass = dt.datetime(2026, 11, 1, 6, 10, tzinfo=dt.UTC)  # 01:10 EST, the hour's second coming
+    assert window.allows(second_pass, "America/New_York")
+    assert window.closes(second_pass, "America/New_York") == dt.datetime(2026, 11, 1, 6, 30, tzinfo=dt.UTC)
+    # The first coming: closes at 01:30 EDT as before.
+    first_pass = dt.datetime(2026, 11, 1, 5, 10, tzinfo=dt.UTC)  # 01:10 EDT
+    assert window.closes(first_pass, "America/New_York") == dt.datetime(2026, 11, 1, 5, 30, tzinfo=dt.UTC)

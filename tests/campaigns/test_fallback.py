@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 
 from bot.channels.base import Outbound, SendError, Sent
 from bot.db import utcnow
@@ -173,3 +173,37 @@ def test_a_message_delivered_while_its_fallback_is_given_keeps_its_delivery(
     with world.rt.db.session() as db:
         row = db.scalar(select(Recipient).where(Recipient.contact_id == voter))
         assert row is not None and (row.channel, row.status) == ("whatsapp", "delivered")
+
+
+def test_the_completion_check_and_a_fallback_move_do_not_race(world: World, scripted) -> None:  # type: ignore[no-untyped-def]
+    """Both lock the campaign's row: a completion check never completes under a move, a move never fills a done one."""
+    from campaigns.models import Campaign
+
+    def answer(message: Outbound) -> Sent:
+        if message.channel == "whatsapp":
+            raise SendError("outside the 24 hour window", retryable=False, code="63016")
+        return Sent(provider_id=f"SM{message.message_id:032d}", status="sent")
+
+    scripted(answer)
+    voter = world.voter("+919800000001", "ward=3")
+    campaign = world.campaign(BOOTH_SPEC + FALLBACK.replace("  after: 1h\n", ""))
+    operations.launch(world.rt, campaign.id)
+    dispatch.send_batch(world.rt.db, world.rt.settings, world.rt.redis, campaign.id, 0)
+    if world.rt.db.engine.dialect.name == "postgresql":
+        # A move under way holds the row: the check does not wait for it, and does not complete.
+        with world.rt.db.session() as mover:
+            mover.scalar(select(Campaign.id).where(Campaign.id == campaign.id).with_for_update())
+            with world.rt.db.session() as checker:
+                checker.execute(text("SET LOCAL lock_timeout = '2s'"))  # without the check's lock: it would wait
+                long_ago = utcnow() - dt.timedelta(days=1)  # as if nothing could still fall back
+                checker.execute(update(Recipient).values(status="sent", sent_at=long_ago, sending_at=long_ago))
+                assert operations.complete_if_done(checker, campaign.id) is False
+                checker.rollback()
+    # A campaign that is no longer active gets no fallback rows.
+    with world.rt.db.session() as db:
+        db.execute(update(Campaign).where(Campaign.id == campaign.id).values(status="completed"))
+    with world.rt.db.session() as db:
+        c = db.get(Campaign, campaign.id)
+        assert fallback.move(db, c, utcnow(), 100) == []  # type: ignore[arg-type]
+        row = db.scalar(select(Recipient).where(Recipient.contact_id == voter))
+        assert (row.channel, row.status) == ("whatsapp", "failed")  # type: ignore[union-attr]

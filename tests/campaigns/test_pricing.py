@@ -34,6 +34,11 @@ def test_the_price_table_keeps_one_currency(world: World) -> None:
             pricing.set_price(db, "sms", "1", "0.0079", "INR")
         with pytest.raises(pricing.PriceError, match="calling code: 1 to 3 digits"):
             pricing.set_price(db, "sms", "9123", "0.01", "USD")
+        # Not a country's code: +9 would price every +91, +92 ... number it prefixes.
+        for code in ("9", "999", "091"):
+            with pytest.raises(pricing.PriceError, match=f"calling code: \\+{code} is not a country's calling code"):
+                pricing.set_price(db, "sms", code, "0.01", "USD")
+        assert pricing.set_price(db, "sms", "+1", "0.01", "USD").calling_code == "1"
 
 
 def test_estimate_by_country_with_sms_segments(world: World) -> None:
