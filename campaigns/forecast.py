@@ -12,15 +12,28 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from bot.db import utcnow
 from bot.models import Contact
 from bot.phones import InvalidPhone
 from bot.settings import Settings
-from campaigns import budgets, compliance, eta, operations, planner, pricing, progress
+from campaigns import (
+    budgets,
+    compliance,
+    eta,
+    operations,
+    planner,
+    pricing,
+    progress,
+    sms_segments,
+    templates,
+    variables,
+)
 from campaigns.models import Campaign
+
+SAMPLE = 500  # voters whose own SMS text is counted before launch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,10 +99,13 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
         worst = operations.estimate(db, campaign, region=region, fallback=True)
         by_channel.append(ChannelCost(step["channel"], worst.total, _cap(campaign, step["channel"]), True))
     warnings += _over_budget(campaign, by_channel, found.currency or "")
+    who = planner.audience(db, campaign, operations.phones_for_test(campaign, region))
+    for fallback in (False, True) if step.get("channel") else (False,):
+        warnings += _own_texts(db, campaign, who, fallback=fallback)
     zone = audience_zone(db, campaign, region)
     start = campaign.scheduled_at if campaign.scheduled_at and campaign.scheduled_at > now else now
     policy = compliance.policy_for(settings, campaign, db)
-    zones = compliance.zones_of(db, planner.audience(db, campaign, operations.phones_for_test(campaign, region)))
+    zones = compliance.zones_of(db, who)
     closed = compliance.closed_zones(policy, zones, start)
     if closed:
         ending = "it cannot be launched" if len(closed) == len(zones) else "they will be skipped (outside_blackout)"
@@ -128,3 +144,42 @@ def _over_budget(campaign: Campaign, by_channel: list[ChannelCost], currency: st
             what = f"the {line.channel} estimate" if binds else "the estimate"
             out.append(f"{what} {line.cost} {currency} is over {cap}: the voters past it are skipped with over_budget")
     return out
+
+
+def _own_texts(db: Session, campaign: Campaign, who: ColumnElement[bool], *, fallback: bool) -> list[str]:
+    """A warning when sampled voters' own SMS texts take more segments than the template's sample.
+
+    The estimate prices every SMS from the sample text; a batch job prices each voter's own
+    text as it sends (``campaigns.sms_costs``). ``SAMPLE`` voters at random show the gap.
+    """
+    step = (campaign.fallback or {}) if fallback else {}
+    channel = step.get("channel") if fallback else campaign.channel
+    template_id = step.get("template_id") if fallback else campaign.template_id
+    language = step.get("language") if fallback else campaign.template_language
+    bindings = (step.get("variables") or campaign.variables) if fallback else campaign.variables
+    if channel != "sms" or not template_id or not language:
+        return []
+    version = templates.latest_version(db, template_id, language, approved=True)
+    if version is None:
+        return []
+    planned = templates.segments(version)
+    contacts = db.scalars(select(Contact).where(who).order_by(func.random()).limit(SAMPLE)).all()
+    try:
+        values = variables.Values(db, variables.parse(bindings), contacts)
+    except variables.BindingError:
+        return []  # readiness names the binding
+    counts = [
+        sms_segments.segments(templates.render(version, bound))
+        for c in contacts
+        if (bound := values.for_contact(c.id)) is not None
+    ]
+    more = sum(1 for n in counts if n > planned)
+    if not more:
+        return []
+    extra = sum(counts) / (len(counts) * planned) - 1
+    what = "the sms fallback's" if fallback else "the"
+    return [
+        f"{more} of {len(counts)} voters sampled get a text longer than {what} template's sample ({planned} SMS "
+        f"segment{'s' if planned != 1 else ''}): SMS may cost about {extra:.0%} more than estimated, as each "
+        "text is priced when sent (a name outside GSM-7, such as Devanagari, makes the whole text UCS-2)"
+    ]

@@ -197,3 +197,28 @@ def test_a_recount_waits_for_the_reservations_before_it(world: World) -> None:
     assert outcome == ["no room"]
     assert costs(world, campaign.id)[voters[0]] == (1_200_000, None)
     assert costs(world, campaign.id)[voters[1]] == (600_000, None)
+
+
+def test_the_review_step_warns_when_voters_own_texts_are_longer_than_the_sample(world: World) -> None:
+    from campaigns import forecast
+
+    sms_price(world)
+    world.voter("+919800000001", "ward=3", name="Asha")
+    world.voter("+919800000002", "ward=3", name=DEVANAGARI)
+    plain = world.campaign(SMS_SPEC)
+    with world.rt.db.session() as db:
+        found = forecast.forecast(db, world.rt.settings, world.get(plain.id))
+    assert (
+        "1 of 2 voters sampled get a text longer than the template's sample (1 SMS segment): SMS may cost about "
+        "50% more than estimated, as each text is priced when sent (a name outside GSM-7, such as Devanagari, "
+        "makes the whole text UCS-2)" in found.warnings
+    )
+    # The fallback's text too; a WhatsApp message is one price whatever its length.
+    both = world.campaign(BOOTH_SPEC + FALLBACK)
+    with world.rt.db.session() as db:
+        found = forecast.forecast(db, world.rt.settings, world.get(both.id))
+    assert [w for w in found.warnings if "sampled" in w] == [
+        "1 of 2 voters sampled get a text longer than the sms fallback's template's sample (1 SMS segment): SMS "
+        "may cost about 50% more than estimated, as each text is priced when sent (a name outside GSM-7, such as "
+        "Devanagari, makes the whole text UCS-2)"
+    ]

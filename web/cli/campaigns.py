@@ -114,7 +114,7 @@ def estimate_cmd(campaign_id: int, as_json: bool) -> None:
         ahead = forecast.forecast(db, rt.settings, campaign)
     if found.currency is None:
         raise click.ClickException("no prices yet: canvass prices set whatsapp 91 0.0107 --currency USD")
-    click.echo(f"at most {found.total} {found.currency} for the campaign's audience")
+    click.echo(f"about {found.total} {found.currency} for the campaign's audience")
     for code, (voters, cost) in sorted(found.by_code.items()):
         click.echo(f"  +{code}: {voters} voter(s), {cost} {found.currency}")
     if found.unpriced:
