@@ -26,19 +26,23 @@ The pre-launch estimate stays an estimate from the sample; the console and CLI s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
-from sqlalchemy import bindparam, case, select, update
+from sqlalchemy import BigInteger, bindparam, case, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from bot import bulk
 from bot.db import utcnow
-from campaigns import budgets, sms_segments, templates
-from campaigns.models import BudgetRoom, Campaign, Price, Recipient, RecipientStatus, SkipCode, TemplateVersion
+from bot.models import Contact
+from campaigns import budgets, pricing, sms_segments, templates
+from campaigns.models import BudgetRoom, Campaign, Recipient, RecipientStatus, SkipCode, TemplateVersion
 
 R = Recipient.__table__
 ROOM = BudgetRoom.__table__
+C = Contact.__table__
 
 
 class NoRoom(Exception):
@@ -59,18 +63,12 @@ def corrections(
     odd = {rid: (phone, n) for rid, phone, text in texts if (n := sms_segments.segments(text)) != planned}
     if not odd:
         return {}
-    found = db.execute(select(Price.calling_code, Price.micros).where(Price.channel == "sms")).all()
-    prices: dict[str, int] = {code: int(micros) for code, micros in found}
     pg = bulk.postgresql(db)
-    stored = db.execute(
-        select(R.c.id, R.c.cost_micros, R.c.fallback_cost_micros).where(bulk.any_of(R.c.id, "ids", pg)),
-        {"ids": bulk.ids(pg, list(odd))},
-    ).all()
+    stored = db.execute(_stored(pg), {"ids": bulk.ids(pg, list(odd))}).all()
     out: dict[int, int] = {}
-    for rid, cost, fallback_cost in stored:
+    for rid, cost, fallback_cost, price in stored:
         part = fallback_cost if fallback_cost is not None else cost  # this attempt's part of the cost
-        phone, segments = odd[rid]
-        price = _price(prices, phone)
+        _, segments = odd[rid]
         if part is None or price is None:
             continue
         if delta := price * segments - part:
@@ -93,13 +91,8 @@ def apply(db: Session, campaign: Campaign, channel: str, deltas: Mapping[int, in
         return
     if capped(campaign, channel):
         reserve(db, campaign, channel, sum(deltas.values()))
-    this = case((R.c.fallback_cost_micros.is_(None), None), else_=R.c.fallback_cost_micros + bindparam("delta"))
-    db.execute(
-        update(R)
-        .where(R.c.id == bindparam("rid"))
-        .values(cost_micros=R.c.cost_micros + bindparam("delta"), fallback_cost_micros=this),
-        [{"rid": rid, "delta": d} for rid, d in sorted(deltas.items())],
-    )
+    rows, stmt = _correct(bulk.postgresql(db))
+    rows.execute(db, stmt, [{"rid": rid, "delta": d} for rid, d in sorted(deltas.items())])
 
 
 def reserve(db: Session, campaign: Campaign, channel: str, need: int) -> None:
@@ -163,10 +156,20 @@ def fit(db: Session, campaign: Campaign, channel: str, rows: Sequence[int], delt
     return kept
 
 
-def _price(prices: Mapping[str, int], phone: str) -> int | None:
-    # Calling codes are prefix-free: at most one of the first 1-3 digits is priced.
-    digits = phone.lstrip("+")
-    for n in (1, 2, 3):
-        if (found := prices.get(digits[:n])) is not None:
-            return int(found)
-    return None
+@functools.cache
+def _stored(pg: bool) -> Any:
+    """The rows' stored costs and their voters' SMS price a segment (one statement, built once)."""
+    price, joins = pricing.unit_price("sms")
+    stmt = select(R.c.id, R.c.cost_micros, R.c.fallback_cost_micros, price).select_from(
+        R.join(C, C.c.id == R.c.contact_id)
+    )
+    return pricing.with_prices(stmt, joins).where(bulk.any_of(R.c.id, "ids", pg))
+
+
+@functools.cache
+def _correct(pg: bool) -> tuple[bulk.Rows, Any]:
+    """The UPDATE adding each row's correction to its costs, one statement for a chunk on PostgreSQL."""
+    rows = bulk.Rows(pg, "corrected", rid=BigInteger(), delta=BigInteger())
+    this = case((R.c.fallback_cost_micros.is_(None), None), else_=R.c.fallback_cost_micros + rows.c.delta)
+    values = {"cost_micros": R.c.cost_micros + rows.c.delta, "fallback_cost_micros": this}
+    return rows, update(R).where(rows.match(R.c.id, "rid")).values(values)

@@ -30,6 +30,7 @@ GSM7_BASIC = frozenset(
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 GSM7_EXTENSION = frozenset("\f^{}\\[~]|€")
+GSM7_ALL = GSM7_BASIC | GSM7_EXTENSION
 
 # (limit of a single message, limit of each part of a split one), in units.
 LIMITS = {GSM7: (160, 153), UCS2: (70, 67)}
@@ -74,12 +75,16 @@ def count(text: str) -> SegmentCount:
 def segments(text: str) -> int:
     """How many SMS ``text`` is billed as: ``count(text).segments``, quicker for plain GSM-7 text.
 
-    Text of the basic GSM-7 set alone has no escape pairs to keep whole, so its parts are a
-    plain division (a batch job counts every voter's rendered text with this).
+    Text of the basic GSM-7 set alone has no escape pairs to keep whole, nor UCS-2 text
+    without emoji (characters beyond the Basic Multilingual Plane) surrogate pairs: their
+    parts are a plain division (a batch job counts every voter's rendered text with this).
     """
+    n = len(text)
     if GSM7_BASIC.issuperset(text):
-        n = len(text)
         return 0 if not n else 1 if n <= LIMITS[GSM7][0] else -(-n // LIMITS[GSM7][1])
+    if not GSM7_ALL.issuperset(text) and max(text) <= "\uffff":
+        # UCS-2 of the Basic Multilingual Plane alone: one unit a character, no pair to keep whole.
+        return 1 if n <= LIMITS[UCS2][0] else -(-n // LIMITS[UCS2][1])
     return count(text).segments
 
 

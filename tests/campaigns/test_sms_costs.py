@@ -42,7 +42,9 @@ def room(world: World, campaign_id: int) -> int | None:
 
 
 def test_the_segment_count_quick_path_agrees_with_the_full_count() -> None:
-    for text in ["", "a" * 160, "a" * 161, "a" * 306, "a" * 307, "{" * 80, "{" * 81, "é" * 200, "आ" * 70, "आ" * 71]:
+    texts = ["", "a" * 160, "a" * 161, "a" * 306, "a" * 307, "{" * 80, "{" * 81, "{" * 153 + "a", "é" * 200]
+    texts += ["आ" * 70, "आ" * 71, "आ" * 134, "आ" * 135, "ç" * 71, "आ{" * 40, "😀" * 35, "😀" * 36, "a" + "😀" * 34]
+    for text in texts:
         assert sms_segments.segments(text) == sms_segments.count(text).segments, text
 
 
