@@ -182,7 +182,7 @@ class Policy:
         """The first moment at or after ``when`` when this voter may be sent (``when`` itself if now)."""
         blackouts = [b for b in self.blackouts if b.applies(tags)]
         moment = when
-        for _ in range(MAX_STEPS):
+        for _ in range(MAX_STEPS + 2 * len(blackouts)):  # each blackout can push once or twice
             moved = False
             for window in self.windows:
                 if not window.allows(moment, voter_zone):
@@ -195,9 +195,12 @@ class Policy:
         raise PolicyError("send_window", "the windows never overlap: no moment allows sending")
 
     def ever_allows(self, when: dt.datetime, voter_zone: str) -> bool:
-        """False when the windows never overlap in ``voter_zone``: no moment from ``when`` on allows sending."""
+        """False when the windows never overlap in ``voter_zone``: no moment from ``when`` on allows sending.
+
+        Read from the windows alone: blackouts all end.
+        """
         try:
-            self.next_allowed(when, voter_zone, {})
+            Policy(self.windows).next_allowed(when, voter_zone, {})
         except PolicyError:
             return False
         return True

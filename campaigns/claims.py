@@ -282,31 +282,6 @@ def prepare_messages(
     texts = {rid: templates.render(step.version, bound) for rid, _, bound, _ in ready}
     costs = [(rid, voter.phone, texts[rid]) for rid, voter, _, _ in ready]
     deltas = sms_costs.corrections(db, step.channel, step.version, costs)
-    if not deltas or not sms_costs.capped(campaign, step.channel):
-        return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
-    try:
-        with db.begin_nested():
-            return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
-    except sms_costs.NoRoom:
-        # Near the cap: count what is left (locked till commit) and send the voters who fit.
-        kept = set(sms_costs.fit(db, campaign, step.channel, [rid for rid, _, _, _ in ready], deltas))
-        ready = [row for row in ready if row[0] in kept]
-        return _store_attempts(db, campaign, step, flow, ready, now, texts, deltas)
-
-
-def _store_attempts(
-    db: Session,
-    campaign: Campaign,
-    step: Step,
-    flow: Flow,
-    ready: Sequence[Ready],
-    now: dt.datetime,
-    texts: Mapping[int, str],
-    deltas: Mapping[int, int],
-) -> list[Claimed]:
-    """``prepare_messages`` once the texts are rendered and priced: claim, store, correct the costs."""
-    if not ready:
-        return []
     version, sender, channel = step.version, step.sender, step.channel
     assert version is not None
     choices = tuple((b, b) for b in version.buttons or [])
@@ -316,6 +291,10 @@ def _store_attempts(
     drawn = bulk.draw_ids(db, [(M, len(ready)), (S, len(ready))])
     ids = dict(zip([rid for rid, _, _, _ in ready], zip(*drawn, strict=True), strict=True)) if drawn else None
     ready = take(db, ready, now, ids)
+    if deltas:
+        # The rows are locked (won), then the budget's room: the order of every claim.
+        kept = set(sms_costs.charge(db, campaign, channel, [rid for rid, _, _, _ in ready], deltas))
+        ready = [row for row in ready if row[0] in kept]
     if not ready:
         return []
     mids = [ids[rid][0] for rid, _, _, _ in ready] if ids else None
@@ -391,8 +370,6 @@ def _store_attempts(
                 for (rid, _, _, _), mid, sid in zip(ready, message_ids, session_ids, strict=True)
             ],
         )
-    # Last: the budget's room row stays locked from here to the commit. May raise NoRoom.
-    sms_costs.apply(db, campaign, channel, {rid: deltas[rid] for rid, _, _, _ in ready if rid in deltas})
     return [
         Claimed(rid, mid, sid, contact.id, contact.phone, texts[rid], choices, bound, validity, claimed_at=now)
         for (rid, contact, bound, validity), mid, sid in zip(ready, message_ids, session_ids, strict=True)

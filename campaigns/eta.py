@@ -14,9 +14,9 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 
-from bot.sendwindows import Policy, PolicyError
+from bot.sendwindows import Policy
 
-MAX_STRETCHES = 800  # two years of daily windows: beyond that, "not in sight"
+HORIZON = dt.timedelta(days=730)  # beyond two years: "not in sight"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +30,8 @@ class Eta:
     # Waiting voters a tagged blackout silences from its start past the deadline:
     # ("constituency=kothrud", how many, when it starts).
     silenced: tuple[tuple[str, int, dt.datetime], ...] = ()
+    # Waiting voters in time zones where the windows never overlap: (zone, how many).
+    closed: tuple[tuple[str, int], ...] = ()
 
     @property
     def late(self) -> bool:
@@ -53,6 +55,12 @@ class Eta:
                     f"{count} waiting voter(s) with {label} are silenced from {_iso(starts)} until past the "
                     f"deadline: those not sent by then will be skipped (outside_blackout)"
                 )
+        if self.closed:
+            zones = ", ".join(f"{zone} ({n})" for zone, n in self.closed)
+            found.append(
+                f"waiting voters in time zones where the send windows never overlap will be skipped "
+                f"(outside_blackout): {zones}"
+            )
         return "; ".join(found) or None
 
 
@@ -85,20 +93,21 @@ def estimate_by_zone(
 
     Between two moments when some zone's window opens or closes, the zones open share the
     pace (in proportion to what each has left: a batch claims its rows in order, whatever
-    their zone), and the closed ones wait. A zone where the windows never overlap is never
-    done: no end in sight.
+    their zone), and the closed ones wait. Voters of a zone where the windows never overlap
+    are left out (they will be skipped) and named in the warning. Not done within
+    ``HORIZON``: no end in sight.
     """
     left = {zone: float(n) for zone, n in remaining.items() if n > 0}
     total = int(sum(remaining.values()))
+    closed = tuple((zone, int(left.pop(zone))) for zone in sorted(left) if not policy.ever_allows(now, zone))
     if not left:
-        return Eta(now, 0, rate_per_s, deadline)
-    if rate_per_s <= 0:
-        return Eta(None, total, rate_per_s, deadline, silenced)
-    moment = now
-    for _ in range(2 * MAX_STRETCHES * len(left)):  # a closed stretch, then an open one
-        open_now, change = _stretch(policy, moment, left)
-        if open_now is None:
-            break
+        return Eta(None if closed else now, total, rate_per_s, deadline, silenced, closed)
+    if rate_per_s <= 0 or sum(left.values()) > rate_per_s * HORIZON.total_seconds():
+        return Eta(None, total, rate_per_s, deadline, silenced, closed)  # not even sending without a pause
+    zones = _Zones(policy)
+    moment, horizon = now, now + HORIZON
+    while moment < horizon:
+        open_now, change = zones.at(moment, left)
         if not open_now:
             if change is None:
                 break
@@ -111,35 +120,39 @@ def estimate_by_zone(
             for zone in open_now:
                 del left[zone]
             if not left:
-                return Eta(moment, total, rate_per_s, deadline, silenced)
+                return Eta(moment, total, rate_per_s, deadline, silenced, closed)
             continue
         sent = rate_per_s * span
         for zone in open_now:
             left[zone] -= sent * left[zone] / waiting
         assert change is not None
         moment = change
-    return Eta(None, total, rate_per_s, deadline, silenced)
+    return Eta(None, total, rate_per_s, deadline, silenced, closed)
 
 
-def _stretch(
-    policy: Policy, moment: dt.datetime, left: Mapping[str, float]
-) -> tuple[list[str] | None, dt.datetime | None]:
-    """The zones open at ``moment``, and the next moment one of the zones opens or closes.
+class _Zones:
+    """Each zone's state (open or not) and its next change, asked of the policy only once it has come."""
 
-    (None, None) when a zone's windows never overlap; a None moment: nothing changes again.
-    """
-    open_now: list[str] = []
-    changes: list[dt.datetime] = []
-    for zone in left:
-        try:
-            opens = policy.next_allowed(moment, zone, {})
-        except PolicyError:
-            return None, None
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.known: dict[str, tuple[bool, dt.datetime | None]] = {}
+
+    def at(self, moment: dt.datetime, zones: Mapping[str, float]) -> tuple[list[str], dt.datetime | None]:
+        """The zones open at ``moment``, and the next moment one of them opens or closes (None: never)."""
+        open_now: list[str] = []
+        changes: list[dt.datetime] = []
+        for zone in zones:
+            state = self.known.get(zone)
+            if state is None or (state[1] is not None and state[1] <= moment):
+                state = self.known[zone] = self._state(moment, zone)
+            if state[0]:
+                open_now.append(zone)
+            if state[1] is not None:
+                changes.append(state[1])
+        return open_now, min(changes, default=None)
+
+    def _state(self, moment: dt.datetime, zone: str) -> tuple[bool, dt.datetime | None]:
+        opens = self.policy.next_allowed(moment, zone, {})
         if opens > moment:
-            changes.append(opens)
-            continue
-        open_now.append(zone)
-        closes = policy.open_until(moment, zone, {})
-        if closes is not None:
-            changes.append(closes)
-    return open_now, min(changes, default=None)
+            return False, opens
+        return True, self.policy.open_until(moment, zone, {})

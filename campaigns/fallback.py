@@ -108,13 +108,9 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
         return []
     # Locked as the completion check locks it: a campaign completed meanwhile gets no new
     # pending rows, and one is not completed while its fallbacks are being given.
-    status = db.scalar(select(Campaign.status).where(Campaign.id == campaign.id).with_for_update())
+    status = db.scalar(select(Campaign.status).where(Campaign.id == campaign.id).with_for_update(key_share=True))
     if status != CampaignStatus.ACTIVE:
         return []
-    capped = sms_costs.capped(campaign, step["channel"])
-    if capped:
-        # Counted with every cost a claim corrected and reserved (their claims commit first).
-        sms_costs.lock(db, campaign)
     price, joins = pricing.unit_price(
         step["channel"], templates.price_units(db, step["channel"], step.get("template_version_id"))
     )
@@ -128,7 +124,13 @@ def move(db: Session, campaign: Campaign, now: dt.datetime, batch_size: int) -> 
         .where(_eligible(campaign, now), Contact.consent != ConsentStatus.OPTED_OUT.value, _reachable(step))
         .order_by(Recipient.id)
     ).all()
-    priced = _within_budget(db, campaign, step["channel"], candidates) if candidates else []
+    if not candidates:
+        return []
+    capped = sms_costs.capped(campaign, step["channel"])
+    if capped:
+        # Counted with every cost a claim corrected and reserved (their claims commit first).
+        sms_costs.lock(db, campaign)
+    priced = _within_budget(db, campaign, step["channel"], candidates)
     if not priced:
         return []
     first = (

@@ -36,10 +36,13 @@ EVERY_S = 20.0
 def renew(conn: Any, job: Job, lease_s: float = LEASE_S) -> int:
     """Set ``job``'s started-registry entries to run out ``lease_s`` from now; return how many."""
     key = job.started_job_registry.key
-    mine = [m for m in conn.zrange(key, 0, -1) if parse_composite_key(as_text(m))[0] == job.id]
+    now = time.time()
+    # Only leases still running: a dead run of the same job id (a batch re-queued after its
+    # worker was killed) keeps its lapsed entry until RQ's cleanup, and must not be revived.
+    mine = [m for m in conn.zrangebyscore(key, now, "+inf") if parse_composite_key(as_text(m))[0] == job.id]
     if not mine:
         return 0
-    conn.zadd(key, dict.fromkeys(mine, time.time() + lease_s), xx=True)
+    conn.zadd(key, dict.fromkeys(mine, now + lease_s), xx=True)
     return len(mine)
 
 

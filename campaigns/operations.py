@@ -21,7 +21,19 @@ from bot.phones import InvalidPhone, PhoneParser
 from bot.runtime import Runtime
 from bot.segments import count as segment_count
 from bot.sendwindows import Policy
-from campaigns import call_dispatch, compliance, fallback, lanes, lifecycle, planner, pricing, readiness, templates
+from campaigns import (
+    budgets,
+    call_dispatch,
+    compliance,
+    fallback,
+    lanes,
+    lifecycle,
+    planner,
+    pricing,
+    readiness,
+    sms_costs,
+    templates,
+)
 from campaigns.lifecycle import TransitionRefused
 from campaigns.models import Campaign, CampaignStatus, Recipient, Template, TemplateVersion
 
@@ -163,6 +175,8 @@ def launch(rt: Runtime, campaign_id: int, *, now: dt.datetime | None = None) -> 
             db, campaign, test_phones=test_phones, now=now, policy=policy, segments=segments, closed=closed
         )
         campaign.planned = plan.total
+        if budgets.Budget.of(campaign):
+            sms_costs.make(db, campaign.id)  # what is left for costs found at send time (campaigns.sms_costs)
         if not plan.pending:
             complete_if_done(db, campaign.id)
     if campaign.channel == "voice" and plan.pending:
@@ -359,7 +373,9 @@ def complete_if_done(db: Session, campaign_id: int) -> bool:
     follow, so they keep it going too. The campaign's row is locked first, as a fallback
     move locks it: a move under way (or a pause) is not waited for, the next pass decides.
     """
-    if db.scalar(select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(skip_locked=True)) is None:
+    # FOR NO KEY UPDATE: the rows that name the campaign (messages, sessions) are still inserted meanwhile.
+    mine = select(Campaign.id).where(Campaign.id == campaign_id).with_for_update(skip_locked=True, key_share=True)
+    if db.scalar(mine) is None:
         return False
     campaign = db.get(Campaign, campaign_id)
     unsettled = Recipient.status.in_(("pending", "sending"))

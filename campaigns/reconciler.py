@@ -105,7 +105,9 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
         with rt.db.session(write=True) as db:
             # The campaign's row first (as an abort takes it, then its sessions): a fallback
             # move and the completion check below are not raced by another completion check.
-            status = db.scalar(select(Campaign.status).where(Campaign.id == campaign.id).with_for_update())
+            status = db.scalar(
+                select(Campaign.status).where(Campaign.id == campaign.id).with_for_update(key_share=True)
+            )
             if status != CampaignStatus.ACTIVE:
                 continue
             rows = db.execute(
@@ -151,7 +153,9 @@ def reconcile(rt: Runtime, now: dt.datetime | None = None) -> dict[str, int]:
             moved = fallback.move(db, campaign, now, campaign.batch_size or planner.MAX_BATCH)
             if moved:
                 log.info("campaign %s: fallback attempts queued in batch(es) %s", campaign.id, moved)
-            db.flush()
+        # Committed: the locks of the move (the campaign's row, its budget's room) are not
+        # held through the counts below.
+        with rt.db.session(write=True) as db:
             waiting = lanes.waiting(rt.redis, campaign.id)
             batches = planner.summary(db, campaign).batches
             lost = [b for b in batches if planner.job_id(campaign.id, b) not in alive and b not in waiting]

@@ -11,21 +11,23 @@ transaction: spend is the provider's bill, not the estimate. A row already corre
 (sent again after a retry) is priced the same and changes no more.
 
 With a budget, a correction that costs more must fit what is left of it. What is left is
-kept in one row per campaign (``BudgetRoom``), which every claim with corrections
-updates with a conditional UPDATE: ``micros >= need``. It is a lower bound — failures
-and skips that free money are not given back — so when a reservation does not fit, the
-row is locked and counted again from the recipients' costs (exact then: a claim that
-reserved before holds the lock until it commits, one that reserves after sees the new
-count). Still short, the claim is undone to its savepoint and made again with the room
-locked: the voters whose cost fits are sent, in recipient order, the others skipped
-``over_budget`` (``fit``). A fallback move, which commits costs too, takes the same lock
-and leaves the room to be counted again (``forget``).
+kept in one row per campaign (``BudgetRoom``, made at launch), which a claim with
+corrections updates once its rows are won, with a conditional UPDATE: ``micros >= need``.
+It is a lower bound — failures and skips that free money are not given back — so when a
+reservation does not fit, the row is locked and counted again from the recipients' costs
+(exact then: a claim that reserved before holds the lock until it commits; one that
+reserves after sees the new count), unless it was counted less than ``RECOUNT_S`` ago.
+The claim then keeps the rows whose extra fits, in recipient order, and gives the others
+up: skipped ``over_budget``, never sent (``charge``). The rows are locked before the room,
+in every claim. A fallback move, which commits costs too, takes the same lock and leaves
+the room to be counted again (``forget``).
 
 The pre-launch estimate stays an estimate from the sample; the console and CLI say so.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -45,8 +47,9 @@ ROOM = BudgetRoom.__table__
 C = Contact.__table__
 
 
-class NoRoom(Exception):
-    """The corrected costs of a claim do not fit what is left of the budget."""
+# How long a count of what is left is trusted when a reservation does not fit it: near the
+# cap every chunk with a longer text would otherwise add up the whole campaign again.
+RECOUNT_S = dt.timedelta(seconds=5)
 
 
 def corrections(
@@ -82,78 +85,111 @@ def capped(campaign: Campaign, channel: str) -> bool:
     return budget.total is not None or channel in budget.by_channel
 
 
-def apply(db: Session, campaign: Campaign, channel: str, deltas: Mapping[int, int]) -> None:
-    """Correct the costs of the claimed rows in ``deltas``; with a budget, reserve the extra first.
+def charge(db: Session, campaign: Campaign, channel: str, won: Sequence[int], deltas: Mapping[int, int]) -> list[int]:
+    """Correct the costs of the rows just claimed (``won``); return those kept.
 
-    Raises NoRoom (nothing written) when the extra does not fit what is left of the budget.
+    With a budget the extra is reserved first; when it does not fit, what is left is read
+    (the room locked: counted again unless counted in the last ``RECOUNT_S``) and the rows
+    whose extra does not fit, in recipient order, are given up: ``over_budget``.
     """
-    if not deltas:
-        return
-    if capped(campaign, channel):
-        reserve(db, campaign, channel, sum(deltas.values()))
-    rows, stmt = _correct(bulk.postgresql(db))
-    rows.execute(db, stmt, [{"rid": rid, "delta": d} for rid, d in sorted(deltas.items())])
+    mine = {rid: deltas[rid] for rid in won if rid in deltas}
+    if not mine:
+        return list(won)
+    if capped(campaign, channel) and not _reserved(db, campaign.id, sum(mine.values())):
+        left = _left(db, campaign, channel)
+        keep, over = _fit(won, mine, left)
+        if over:
+            _unclaim(db, over)
+        mine = {rid: d for rid, d in mine.items() if rid not in over}
+        db.execute(update(ROOM).where(ROOM.c.campaign_id == campaign.id).values(micros=left - sum(mine.values())))
+        won = keep
+    if mine:
+        rows, stmt = _correct(bulk.postgresql(db))
+        rows.execute(db, stmt, [{"rid": rid, "delta": d} for rid, d in sorted(mine.items())])
+    return list(won)
 
 
-def reserve(db: Session, campaign: Campaign, channel: str, need: int) -> None:
-    """Take ``need`` millionths from what is left (a negative ``need`` gives them back); raise NoRoom."""
-    where = ROOM.c.campaign_id == campaign.id
+def _reserved(db: Session, campaign_id: int, need: int) -> bool:
+    """Take ``need`` millionths from the room in one conditional UPDATE (a negative ``need`` gives back)."""
+    where = ROOM.c.campaign_id == campaign_id
     if need <= 0:
         if need:
             db.execute(update(ROOM).where(where, ROOM.c.micros.is_not(None)).values(micros=ROOM.c.micros - need))
-        return
-    if db.execute(update(ROOM).where(where, ROOM.c.micros >= need).values(micros=ROOM.c.micros - need)).rowcount:
-        return
-    left = recount(db, campaign, channel)
-    if left < need:
-        raise NoRoom(f"campaign {campaign.id}: {need} more millionths do not fit the {left} left")
-    db.execute(update(ROOM).where(where).values(micros=left - need))
+        return True
+    return bool(
+        db.execute(update(ROOM).where(where, ROOM.c.micros >= need).values(micros=ROOM.c.micros - need)).rowcount
+    )
 
 
-def recount(db: Session, campaign: Campaign, channel: str) -> int:
+def _left(db: Session, campaign: Campaign, channel: str) -> int:
+    """What is left, the room locked: as stored when counted less than ``RECOUNT_S`` ago, else counted again."""
+    micros, counted_at = lock(db, campaign)
+    if micros is not None and counted_at is not None and utcnow() - counted_at < RECOUNT_S:
+        return int(micros)
+    return recount(db, campaign, channel, locked=True)
+
+
+def _fit(won: Sequence[int], deltas: Mapping[int, int], left: int) -> tuple[list[int], list[int]]:
+    """The rows whose extra fits ``left`` in recipient order, and the others."""
+    keep: list[int] = []
+    over: list[int] = []
+    for rid in sorted(won):
+        extra = deltas.get(rid, 0)
+        if extra > left:
+            over.append(rid)
+            continue
+        left -= extra
+        keep.append(rid)
+    return keep, over
+
+
+def _unclaim(db: Session, rids: Sequence[int]) -> None:
+    """Give up rows claimed in this transaction whose cost does not fit: skipped, ``over_budget``, never sent."""
+    db.execute(
+        update(R)
+        .where(R.c.id == bindparam("rid"), R.c.status == RecipientStatus.SENDING.value)
+        .values(
+            status=RecipientStatus.SKIPPED.value,
+            skip_code=SkipCode.OVER_BUDGET.value,
+            batch=None,
+            attempts=R.c.attempts - 1,
+            message_id=None,
+            session_id=None,
+            sending_at=None,
+        ),
+        [{"rid": rid} for rid in rids],
+    )
+
+
+def recount(db: Session, campaign: Campaign, channel: str, *, locked: bool = False) -> int:
     """Lock the campaign's room, count what is left from the recipients' costs, store it and return it."""
-    lock(db, campaign)
+    if not locked:
+        lock(db, campaign)
     left = budgets.room(db, campaign, channel)
     assert left is not None, "recount: the campaign has no cap on this channel"
     db.execute(update(ROOM).where(ROOM.c.campaign_id == campaign.id).values(micros=left, counted_at=utcnow()))
     return left
 
 
-def lock(db: Session, campaign: Campaign) -> None:
-    """Lock the campaign's room row (made when missing) until the transaction ends."""
+def lock(db: Session, campaign: Campaign) -> tuple[int | None, dt.datetime | None]:
+    """Lock the campaign's room row (made when missing) until the transaction ends; its micros and count time."""
+    if not db.execute(select(ROOM.c.campaign_id).where(ROOM.c.campaign_id == campaign.id)).first():
+        make(db, campaign.id)
+    row = db.execute(
+        select(ROOM.c.micros, ROOM.c.counted_at).where(ROOM.c.campaign_id == campaign.id).with_for_update()
+    ).one()
+    return row[0], row[1]
+
+
+def make(db: Session, campaign_id: int) -> None:
+    """The campaign's room row, not yet counted (at launch; made here too for a campaign launched before)."""
     dialect = postgresql if bulk.postgresql(db) else sqlite
-    db.execute(dialect.insert(ROOM).values(campaign_id=campaign.id).on_conflict_do_nothing())
-    db.execute(select(ROOM.c.campaign_id).where(ROOM.c.campaign_id == campaign.id).with_for_update())
+    db.execute(dialect.insert(ROOM).values(campaign_id=campaign_id).on_conflict_do_nothing())
 
 
 def forget(db: Session, campaign: Campaign) -> None:
     """Leave the room to be counted again (costs were committed outside a reservation)."""
     db.execute(update(ROOM).where(ROOM.c.campaign_id == campaign.id).values(micros=None))
-
-
-def fit(db: Session, campaign: Campaign, channel: str, rows: Sequence[int], deltas: Mapping[int, int]) -> list[int]:
-    """Of ``rows`` (recipient ids), those whose corrected cost fits what is left (counted, locked).
-
-    In recipient order, as the launch's cap: the others are skipped ``over_budget``.
-    """
-    left = recount(db, campaign, channel)
-    kept: list[int] = []
-    over: list[dict[str, int]] = []
-    for rid in sorted(rows):
-        extra = deltas.get(rid, 0)
-        if extra > left:
-            over.append({"rid": rid})
-            continue
-        left -= extra
-        kept.append(rid)
-    if over:
-        db.execute(
-            update(R)
-            .where(R.c.id == bindparam("rid"), R.c.status == RecipientStatus.PENDING.value)
-            .values(status=RecipientStatus.SKIPPED.value, skip_code=SkipCode.OVER_BUDGET.value, batch=None),
-            over,
-        )
-    return kept
 
 
 @functools.cache

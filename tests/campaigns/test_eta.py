@@ -85,7 +85,25 @@ def test_zones_open_at_once_share_the_pace() -> None:
     assert eta.finishes_at == ist(2, 10, 20)
 
 
-def test_a_zone_where_the_windows_never_meet_has_no_end() -> None:
+def test_voters_of_a_zone_where_the_windows_never_meet_are_left_out_and_named() -> None:
     never = Policy((SendWindow(dt.time(9), dt.time(10), "Asia/Kolkata"), SendWindow(dt.time(9), dt.time(21))))
-    eta = estimate_by_zone(ist(1, 12), {"Asia/Kolkata": 10, "America/New_York": 10}, 1.0, never)
-    assert eta.finishes_at is None and eta.remaining == 20
+    eta = estimate_by_zone(ist(1, 9), {"Asia/Kolkata": 10, "America/New_York": 10}, 1.0, never)
+    assert eta.finishes_at == ist(1, 9, 0) + dt.timedelta(seconds=10) and eta.remaining == 20
+    assert eta.closed == (("America/New_York", 10),)
+    assert eta.warning() == (
+        "waiting voters in time zones where the send windows never overlap will be skipped (outside_blackout): "
+        "America/New_York (10)"
+    )
+    alone = estimate_by_zone(ist(1, 9), {"America/New_York": 10}, 1.0, never)
+    assert alone.finishes_at is None and alone.closed == (("America/New_York", 10),)
+
+
+def test_many_zones_far_and_beyond_sight() -> None:
+    zones = ["Asia/Kolkata", "Asia/Dubai", "Europe/London", "America/New_York", "America/Chicago", "Asia/Tokyo"]
+    zones += ["Australia/Sydney", "Europe/Berlin", "America/Denver", "America/Los_Angeles", "Pacific/Honolulu"]
+    # 10.5 M at 0.05/s would take years even without a pause: no end in sight.
+    assert estimate_by_zone(ist(1, 12), dict.fromkeys(zones, 700_000), 0.05, OWN_DAY).finishes_at is None
+    # 11 zones x 10,000 at 0.05/s: 25.5 days of sending; some zone is open nearly all the time.
+    eta = estimate_by_zone(ist(1, 12), dict.fromkeys(zones, 10_000), 0.05, OWN_DAY)
+    unpaused = ist(1, 12) + dt.timedelta(seconds=110_000 / 0.05)
+    assert eta.finishes_at is not None and unpaused <= eta.finishes_at < unpaused + dt.timedelta(days=2)

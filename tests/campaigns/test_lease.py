@@ -51,3 +51,14 @@ def test_a_simple_workers_job_lease_is_renewed_short_while_it_runs(redis: redis_
 def test_without_a_job_nothing_is_renewed(redis: redis_lib.Redis) -> None:
     with lease.renewed(redis, None):
         pass
+
+
+def test_a_lapsed_lease_of_a_dead_run_is_not_revived(redis: redis_lib.Redis) -> None:
+    """The batch re-queued after its worker was killed runs under the same job id as the dead run."""
+    queue = Queue("leases", connection=redis)
+    job = queue.enqueue(probe, False, job_timeout=3600)
+    key = StartedJobRegistry("leases", connection=redis).key
+    redis.zadd(key, {f"{job.id}:dead": time.time() - 5, f"{job.id}:live": time.time() + 3600})
+    assert lease.renew(redis, job) == 1
+    scores = dict(redis.zrange(key, 0, -1, withscores=True))
+    assert scores[f"{job.id}:dead".encode()] < time.time() < scores[f"{job.id}:live".encode()] <= time.time() + 90

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -88,7 +89,9 @@ def test_an_extra_cost_that_fits_is_reserved(world: World) -> None:
     assert room(world, campaign.id) == 0  # the sms cap 2.40 binds, not the total 3.00
 
 
-def test_what_is_left_is_counted_again_when_a_reservation_does_not_fit(world: World) -> None:
+def test_what_is_left_is_counted_again_when_a_reservation_does_not_fit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sms_price(world)
     voters = [world.voter(f"+91980000000{i}", "ward=3", name=DEVANAGARI) for i in range(3)]
     campaign = world.campaign(SMS_SPEC + "budget: 1.80\n")
@@ -100,15 +103,28 @@ def test_what_is_left_is_counted_again_when_a_reservation_does_not_fit(world: Wo
         # The first voter's message failed: not charged, its 0.60 is free again, but the
         # room row (a lower bound) does not know yet.
         db.execute(update(Recipient).where(Recipient.contact_id == voters[0]).values(status="failed"))
+        rows = dict(db.execute(select(Recipient.contact_id, Recipient.id)).all())
+        db.execute(
+            update(Recipient)
+            .where(Recipient.id.in_([rows[v] for v in voters[1:]]))
+            .values(status="sending", attempts=1)
+        )
     with world.rt.db.session() as db:
         c = db.get(Campaign, campaign.id)
         assert c is not None
-        rows = dict(db.execute(select(Recipient.contact_id, Recipient.id)).all())
-        sms_costs.apply(db, c, "sms", {rows[voters[1]]: 600_000})  # counted again: fits
+        # Counted a moment ago: the count is trusted, nothing fits, the row is given up.
+        assert sms_costs.charge(db, c, "sms", [rows[voters[1]]], {rows[voters[1]]: 600_000}) == []
+        db.rollback()
+        monkeypatch.setattr(sms_costs, "RECOUNT_S", dt.timedelta(0))
+        # Counted again: the failed message's 0.60 pays for the second voter's second segment.
+        assert sms_costs.charge(db, c, "sms", [rows[voters[1]]], {rows[voters[1]]: 600_000}) == [rows[voters[1]]]
         assert db.get(BudgetRoom, campaign.id).micros == 0  # type: ignore[union-attr]
-        with pytest.raises(sms_costs.NoRoom):
-            sms_costs.apply(db, c, "sms", {rows[voters[2]]: 1})
-        sms_costs.reserve(db, c, "sms", -200_000)  # a shorter text gives back
+        # Nothing left for the third: skipped over_budget, never sent.
+        assert sms_costs.charge(db, c, "sms", [rows[voters[2]]], {rows[voters[2]]: 1}) == []
+        third = db.get(Recipient, rows[voters[2]])
+        assert (third.status, third.skip_code, third.attempts) == ("skipped", "over_budget", 0)  # type: ignore[union-attr]
+        # A shorter text gives back.
+        assert sms_costs.charge(db, c, "sms", [rows[voters[1]]], {rows[voters[1]]: -200_000}) == [rows[voters[1]]]
         assert db.get(BudgetRoom, campaign.id).micros == 200_000  # type: ignore[union-attr]
 
 
@@ -172,12 +188,14 @@ def test_a_recount_waits_for_the_reservations_before_it(world: World) -> None:
     with world.rt.db.session() as db:
         (first_row,) = db.scalars(select(Recipient.id).where(Recipient.contact_id == voters[0]))
         (second_row,) = db.scalars(select(Recipient.id).where(Recipient.contact_id == voters[1]))
+    with world.rt.db.session() as db:  # both rows claimed, by two jobs
+        db.execute(update(Recipient).where(Recipient.id.in_([first_row, second_row])).values(status="sending"))
     reserved, outcome = threading.Event(), []
 
     def first() -> None:
         with world.rt.db.session() as db:
             c = db.get(Campaign, campaign.id)
-            sms_costs.apply(db, c, "sms", {first_row: 600_000})  # type: ignore[arg-type]
+            outcome.append(("first", sms_costs.charge(db, c, "sms", [first_row], {first_row: 600_000})))  # type: ignore[arg-type]
             reserved.set()
             time.sleep(0.5)  # the second claim comes now, and must wait for this one
 
@@ -185,18 +203,14 @@ def test_a_recount_waits_for_the_reservations_before_it(world: World) -> None:
         reserved.wait()
         with world.rt.db.session() as db:
             c = db.get(Campaign, campaign.id)
-            try:
-                sms_costs.apply(db, c, "sms", {second_row: 600_000})  # type: ignore[arg-type]
-                outcome.append("reserved")
-            except sms_costs.NoRoom:
-                outcome.append("no room")
+            outcome.append(("second", sms_costs.charge(db, c, "sms", [second_row], {second_row: 600_000})))  # type: ignore[arg-type]
 
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(10)
-    assert outcome == ["no room"]
+    assert outcome == [("first", [first_row]), ("second", [])]
     assert costs(world, campaign.id)[voters[0]] == (1_200_000, None)
     assert costs(world, campaign.id)[voters[1]] == (600_000, None)
 
