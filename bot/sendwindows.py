@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -40,6 +41,12 @@ class PolicyError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+@functools.lru_cache(maxsize=1024)
+def _zone_info(name: str) -> ZoneInfo:
+    # ZoneInfo's own cache keeps 8 zones strongly: a campaign across more read its files again.
+    return ZoneInfo(name)
 
 
 def _zone(name: str, field: str) -> ZoneInfo:
@@ -77,7 +84,7 @@ class SendWindow:
             _zone(self.zone, "send_window.timezone")
 
     def _local(self, when: dt.datetime, voter_zone: str) -> dt.datetime:
-        return when.astimezone(ZoneInfo(self.zone or voter_zone))
+        return when.astimezone(_zone_info(self.zone or voter_zone))
 
     def allows(self, when: dt.datetime, voter_zone: str) -> bool:
         """True when ``when`` (aware) falls inside the window."""

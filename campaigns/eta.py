@@ -14,7 +14,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 
-from bot.sendwindows import Policy
+from bot.sendwindows import Policy, PolicyError
 
 HORIZON = dt.timedelta(days=730)  # beyond two years: "not in sight"
 
@@ -108,6 +108,10 @@ def estimate_by_zone(
     moment, horizon = now, now + HORIZON
     while moment < horizon:
         open_now, change = zones.at(moment, left)
+        for zone in sorted(zones.never & left.keys()):  # stopped overlapping (a clock change)
+            closed += ((zone, int(left.pop(zone))),)
+        if not left:
+            return Eta(moment, total, rate_per_s, deadline, silenced, closed)
         if not open_now:
             if change is None:
                 break
@@ -136,6 +140,7 @@ class _Zones:
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self.known: dict[str, tuple[bool, dt.datetime | None]] = {}
+        self.never: set[str] = set()  # zones whose windows stopped overlapping
 
     def at(self, moment: dt.datetime, zones: Mapping[str, float]) -> tuple[list[str], dt.datetime | None]:
         """The zones open at ``moment``, and the next moment one of them opens or closes (None: never)."""
@@ -152,7 +157,11 @@ class _Zones:
         return open_now, min(changes, default=None)
 
     def _state(self, moment: dt.datetime, zone: str) -> tuple[bool, dt.datetime | None]:
-        opens = self.policy.next_allowed(moment, zone, {})
+        try:
+            opens = self.policy.next_allowed(moment, zone, {})
+        except PolicyError:  # open now and then, until a clock change: never again
+            self.never.add(zone)
+            return False, None
         if opens > moment:
             return False, opens
         return True, self.policy.open_until(moment, zone, {})

@@ -110,10 +110,13 @@ def forecast(db: Session, settings: Settings, campaign: Campaign, *, now: dt.dat
     if closed:
         ending = "it cannot be launched" if len(closed) == len(zones) else "they will be skipped (outside_blackout)"
         warnings.append(f"{compliance.closed_message(closed)}; {ending}")
-    # The voters of closed zones will be skipped: the ETA is of the others.
-    sendable = {z: n for z, n in zones.items() if z not in closed} or zones
-    expected = eta.estimate_by_zone(start, sendable, progress.send_rate(db, campaign), policy, campaign.deadline)
-    if expected.warning():
+    # The voters of closed zones will be skipped: the ETA is of the others (with them all, none).
+    sendable = {z: n for z, n in zones.items() if z not in closed}
+    rate = progress.send_rate(db, campaign)
+    expected = eta.estimate_by_zone(start, sendable, rate, policy, campaign.deadline)
+    if closed and not sendable:
+        expected = eta.Eta(None, voters, rate, campaign.deadline)
+    elif expected.warning():
         warnings.append(expected.warning() or "")
     elif voters and expected.finishes_at is None:
         warnings.append("no send window opens in sight: nothing would be sent")

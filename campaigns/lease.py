@@ -20,7 +20,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
@@ -33,17 +33,22 @@ LEASE_S = 90
 EVERY_S = 20.0
 
 
-def renew(conn: Any, job: Job, lease_s: float = LEASE_S) -> int:
-    """Set ``job``'s started-registry entries to run out ``lease_s`` from now; return how many."""
+def renew(conn: Any, job: Job, lease_s: float = LEASE_S, mine: Sequence[bytes] | None = None) -> list[bytes]:
+    """Set this run's started-registry entries to run out ``lease_s`` from now; return them.
+
+    ``mine``: the entries found the first time (pass them back). Found the first time are
+    the entries of the job's id still running: a dead run of the same job id (a batch
+    re-queued after its worker was killed) keeps its lapsed entry until RQ's cleanup, and
+    must not be revived. Passed back, this run's entry is renewed even if it lapsed while
+    Redis was away.
+    """
     key = job.started_job_registry.key
     now = time.time()
-    # Only leases still running: a dead run of the same job id (a batch re-queued after its
-    # worker was killed) keeps its lapsed entry until RQ's cleanup, and must not be revived.
-    mine = [m for m in conn.zrangebyscore(key, now, "+inf") if parse_composite_key(as_text(m))[0] == job.id]
-    if not mine:
-        return 0
-    conn.zadd(key, dict.fromkeys(mine, now + lease_s), xx=True)
-    return len(mine)
+    if mine is None:
+        mine = [m for m in conn.zrangebyscore(key, now, "+inf") if parse_composite_key(as_text(m))[0] == job.id]
+    if mine:
+        conn.zadd(key, dict.fromkeys(mine, now + lease_s), xx=True)
+    return list(mine)
 
 
 @contextlib.contextmanager
@@ -54,10 +59,13 @@ def renewed(conn: Any, job: Job | None, every_s: float = EVERY_S, lease_s: float
         return
     done = threading.Event()
 
+    mine: list[bytes] | None = None
+
     def loop() -> None:
+        nonlocal mine
         while True:
             try:
-                renew(conn, job, lease_s)
+                mine = renew(conn, job, lease_s, mine) or None
             except RedisError as exc:  # Redis away for a moment: the next round tries again
                 log.warning("job %s: its lease could not be renewed: %s", job.id, exc)
             if done.wait(every_s):

@@ -135,7 +135,7 @@ def _fit(won: Sequence[int], deltas: Mapping[int, int], left: int) -> tuple[list
     over: list[int] = []
     for rid in sorted(won):
         extra = deltas.get(rid, 0)
-        if extra > left:
+        if extra > 0 and extra > left:  # a row that costs no more than its estimate always fits
             over.append(rid)
             continue
         left -= extra
@@ -156,6 +156,8 @@ def _unclaim(db: Session, rids: Sequence[int]) -> None:
             message_id=None,
             session_id=None,
             sending_at=None,
+            queued_at=None,
+            retry_at=None,
         ),
         [{"rid": rid} for rid in rids],
     )

@@ -262,7 +262,20 @@ NIGHT_IN_NEW_YORK = ["us_tcpa", {"start": "09:00", "end": "10:00", "timezone": "
 def test_windows_that_never_overlap_for_anyone_refuse_the_launch(world: World) -> None:
     zoned(world, "+919800000001", "Asia/Kolkata")
     windows = [{"start": "08:00", "end": "09:00", "timezone": "Asia/Kolkata"}, {"start": "20:00", "end": "21:00"}]
-    campaign = world.campaign(BOOTH_SPEC, send_windows=[windows[0], {**windows[1], "timezone": "Asia/Kolkata"}])
+    campaign = world.campaign(
+        BOOTH_SPEC,
+        send_windows=[windows[0], {**windows[1], "timezone": "Asia/Kolkata"}],
+        deadline=utcnow() + dt.timedelta(days=1),
+    )
+    from campaigns import forecast
+
+    with world.rt.db.session() as db:
+        found = forecast.forecast(db, world.rt.settings, world.get(campaign.id))
+    assert [w for w in found.warnings if "price" not in w] == [  # nothing said of a deadline or an ETA
+        "send_window: the windows never overlap for voters in Asia/Kolkata (1 voter): no moment allows sending "
+        "them; it cannot be launched"
+    ]
+    assert found.eta is not None and found.eta.finishes_at is None
     with pytest.raises(operations.CampaignError) as refused:
         operations.launch(world.rt, campaign.id)
     assert str(refused.value) == (

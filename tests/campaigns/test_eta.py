@@ -107,3 +107,14 @@ def test_many_zones_far_and_beyond_sight() -> None:
     eta = estimate_by_zone(ist(1, 12), dict.fromkeys(zones, 10_000), 0.05, OWN_DAY)
     unpaused = ist(1, 12) + dt.timedelta(seconds=110_000 / 0.05)
     assert eta.finishes_at is not None and unpaused <= eta.finishes_at < unpaused + dt.timedelta(days=2)
+
+
+def test_a_zone_whose_windows_stop_overlapping_at_a_clock_change_is_left_out_from_then() -> None:
+    # 09:00-10:00 IST is 23:30-00:30 in New York in October (EDT), 22:30-23:30 from 1 November (EST):
+    # with 23:45-00:15 New York time it meets half an hour a night, then never.
+    policy = Policy((SendWindow(dt.time(9), dt.time(10), "Asia/Kolkata"), SendWindow(dt.time(23, 45), dt.time(0, 15))))
+    october = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+    eta = estimate_by_zone(october, {"America/New_York": 10_000}, 0.1, policy)
+    # 180 sent a night for 31 nights; the 4,420 left are named as never reachable.
+    assert eta.closed == (("America/New_York", 4_420),)
+    assert eta.finishes_at is not None and eta.finishes_at.date() == dt.date(2026, 11, 1)
