@@ -43,3 +43,22 @@ def test_caps_typed_in_the_wizard_hold_and_spend_follows_the_sends(world: World,
     assert page.locator("[data-spent='whatsapp']").inner_text() == "0.2"
     shots(page, "budget-spend")
     assert watched.problems == []
+
+
+def test_the_review_step_warns_when_voters_own_sms_texts_cost_more(world: World, open_console, shots) -> None:  # type: ignore[no-untyped-def]
+    from campaigns import pricing
+    from tests.campaigns.test_compliance import SMS_SPEC
+
+    with world.rt.db.session() as db:
+        pricing.set_price(db, "sms", "91", "0.60", "INR")
+    world.voter("+919800000001", "ward=3", name="Asha")
+    world.voter("+919800000002", "ward=3", name="आशा")
+    campaign = world.campaign(SMS_SPEC + "budget: 1.80\n")
+    watched = open_console("operator")
+    page = watched.page
+    page.goto(f"/campaigns/{campaign.id}/edit/review")
+    warnings = page.locator("[data-warnings]").inner_text()
+    assert "1 of 2 voters sampled get a text longer than the template's sample (1 SMS segment)" in warnings
+    assert "SMS may cost about 50% more than estimated" in warnings
+    shots(page, "sms-review-own-texts")
+    assert watched.problems == []
