@@ -127,7 +127,7 @@ def room(db: Session, campaign: Campaign, channel: str) -> int | None:
     The least of what is left of the total and of its own cap, after everything spent or promised.
     """
     budget = Budget.of(campaign)
-    if budget.total is None and channel not in budget.by_channel:
+    if budget.cap(channel) is None:
         return None
     first, fallback = committed(db, campaign)
     rooms = [] if budget.total is None else [budget.total - first - fallback]

@@ -280,8 +280,7 @@ def prepare_messages(
     if not ready:
         return []
     texts = {rid: templates.render(step.version, bound) for rid, _, bound, _ in ready}
-    costs = [(rid, voter.phone, texts[rid]) for rid, voter, _, _ in ready]
-    deltas = sms_costs.corrections(db, step.channel, step.version, costs)
+    deltas = sms_costs.corrections(db, step.channel, step.version, texts)
     version, sender, channel = step.version, step.sender, step.channel
     assert version is not None
     choices = tuple((b, b) for b in version.buttons or [])

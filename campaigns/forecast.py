@@ -155,16 +155,10 @@ def _own_texts(db: Session, campaign: Campaign, who: ColumnElement[bool], *, fal
     The estimate prices every SMS from the sample text; a batch job prices each voter's own
     text as it sends (``campaigns.sms_costs``). ``SAMPLE`` voters at random show the gap.
     """
-    step = (campaign.fallback or {}) if fallback else {}
-    channel = step.get("channel") if fallback else campaign.channel
-    template_id = step.get("template_id") if fallback else campaign.template_id
-    language = step.get("language") if fallback else campaign.template_language
-    bindings = (step.get("variables") or campaign.variables) if fallback else campaign.variables
-    if channel != "sms" or not template_id or not language:
+    channel, version = templates.attempt_version(db, campaign, fallback=fallback)
+    if channel != "sms" or version is None:
         return []
-    version = templates.latest_version(db, template_id, language, approved=True)
-    if version is None:
-        return []
+    bindings = ((campaign.fallback or {}).get("variables") if fallback else None) or campaign.variables
     planned = templates.segments(version)
     contacts = db.scalars(select(Contact).where(who).order_by(func.random()).limit(SAMPLE)).all()
     try:

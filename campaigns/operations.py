@@ -258,13 +258,7 @@ def estimate(db: Session, campaign: Campaign, *, region: str, fallback: bool = F
     An upper bound: voters who will be skipped are counted too (for the fallback: as if
     every voter needed it).
     """
-    channel, template_id, language = campaign.channel, campaign.template_id, campaign.template_language
-    if fallback:
-        step = campaign.fallback or {}
-        channel, template_id, language = step["channel"], step.get("template_id"), step.get("language")
-    version = None
-    if template_id and language:
-        version = templates.latest_version(db, template_id, language, approved=True)
+    channel, version = templates.attempt_version(db, campaign, fallback=fallback)
     segments = templates.segments(version) if version is not None and channel == "sms" else 1
     who = planner.audience(db, campaign, phones_for_test(campaign, region))
     return pricing.estimate(db, channel, who, segments)

@@ -52,18 +52,16 @@ C = Contact.__table__
 RECOUNT_S = dt.timedelta(seconds=5)
 
 
-def corrections(
-    db: Session, channel: str, version: TemplateVersion | None, texts: Sequence[tuple[int, str, str]]
-) -> dict[int, int]:
+def corrections(db: Session, channel: str, version: TemplateVersion | None, texts: Mapping[int, str]) -> dict[int, int]:
     """By recipient id, how much more (or less) its SMS costs than stored: rows whose text differs only.
 
-    ``texts``: (recipient id, phone, rendered text). A voter whose country has no SMS price,
+    ``texts``: the rendered text by recipient id. A voter whose country has no SMS price,
     or whose row has no cost, is left as it is (the launch did not price it either).
     """
     if channel != "sms" or version is None or not texts:
         return {}
     planned = templates.segments(version)
-    odd = {rid: (phone, n) for rid, phone, text in texts if (n := sms_segments.segments(text)) != planned}
+    odd = {rid: n for rid, text in texts.items() if (n := sms_segments.segments(text)) != planned}
     if not odd:
         return {}
     pg = bulk.postgresql(db)
@@ -71,18 +69,16 @@ def corrections(
     out: dict[int, int] = {}
     for rid, cost, fallback_cost, price in stored:
         part = fallback_cost if fallback_cost is not None else cost  # this attempt's part of the cost
-        _, segments = odd[rid]
         if part is None or price is None:
             continue
-        if delta := price * segments - part:
+        if delta := price * odd[rid] - part:
             out[rid] = delta
     return out
 
 
 def capped(campaign: Campaign, channel: str) -> bool:
     """Whether a budget line (the total or ``channel``'s own cap) holds ``channel``'s costs."""
-    budget = budgets.Budget.of(campaign)
-    return budget.total is not None or channel in budget.by_channel
+    return budgets.Budget.of(campaign).cap(channel) is not None
 
 
 def charge(db: Session, campaign: Campaign, channel: str, won: Sequence[int], deltas: Mapping[int, int]) -> list[int]:

@@ -35,7 +35,7 @@ from bot.engine.errors import FlowInvalid, Loc, Problem
 from bot.engine.yamlsafe import load
 from campaigns import media as media_rules
 from campaigns import placeholders, sms_segments
-from campaigns.models import Template, TemplateStatus, TemplateVersion
+from campaigns.models import Campaign, Template, TemplateStatus, TemplateVersion
 
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}([-_][A-Za-z]{2,4})?$")
@@ -322,6 +322,20 @@ def latest_version(db: Session, template_id: int, language: str, *, approved: bo
     if approved:
         stmt = stmt.where(TemplateVersion.status == TemplateStatus.APPROVED)
     return db.scalar(stmt.order_by(TemplateVersion.version.desc()).limit(1))
+
+
+def attempt_version(db: Session, campaign: Campaign, *, fallback: bool = False) -> tuple[str, TemplateVersion | None]:
+    """A campaign attempt's channel, and the newest approved version of its template (None without one).
+
+    The campaign's own attempt, or with ``fallback`` its fallback's.
+    """
+    channel, template_id, language = campaign.channel, campaign.template_id, campaign.template_language
+    if fallback:
+        step = campaign.fallback or {}
+        channel, template_id, language = step["channel"], step.get("template_id"), step.get("language")
+    if not (template_id and language):
+        return channel, None
+    return channel, latest_version(db, template_id, language, approved=True)
 
 
 def approve_in_sandbox(version: TemplateVersion) -> None:
